@@ -1,0 +1,204 @@
+//! Command-line interface of the bench: flags, defaults and the scenario to run.
+//! Everything else receives an already validated `Cli` from here.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use clap::Parser;
+
+/// What the bench measures. Only `Outbound` is implemented; `Inbound` is the slot for the
+/// ingest bench (`POST /ingest/{source}` with provider signatures) that comes later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    /// Emit events through the API and measure deliveries to a local receiver.
+    Outbound,
+    /// Inbound ingest throughput (`--ingest-only`): not implemented yet.
+    Inbound,
+}
+
+impl Scenario {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Outbound => "outbound",
+            Scenario::Inbound => "inbound-ingest",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "hookrelay-bench",
+    version,
+    about = "Starts hookrelay on a fresh store, drives events through its API into a local \
+             receiver, and reports throughput, latency, memory and an exact delivery ledger."
+)]
+pub struct Cli {
+    /// hookrelay server binary [default: <workspace>/target/release/hookrelay]
+    #[arg(long, env = "HOOKRELAY_BIN", value_name = "PATH")]
+    pub server_bin: Option<PathBuf>,
+
+    /// Store for the server [default: a fresh sqlite://<tempdir>/bench.db]. A postgres:// URL
+    /// gets a fresh schema (created and dropped with psql).
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+
+    /// Number of tenants (tenant 0 is the built-in `default` tenant).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub tenants: u32,
+
+    /// Webhooks per tenant; each subscribes to `bench.*`.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub webhooks: u32,
+
+    /// Number of events to emit.
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub events: u64,
+
+    /// Target emit rate in events/s (0 = as fast as possible).
+    #[arg(long, default_value_t = 0.0)]
+    pub rate: f64,
+
+    /// Emit requests in flight at once.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub concurrency: u32,
+
+    /// 0 = POST /api/v1/events one by one; B>0 = POST /api/v1/events/batch with B events each.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    pub batch: u32,
+
+    /// How long to wait after the last emit for the expected deliveries to arrive.
+    #[arg(long, default_value_t = 60)]
+    pub drain_timeout_secs: u64,
+
+    /// The first seconds of emitting are reported separately as the warm-up phase.
+    #[arg(long, default_value_t = 2.0)]
+    pub warmup_secs: f64,
+
+    /// The receiver waits this long before answering each delivery.
+    #[arg(long, default_value_t = 0)]
+    pub receiver_delay_ms: u64,
+
+    /// Verify the signature of every delivery instead of every 100th.
+    #[arg(long)]
+    pub verify_all: bool,
+
+    /// Also print the report as JSON (after the human-readable one).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Keep the temporary working directory (server log, SQLite file) and print its path.
+    #[arg(long)]
+    pub keep_workdir: bool,
+
+    /// Inbound ingest scenario instead of outbound delivery (not implemented yet).
+    #[arg(long)]
+    pub ingest_only: bool,
+}
+
+impl Cli {
+    pub fn scenario(&self) -> Scenario {
+        if self.ingest_only {
+            Scenario::Inbound
+        } else {
+            Scenario::Outbound
+        }
+    }
+
+    /// Checks what clap's parsers cannot express.
+    pub fn validate(&self) -> Result<()> {
+        if !self.rate.is_finite() || self.rate < 0.0 {
+            bail!("--rate must be a finite number >= 0, got {}", self.rate);
+        }
+        if !self.warmup_secs.is_finite() || self.warmup_secs < 0.0 {
+            bail!(
+                "--warmup-secs must be a finite number >= 0, got {}",
+                self.warmup_secs
+            );
+        }
+        if self.tenants as u64 * self.webhooks as u64 > 100_000 {
+            bail!("--tenants x --webhooks must be at most 100000");
+        }
+        Ok(())
+    }
+
+    /// The server binary: the flag, else $HOOKRELAY_BIN (both via clap), else the workspace's
+    /// release build.
+    pub fn server_bin(&self) -> PathBuf {
+        match &self.server_bin {
+            Some(path) => path.clone(),
+            None => workspace_root().join("target/release/hookrelay"),
+        }
+    }
+}
+
+/// The workspace root, two levels above this crate's manifest (fixed at compile time).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The command line as typed, shell-quoted so it can be pasted back.
+pub fn command_line() -> String {
+    std::env::args()
+        .map(|arg| shell_quote(&arg))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn shell_quote(arg: &str) -> String {
+    let plain = !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c));
+    if plain {
+        arg.to_string()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_brief() {
+        let cli = Cli::try_parse_from(["hookrelay-bench"]).expect("defaults parse");
+        assert_eq!(cli.tenants, 1);
+        assert_eq!(cli.webhooks, 1);
+        assert_eq!(cli.events, 20_000);
+        assert_eq!(cli.rate, 0.0);
+        assert_eq!(cli.concurrency, 64);
+        assert_eq!(cli.batch, 0);
+        assert_eq!(cli.drain_timeout_secs, 60);
+        assert_eq!(cli.warmup_secs, 2.0);
+        assert_eq!(cli.receiver_delay_ms, 0);
+        assert_eq!(cli.scenario(), Scenario::Outbound);
+        cli.validate().expect("defaults are valid");
+    }
+
+    #[test]
+    fn ingest_only_selects_the_inbound_scenario() {
+        let cli = Cli::try_parse_from(["hookrelay-bench", "--ingest-only"]).expect("parses");
+        assert_eq!(cli.scenario(), Scenario::Inbound);
+    }
+
+    #[test]
+    fn rejects_out_of_range_values() {
+        assert!(Cli::try_parse_from(["hookrelay-bench", "--batch", "1001"]).is_err());
+        assert!(Cli::try_parse_from(["hookrelay-bench", "--tenants", "0"]).is_err());
+        let cli = Cli::try_parse_from(["hookrelay-bench", "--rate", "-1"]).expect("parses");
+        assert!(cli.validate().is_err());
+    }
+
+    #[test]
+    fn quotes_only_when_needed() {
+        assert_eq!(shell_quote("--events"), "--events");
+        assert_eq!(
+            shell_quote("postgres://postgres@127.0.0.1:5432/test"),
+            "postgres://postgres@127.0.0.1:5432/test"
+        );
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+}

@@ -1,0 +1,22 @@
+//! The pure domain of hookrelay: identifiers, event-type filters, payload signing, retry policy
+//! and attempt classification. Nothing here performs I/O; every other crate depends on this one.
+
+pub mod envelope;
+pub mod filter;
+pub mod ids;
+pub mod outcome;
+pub mod quota;
+pub mod retry;
+pub mod role;
+pub mod signing;
+pub mod status;
+pub mod time;
+pub mod validate;
+
+pub use filter::EventFilter;
+pub use ids::*;
+pub use outcome::{classify, AttemptOutcome, ErrorKind};
+pub use retry::RetrySchedule;
+pub use role::{Action, Role};
+pub use signing::WebhookSecret;
+pub use status::{DeliveryStatus, WebhookKind};

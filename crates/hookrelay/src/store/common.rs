@@ -1,0 +1,817 @@
+//! SQL shared by SQLite and PostgreSQL. Both speak `$N` placeholders and `ON CONFLICT`, so one
+//! macro generates the `Store` impl for each backend; what differs (leasing with
+//! `SKIP LOCKED`, `NOTIFY`, pools, migrations) lives in inherent methods of each backend.
+//!
+//! A backend type using this must provide: `fn reader(&self) -> &Pool<DB>`,
+//! `fn writer(&self) -> &Pool<DB>`, `async fn run_migrations(&self)`,
+//! `async fn lease_due_ids(tx, owner, now, lease_until, limit) -> Vec<String>`,
+//! `async fn notify_due(tx)` and `async fn forward_wakeups_impl(&self, wake, shutdown)`.
+
+use std::collections::BTreeMap;
+
+use hookrelay_domain::quota::Quotas;
+use hookrelay_domain::*;
+
+use super::{StoreError, StoreResult, StoredSecret};
+
+pub(super) fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| String::from("null"))
+}
+
+pub(super) fn from_json<T: serde::de::DeserializeOwned>(raw: &str, what: &str) -> StoreResult<T> {
+    serde_json::from_str(raw).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+pub(super) fn encode_secrets(secrets: &[StoredSecret]) -> String {
+    to_json(&secrets)
+}
+
+pub(super) fn decode_secrets(raw: &str) -> StoreResult<Vec<StoredSecret>> {
+    from_json(raw, "webhook secrets")
+}
+
+pub(super) fn parse_quotas(raw: &str) -> StoreResult<Quotas> {
+    from_json(raw, "tenant quotas")
+}
+
+pub(super) fn parse_string_map(raw: &str, what: &str) -> StoreResult<BTreeMap<String, String>> {
+    from_json(raw, what)
+}
+
+pub(super) fn parse_role(raw: &str) -> StoreResult<Role> {
+    Role::parse(raw).ok_or_else(|| StoreError::Corrupt(format!("role {raw}")))
+}
+
+pub(super) fn parse_kind(raw: &str) -> StoreResult<WebhookKind> {
+    WebhookKind::parse(raw).ok_or_else(|| StoreError::Corrupt(format!("webhook kind {raw}")))
+}
+
+pub(super) fn parse_status(raw: &str) -> StoreResult<DeliveryStatus> {
+    DeliveryStatus::parse(raw).ok_or_else(|| StoreError::Corrupt(format!("delivery status {raw}")))
+}
+
+/// Maps a unique-constraint violation to `Conflict`, everything else to `Database`.
+pub(super) fn conflict_on_unique(err: sqlx::Error, what: &str) -> StoreError {
+    match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what.to_owned()),
+        _ => StoreError::Database(err),
+    }
+}
+
+/// Rows per multi-row INSERT: well under both backends' bind-parameter limits.
+pub(super) const INSERT_CHUNK: usize = 500;
+
+pub(super) const WEBHOOK_COLUMNS: &str = "w.id, w.tenant_id, w.url, w.kind, w.description, w.active, \
+    w.events, w.headers, w.rate_limit_per_sec, w.templates, w.retry_schedule, w.secrets, \
+    w.created_at, w.updated_at";
+
+pub(super) const DELIVERY_COLUMNS: &str = "d.id, d.tenant_id, d.event_id, d.webhook_id, d.event_type, \
+    d.source, d.status, d.attempts, d.next_attempt_at, d.last_response_status, d.last_error, \
+    d.created_at, d.delivered_at, d.failed_at";
+
+pub(super) const EVENT_COLUMNS: &str =
+    "e.id, e.tenant_id, e.type, e.source, e.idempotency_key, e.data, e.timestamp, e.created_at";
+
+macro_rules! impl_store {
+    ($store:ty, $db:ty, $row:ty, $backend:literal) => {
+        mod rows {
+            use super::super::common::*;
+            use super::super::models::*;
+            use super::super::StoreResult;
+            use hookrelay_domain::*;
+            use sqlx::Row;
+
+            pub fn tenant(r: &$row) -> StoreResult<Tenant> {
+                Ok(Tenant {
+                    id: TenantId::from_trusted(r.try_get("id")?),
+                    name: r.try_get("name")?,
+                    quotas: parse_quotas(&r.try_get::<String, _>("quotas")?)?,
+                    created_at: r.try_get("created_at")?,
+                    updated_at: r.try_get("updated_at")?,
+                })
+            }
+
+            pub fn api_key(r: &$row) -> StoreResult<ApiKey> {
+                Ok(ApiKey {
+                    id: KeyId::from_trusted(r.try_get("id")?),
+                    tenant_id: TenantId::from_trusted(r.try_get("tenant_id")?),
+                    name: r.try_get("name")?,
+                    role: parse_role(&r.try_get::<String, _>("role")?)?,
+                    key_hash: r.try_get("key_hash")?,
+                    server_admin: r.try_get("server_admin")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            }
+
+            pub fn webhook(r: &$row) -> StoreResult<Webhook> {
+                let schedule: Option<String> = r.try_get("retry_schedule")?;
+                Ok(Webhook {
+                    id: WebhookId::from_trusted(r.try_get("id")?),
+                    tenant_id: TenantId::from_trusted(r.try_get("tenant_id")?),
+                    url: r.try_get("url")?,
+                    kind: parse_kind(&r.try_get::<String, _>("kind")?)?,
+                    description: r.try_get("description")?,
+                    active: r.try_get("active")?,
+                    events: from_json(&r.try_get::<String, _>("events")?, "webhook events")?,
+                    headers: parse_string_map(&r.try_get::<String, _>("headers")?, "webhook headers")?,
+                    rate_limit_per_sec: r.try_get::<Option<i64>, _>("rate_limit_per_sec")?.map(|v| v as u32),
+                    templates: parse_string_map(&r.try_get::<String, _>("templates")?, "webhook templates")?,
+                    retry_schedule: schedule.map(|s| from_json(&s, "retry schedule")).transpose()?,
+                    secrets: decode_secrets(&r.try_get::<String, _>("secrets")?)?,
+                    created_at: r.try_get("created_at")?,
+                    updated_at: r.try_get("updated_at")?,
+                })
+            }
+
+            pub fn event(r: &$row) -> StoreResult<Event> {
+                Ok(Event {
+                    id: EventId::from_trusted(r.try_get("id")?),
+                    tenant_id: TenantId::from_trusted(r.try_get("tenant_id")?),
+                    event_type: r.try_get("type")?,
+                    source: r.try_get("source")?,
+                    idempotency_key: r.try_get("idempotency_key")?,
+                    data: r.try_get("data")?,
+                    timestamp: r.try_get("timestamp")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            }
+
+            pub fn delivery(r: &$row) -> StoreResult<Delivery> {
+                Ok(Delivery {
+                    id: DeliveryId::from_trusted(r.try_get("id")?),
+                    tenant_id: TenantId::from_trusted(r.try_get("tenant_id")?),
+                    event_id: EventId::from_trusted(r.try_get("event_id")?),
+                    webhook_id: WebhookId::from_trusted(r.try_get("webhook_id")?),
+                    event_type: r.try_get("event_type")?,
+                    source: r.try_get("source")?,
+                    status: parse_status(&r.try_get::<String, _>("status")?)?,
+                    attempts: r.try_get::<i64, _>("attempts")? as u32,
+                    next_attempt_at: r.try_get("next_attempt_at")?,
+                    last_response_status: r.try_get::<Option<i64>, _>("last_response_status")?.map(|s| s as u16),
+                    last_error: r.try_get("last_error")?,
+                    created_at: r.try_get("created_at")?,
+                    delivered_at: r.try_get("delivered_at")?,
+                    failed_at: r.try_get("failed_at")?,
+                })
+            }
+
+            pub fn attempt(r: &$row) -> StoreResult<Attempt> {
+                Ok(Attempt {
+                    delivery_id: DeliveryId::from_trusted(r.try_get("delivery_id")?),
+                    n: r.try_get::<i64, _>("n")? as u32,
+                    started_at: r.try_get("started_at")?,
+                    duration_ms: r.try_get::<i64, _>("duration_ms")? as u32,
+                    request_headers: r.try_get("request_headers")?,
+                    response_status: r.try_get::<Option<i64>, _>("response_status")?.map(|s| s as u16),
+                    response_body: r.try_get("response_body")?,
+                    error: r.try_get("error")?,
+                    error_kind: r.try_get("error_kind")?,
+                })
+            }
+
+            /// A claim row: the delivery's columns prefixed `d_`, the event's `e_`, then the
+            /// webhook's own columns.
+            pub fn claim(r: &$row) -> StoreResult<DeliveryClaim> {
+                Ok(DeliveryClaim {
+                    delivery_id: DeliveryId::from_trusted(r.try_get("d_id")?),
+                    tenant_id: TenantId::from_trusted(r.try_get("tenant_id")?),
+                    event_id: EventId::from_trusted(r.try_get("d_event_id")?),
+                    event_type: r.try_get("e_type")?,
+                    event_timestamp: r.try_get("e_timestamp")?,
+                    data: r.try_get("e_data")?,
+                    attempts_made: r.try_get::<i64, _>("d_attempts")? as u32,
+                    webhook: webhook(r)?,
+                })
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl super::Store for $store {
+            fn backend(&self) -> &'static str {
+                $backend
+            }
+
+            async fn migrate(&self) -> super::StoreResult<()> {
+                self.run_migrations().await
+            }
+
+            async fn ping(&self) -> super::StoreResult<()> {
+                sqlx::query("SELECT 1").execute(self.reader()).await?;
+                Ok(())
+            }
+
+            async fn create_tenant(&self, t: &super::Tenant) -> super::StoreResult<()> {
+                sqlx::query("INSERT INTO tenants (id, name, quotas, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(t.id.as_str())
+                    .bind(&t.name)
+                    .bind(super::common::to_json(&t.quotas))
+                    .bind(t.created_at)
+                    .bind(t.updated_at)
+                    .execute(self.writer())
+                    .await
+                    .map_err(|e| super::common::conflict_on_unique(e, "a tenant with this name exists"))?;
+                Ok(())
+            }
+
+            async fn get_tenant(&self, id: &hookrelay_domain::TenantId) -> super::StoreResult<super::Tenant> {
+                let row = sqlx::query("SELECT * FROM tenants WHERE id = $1")
+                    .bind(id.as_str())
+                    .fetch_optional(self.reader())
+                    .await?
+                    .ok_or(super::StoreError::NotFound)?;
+                rows::tenant(&row)
+            }
+
+            async fn get_tenant_by_name(&self, name: &str) -> super::StoreResult<Option<super::Tenant>> {
+                let row = sqlx::query("SELECT * FROM tenants WHERE name = $1")
+                    .bind(name)
+                    .fetch_optional(self.reader())
+                    .await?;
+                row.as_ref().map(rows::tenant).transpose()
+            }
+
+            async fn list_tenants(&self, page: &super::PageRequest) -> super::StoreResult<super::Page<super::Tenant>> {
+                let mut q = sqlx::QueryBuilder::<$db>::new("SELECT * FROM tenants WHERE 1 = 1");
+                push_page(&mut q, "id", page);
+                let rows = q.build().fetch_all(self.reader()).await?;
+                let items = rows.iter().map(rows::tenant).collect::<super::StoreResult<Vec<_>>>()?;
+                Ok(super::Page::from_rows(items, page.limit, |t| t.id.to_string()))
+            }
+
+            async fn update_tenant(&self, t: &super::Tenant) -> super::StoreResult<()> {
+                let done = sqlx::query("UPDATE tenants SET name = $1, quotas = $2, updated_at = $3 WHERE id = $4")
+                    .bind(&t.name)
+                    .bind(super::common::to_json(&t.quotas))
+                    .bind(t.updated_at)
+                    .bind(t.id.as_str())
+                    .execute(self.writer())
+                    .await
+                    .map_err(|e| super::common::conflict_on_unique(e, "a tenant with this name exists"))?;
+                expect_one(done.rows_affected())
+            }
+
+            async fn create_api_key(&self, k: &super::ApiKey) -> super::StoreResult<()> {
+                sqlx::query("INSERT INTO api_keys (id, tenant_id, name, role, key_hash, server_admin, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+                    .bind(k.id.as_str())
+                    .bind(k.tenant_id.as_str())
+                    .bind(&k.name)
+                    .bind(k.role.as_str())
+                    .bind(&k.key_hash)
+                    .bind(k.server_admin)
+                    .bind(k.created_at)
+                    .execute(self.writer())
+                    .await
+                    .map_err(|e| super::common::conflict_on_unique(e, "this key exists"))?;
+                Ok(())
+            }
+
+            async fn find_api_key_by_hash(&self, hash: &str) -> super::StoreResult<Option<super::ApiKey>> {
+                let row = sqlx::query("SELECT * FROM api_keys WHERE key_hash = $1")
+                    .bind(hash)
+                    .fetch_optional(self.reader())
+                    .await?;
+                row.as_ref().map(rows::api_key).transpose()
+            }
+
+            async fn list_api_keys(&self, tenant: &hookrelay_domain::TenantId, page: &super::PageRequest) -> super::StoreResult<super::Page<super::ApiKey>> {
+                let mut q = sqlx::QueryBuilder::<$db>::new("SELECT * FROM api_keys WHERE tenant_id = ");
+                q.push_bind(tenant.as_str());
+                push_page(&mut q, "id", page);
+                let rows = q.build().fetch_all(self.reader()).await?;
+                let items = rows.iter().map(rows::api_key).collect::<super::StoreResult<Vec<_>>>()?;
+                Ok(super::Page::from_rows(items, page.limit, |k| k.id.to_string()))
+            }
+
+            async fn delete_api_key(&self, tenant: &hookrelay_domain::TenantId, id: &hookrelay_domain::KeyId) -> super::StoreResult<()> {
+                let done = sqlx::query("DELETE FROM api_keys WHERE id = $1 AND tenant_id = $2")
+                    .bind(id.as_str())
+                    .bind(tenant.as_str())
+                    .execute(self.writer())
+                    .await?;
+                expect_one(done.rows_affected())
+            }
+
+            async fn has_server_admin_key(&self) -> super::StoreResult<bool> {
+                let row = sqlx::query("SELECT id FROM api_keys WHERE server_admin = TRUE LIMIT 1")
+                    .fetch_optional(self.reader())
+                    .await?;
+                Ok(row.is_some())
+            }
+
+            async fn create_webhook(&self, w: &super::Webhook) -> super::StoreResult<()> {
+                let q = sqlx::query("INSERT INTO webhooks (id, tenant_id, url, kind, description, active, events, headers, rate_limit_per_sec, templates, retry_schedule, secrets, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)")
+                    .bind(w.id.as_str())
+                    .bind(w.tenant_id.as_str());
+                bind_webhook_fields(q, w).bind(w.created_at).bind(w.updated_at).execute(self.writer()).await?;
+                Ok(())
+            }
+
+            async fn get_webhook(&self, tenant: &hookrelay_domain::TenantId, id: &hookrelay_domain::WebhookId) -> super::StoreResult<super::Webhook> {
+                let sql = format!("SELECT {} FROM webhooks w WHERE w.id = $1 AND w.tenant_id = $2", super::common::WEBHOOK_COLUMNS);
+                let row = sqlx::query(&sql)
+                    .bind(id.as_str())
+                    .bind(tenant.as_str())
+                    .fetch_optional(self.reader())
+                    .await?
+                    .ok_or(super::StoreError::NotFound)?;
+                rows::webhook(&row)
+            }
+
+            async fn list_webhooks(&self, tenant: &hookrelay_domain::TenantId, query: &super::WebhookQuery, page: &super::PageRequest) -> super::StoreResult<super::Page<super::Webhook>> {
+                let mut q = sqlx::QueryBuilder::<$db>::new(format!("SELECT {} FROM webhooks w WHERE w.tenant_id = ", super::common::WEBHOOK_COLUMNS));
+                q.push_bind(tenant.as_str());
+                if let Some(active) = query.active {
+                    q.push(" AND w.active = ").push_bind(active);
+                }
+                match &query.event {
+                    // Filters are matched in Rust, so fetch the tenant's (bounded) list and page it here.
+                    Some(event_type) => {
+                        if let Some(cursor) = &page.cursor {
+                            q.push(" AND w.id < ").push_bind(cursor.clone());
+                        }
+                        q.push(" ORDER BY w.id DESC");
+                        let rows = q.build().fetch_all(self.reader()).await?;
+                        let mut items = Vec::new();
+                        for row in &rows {
+                            let w = rows::webhook(row)?;
+                            let matches = hookrelay_domain::EventFilter::parse(&w.events)
+                                .map(|f| f.matches(event_type))
+                                .unwrap_or(false);
+                            if matches {
+                                items.push(w);
+                                if items.len() > page.limit as usize {
+                                    break;
+                                }
+                            }
+                        }
+                        Ok(super::Page::from_rows(items, page.limit, |w| w.id.to_string()))
+                    }
+                    None => {
+                        push_page(&mut q, "w.id", page);
+                        let rows = q.build().fetch_all(self.reader()).await?;
+                        let items = rows.iter().map(rows::webhook).collect::<super::StoreResult<Vec<_>>>()?;
+                        Ok(super::Page::from_rows(items, page.limit, |w| w.id.to_string()))
+                    }
+                }
+            }
+
+            async fn count_webhooks(&self, tenant: &hookrelay_domain::TenantId) -> super::StoreResult<u64> {
+                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhooks WHERE tenant_id = $1")
+                    .bind(tenant.as_str())
+                    .fetch_one(self.reader())
+                    .await?;
+                Ok(n as u64)
+            }
+
+            async fn update_webhook(&self, w: &super::Webhook, discard_held: bool) -> super::StoreResult<()> {
+                let mut tx = self.writer().begin().await?;
+                let q = sqlx::query("UPDATE webhooks SET url = $1, kind = $2, description = $3, active = $4, events = $5, headers = $6, rate_limit_per_sec = $7, templates = $8, retry_schedule = $9, secrets = $10, updated_at = $11 WHERE id = $12 AND tenant_id = $13");
+                let done = bind_webhook_fields(q, w)
+                    .bind(w.updated_at)
+                    .bind(w.id.as_str())
+                    .bind(w.tenant_id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                expect_one(done.rows_affected())?;
+                if w.active && discard_held {
+                    sqlx::query("UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL, updated_at = $1 WHERE webhook_id = $2 AND status = 'pending' AND lease_owner IS NULL")
+                        .bind(w.updated_at)
+                        .bind(w.id.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                if w.active {
+                    Self::notify_due(&mut tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn delete_webhook(&self, tenant: &hookrelay_domain::TenantId, id: &hookrelay_domain::WebhookId) -> super::StoreResult<()> {
+                let mut tx = self.writer().begin().await?;
+                let done = sqlx::query("DELETE FROM webhooks WHERE id = $1 AND tenant_id = $2")
+                    .bind(id.as_str())
+                    .bind(tenant.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                expect_one(done.rows_affected())?;
+                sqlx::query("UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL, lease_owner = NULL, lease_until = NULL, updated_at = $1 WHERE webhook_id = $2 AND status = 'pending'")
+                    .bind(hookrelay_domain::time::now_millis())
+                    .bind(id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn webhook_stats(&self, tenant: &hookrelay_domain::TenantId, id: &hookrelay_domain::WebhookId, since: i64) -> super::StoreResult<super::WebhookStats> {
+                use sqlx::Row;
+                // Bounded: a window's percentiles are computed from at most this many attempts.
+                let rows = sqlx::query("SELECT a.response_status, a.error_kind, a.duration_ms FROM attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE d.webhook_id = $1 AND d.tenant_id = $2 AND a.started_at >= $3 ORDER BY a.started_at DESC LIMIT 100000")
+                    .bind(id.as_str())
+                    .bind(tenant.as_str())
+                    .bind(since)
+                    .fetch_all(self.reader())
+                    .await?;
+                let mut stats = super::WebhookStats::default();
+                for row in &rows {
+                    let status: Option<i64> = row.try_get("response_status")?;
+                    let error_kind: Option<String> = row.try_get("error_kind")?;
+                    stats.attempts += 1;
+                    if error_kind.is_none() && matches!(status, Some(200..=299)) {
+                        stats.successes += 1;
+                    } else {
+                        stats.failures += 1;
+                    }
+                    stats.durations_ms.push(row.try_get::<i64, _>("duration_ms")? as u32);
+                }
+                stats.durations_ms.sort_unstable();
+                Ok(stats)
+            }
+
+            async fn ingest(&self, events: &[super::NewEvent]) -> super::StoreResult<Vec<super::IngestOutcome>> {
+                use super::IngestOutcome;
+                use hookrelay_domain::*;
+                use std::collections::HashMap;
+
+                let mut tx = self.writer().begin().await?;
+                let mut outcomes = Vec::with_capacity(events.len());
+                let mut hooks: HashMap<String, Vec<(WebhookId, EventFilter)>> = HashMap::new();
+                let mut deliveries: Vec<(DeliveryId, &super::NewEvent, WebhookId)> = Vec::new();
+                let mut plain: Vec<&super::Event> = Vec::new();
+
+                for ne in events {
+                    let e = &ne.event;
+                    if let Some(key) = &e.idempotency_key {
+                        let inserted: Option<String> = sqlx::query_scalar("INSERT INTO events (id, tenant_id, type, source, idempotency_key, data, timestamp, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id")
+                            .bind(e.id.as_str()).bind(e.tenant_id.as_str()).bind(&e.event_type).bind(&e.source)
+                            .bind(key).bind(&e.data).bind(e.timestamp).bind(e.created_at)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                        if inserted.is_none() {
+                            let existing: String = sqlx::query_scalar("SELECT id FROM events WHERE tenant_id = $1 AND idempotency_key = $2")
+                                .bind(e.tenant_id.as_str())
+                                .bind(key)
+                                .fetch_one(&mut *tx)
+                                .await?;
+                            outcomes.push(IngestOutcome::Duplicate { id: EventId::from_trusted(existing) });
+                            continue;
+                        }
+                    } else {
+                        plain.push(e);
+                    }
+
+                    if !hooks.contains_key(e.tenant_id.as_str()) {
+                        let rows: Vec<(String, String)> = sqlx::query_as("SELECT id, events FROM webhooks WHERE tenant_id = $1")
+                            .bind(e.tenant_id.as_str())
+                            .fetch_all(&mut *tx)
+                            .await?;
+                        let parsed = rows
+                            .into_iter()
+                            .filter_map(|(id, events)| {
+                                let patterns: Vec<String> = serde_json::from_str(&events).ok()?;
+                                Some((WebhookId::from_trusted(id), EventFilter::parse(&patterns).ok()?))
+                            })
+                            .collect();
+                        hooks.insert(e.tenant_id.to_string(), parsed);
+                    }
+                    let mut ids = Vec::new();
+                    for (hook_id, filter) in &hooks[e.tenant_id.as_str()] {
+                        let wanted = match &ne.only_webhook {
+                            Some(only) => only == hook_id,
+                            None => filter.matches(&e.event_type),
+                        };
+                        if wanted {
+                            let id = DeliveryId::generate();
+                            ids.push(id.clone());
+                            deliveries.push((id, ne, hook_id.clone()));
+                        }
+                    }
+                    outcomes.push(IngestOutcome::Accepted { id: e.id.clone(), deliveries: ids.len() as u32, delivery_ids: ids });
+                }
+
+                for chunk in plain.chunks(super::common::INSERT_CHUNK) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO events (id, tenant_id, type, source, idempotency_key, data, timestamp, created_at) ");
+                    q.push_values(chunk, |mut b, e| {
+                        b.push_bind(e.id.as_str()).push_bind(e.tenant_id.as_str()).push_bind(&e.event_type)
+                            .push_bind(&e.source).push_bind(Option::<String>::None).push_bind(&e.data)
+                            .push_bind(e.timestamp).push_bind(e.created_at);
+                    });
+                    q.build().execute(&mut *tx).await?;
+                }
+
+                for chunk in deliveries.chunks(super::common::INSERT_CHUNK) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO deliveries (id, tenant_id, event_id, webhook_id, event_type, source, status, attempts, next_attempt_at, lease_owner, lease_until, created_at, updated_at) ");
+                    q.push_values(chunk, |mut b, (id, ne, hook)| {
+                        let e = &ne.event;
+                        let (owner, until) = match &ne.lease {
+                            Some((owner, until)) => (Some(owner.as_str()), Some(*until)),
+                            None => (None, None),
+                        };
+                        b.push_bind(id.as_str()).push_bind(e.tenant_id.as_str()).push_bind(e.id.as_str())
+                            .push_bind(hook.as_str()).push_bind(&e.event_type).push_bind(&e.source)
+                            .push_bind("pending").push_bind(0i64).push_bind(e.created_at)
+                            .push_bind(owner).push_bind(until)
+                            .push_bind(e.created_at).push_bind(e.created_at);
+                    });
+                    q.build().execute(&mut *tx).await?;
+                }
+                if !deliveries.is_empty() {
+                    Self::notify_due(&mut tx).await?;
+                }
+                tx.commit().await?;
+                Ok(outcomes)
+            }
+
+            async fn get_event(&self, tenant: &hookrelay_domain::TenantId, id: &hookrelay_domain::EventId) -> super::StoreResult<(super::Event, Vec<super::Delivery>)> {
+                let sql = format!("SELECT {} FROM events e WHERE e.id = $1 AND e.tenant_id = $2", super::common::EVENT_COLUMNS);
+                let row = sqlx::query(&sql)
+                    .bind(id.as_str())
+                    .bind(tenant.as_str())
+                    .fetch_optional(self.reader())
+                    .await?
+                    .ok_or(super::StoreError::NotFound)?;
+                let event = rows::event(&row)?;
+                let sql = format!("SELECT {} FROM deliveries d WHERE d.event_id = $1 ORDER BY d.id", super::common::DELIVERY_COLUMNS);
+                let rows = sqlx::query(&sql).bind(id.as_str()).fetch_all(self.reader()).await?;
+                let deliveries = rows.iter().map(rows::delivery).collect::<super::StoreResult<Vec<_>>>()?;
+                Ok((event, deliveries))
+            }
+
+            async fn list_events(&self, tenant: &hookrelay_domain::TenantId, query: &super::EventQuery, page: &super::PageRequest) -> super::StoreResult<super::Page<super::Event>> {
+                let mut q = sqlx::QueryBuilder::<$db>::new(format!("SELECT {} FROM events e WHERE e.tenant_id = ", super::common::EVENT_COLUMNS));
+                q.push_bind(tenant.as_str());
+                if let Some(t) = &query.event_type {
+                    q.push(" AND e.type = ").push_bind(t.clone());
+                }
+                if let Some(s) = &query.source {
+                    q.push(" AND e.source = ").push_bind(s.clone());
+                }
+                if let Some(since) = query.since {
+                    q.push(" AND e.created_at >= ").push_bind(since);
+                }
+                if let Some(until) = query.until {
+                    q.push(" AND e.created_at < ").push_bind(until);
+                }
+                push_page(&mut q, "e.id", page);
+                let rows = q.build().fetch_all(self.reader()).await?;
+                let items = rows.iter().map(rows::event).collect::<super::StoreResult<Vec<_>>>()?;
+                Ok(super::Page::from_rows(items, page.limit, |e| e.id.to_string()))
+            }
+
+            async fn get_delivery(&self, tenant: &hookrelay_domain::TenantId, id: &hookrelay_domain::DeliveryId) -> super::StoreResult<(super::Delivery, super::Event, Vec<super::Attempt>)> {
+                let sql = format!("SELECT {} FROM deliveries d WHERE d.id = $1 AND d.tenant_id = $2", super::common::DELIVERY_COLUMNS);
+                let row = sqlx::query(&sql)
+                    .bind(id.as_str())
+                    .bind(tenant.as_str())
+                    .fetch_optional(self.reader())
+                    .await?
+                    .ok_or(super::StoreError::NotFound)?;
+                let delivery = rows::delivery(&row)?;
+                let sql = format!("SELECT {} FROM events e WHERE e.id = $1", super::common::EVENT_COLUMNS);
+                let row = sqlx::query(&sql).bind(delivery.event_id.as_str()).fetch_one(self.reader()).await?;
+                let event = rows::event(&row)?;
+                let rows = sqlx::query("SELECT * FROM attempts WHERE delivery_id = $1 ORDER BY n")
+                    .bind(id.as_str())
+                    .fetch_all(self.reader())
+                    .await?;
+                let attempts = rows.iter().map(rows::attempt).collect::<super::StoreResult<Vec<_>>>()?;
+                Ok((delivery, event, attempts))
+            }
+
+            async fn list_deliveries(&self, tenant: &hookrelay_domain::TenantId, query: &super::DeliveryQuery, page: &super::PageRequest) -> super::StoreResult<super::Page<super::Delivery>> {
+                let mut q = sqlx::QueryBuilder::<$db>::new(format!("SELECT {} FROM deliveries d WHERE d.tenant_id = ", super::common::DELIVERY_COLUMNS));
+                q.push_bind(tenant.as_str());
+                if let Some(s) = query.status {
+                    q.push(" AND d.status = ").push_bind(s.as_str());
+                }
+                if let Some(t) = &query.event_type {
+                    q.push(" AND d.event_type = ").push_bind(t.clone());
+                }
+                if let Some(w) = &query.webhook_id {
+                    q.push(" AND d.webhook_id = ").push_bind(w.to_string());
+                }
+                if let Some(s) = &query.source {
+                    q.push(" AND d.source = ").push_bind(s.clone());
+                }
+                if let Some(since) = query.since {
+                    q.push(" AND d.created_at >= ").push_bind(since);
+                }
+                push_page(&mut q, "d.id", page);
+                let rows = q.build().fetch_all(self.reader()).await?;
+                let items = rows.iter().map(rows::delivery).collect::<super::StoreResult<Vec<_>>>()?;
+                Ok(super::Page::from_rows(items, page.limit, |d| d.id.to_string()))
+            }
+
+            async fn list_dlq(&self, tenant: &hookrelay_domain::TenantId, query: &super::DlqQuery, page: &super::PageRequest) -> super::StoreResult<super::Page<super::Delivery>> {
+                let mut q = sqlx::QueryBuilder::<$db>::new(format!("SELECT {} FROM deliveries d WHERE d.status = 'failed' AND d.tenant_id = ", super::common::DELIVERY_COLUMNS));
+                q.push_bind(tenant.as_str());
+                if let Some(w) = &query.webhook_id {
+                    q.push(" AND d.webhook_id = ").push_bind(w.to_string());
+                }
+                if let Some(t) = &query.event_type {
+                    q.push(" AND d.event_type = ").push_bind(t.clone());
+                }
+                push_page(&mut q, "d.id", page);
+                let rows = q.build().fetch_all(self.reader()).await?;
+                let items = rows.iter().map(rows::delivery).collect::<super::StoreResult<Vec<_>>>()?;
+                Ok(super::Page::from_rows(items, page.limit, |d| d.id.to_string()))
+            }
+
+            async fn retry_delivery(&self, tenant: &hookrelay_domain::TenantId, id: &hookrelay_domain::DeliveryId) -> super::StoreResult<()> {
+                self.make_due(tenant, id, false).await
+            }
+
+            async fn retry_dlq_delivery(&self, tenant: &hookrelay_domain::TenantId, id: &hookrelay_domain::DeliveryId) -> super::StoreResult<()> {
+                self.make_due(tenant, id, true).await
+            }
+
+            async fn retry_dlq_bulk(&self, tenant: &hookrelay_domain::TenantId, webhook: Option<&hookrelay_domain::WebhookId>, since: Option<i64>) -> super::StoreResult<u64> {
+                let now = hookrelay_domain::time::now_millis();
+                let mut tx = self.writer().begin().await?;
+                let mut q = sqlx::QueryBuilder::<$db>::new("UPDATE deliveries SET status = 'pending', failed_at = NULL, next_attempt_at = ");
+                q.push_bind(now).push(", updated_at = ").push_bind(now);
+                q.push(" WHERE status = 'failed' AND tenant_id = ").push_bind(tenant.as_str());
+                q.push(" AND webhook_id IN (SELECT id FROM webhooks WHERE tenant_id = ").push_bind(tenant.as_str()).push(")");
+                if let Some(w) = webhook {
+                    q.push(" AND webhook_id = ").push_bind(w.as_str());
+                }
+                if let Some(since) = since {
+                    q.push(" AND failed_at >= ").push_bind(since);
+                }
+                let done = q.build().execute(&mut *tx).await?;
+                if done.rows_affected() > 0 {
+                    Self::notify_due(&mut tx).await?;
+                }
+                tx.commit().await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn claim_due(&self, owner: &str, now: i64, lease_until: i64, limit: u32) -> super::StoreResult<Vec<super::DeliveryClaim>> {
+                let mut tx = self.writer().begin().await?;
+                let ids = Self::lease_due_ids(&mut tx, owner, now, lease_until, limit).await?;
+                let claims = fetch_claims(&mut tx, &ids).await?;
+                tx.commit().await?;
+                Ok(claims)
+            }
+
+            async fn load_claim(&self, id: &hookrelay_domain::DeliveryId) -> super::StoreResult<Option<super::DeliveryClaim>> {
+                let mut conn = self.reader().acquire().await?;
+                Ok(fetch_claims(&mut conn, &[id.to_string()]).await?.pop())
+            }
+
+            async fn record_attempts(&self, records: &[super::AttemptRecord]) -> super::StoreResult<()> {
+                use super::NextState;
+                let mut tx = self.writer().begin().await?;
+                for chunk in records.chunks(super::common::INSERT_CHUNK) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO attempts (delivery_id, n, started_at, duration_ms, request_headers, response_status, response_body, error, error_kind) ");
+                    q.push_values(chunk, |mut b, r| {
+                        let a = &r.attempt;
+                        b.push_bind(a.delivery_id.as_str()).push_bind(a.n as i64).push_bind(a.started_at)
+                            .push_bind(a.duration_ms as i64).push_bind(&a.request_headers)
+                            .push_bind(a.response_status.map(i64::from)).push_bind(&a.response_body)
+                            .push_bind(&a.error).push_bind(&a.error_kind);
+                    });
+                    q.push(" ON CONFLICT (delivery_id, n) DO NOTHING");
+                    q.build().execute(&mut *tx).await?;
+                }
+                for r in records {
+                    let a = &r.attempt;
+                    let (status, next_at, delivered_at, failed_at) = match r.next {
+                        NextState::Succeeded => ("succeeded", None, Some(r.finished_at), None),
+                        NextState::RetryAt(at) => ("pending", Some(at), None, None),
+                        NextState::Failed => ("failed", None, None, Some(r.finished_at)),
+                    };
+                    sqlx::query("UPDATE deliveries SET status = $1, attempts = $2, next_attempt_at = $3, last_response_status = $4, last_error = $5, delivered_at = COALESCE($6, delivered_at), failed_at = $7, lease_owner = NULL, lease_until = NULL, updated_at = $8 WHERE id = $9 AND lease_owner = $10")
+                        .bind(status)
+                        .bind(a.n as i64)
+                        .bind(next_at)
+                        .bind(a.response_status.map(i64::from))
+                        .bind(&a.error)
+                        .bind(delivered_at)
+                        .bind(failed_at)
+                        .bind(r.finished_at)
+                        .bind(a.delivery_id.as_str())
+                        .bind(&r.lease_owner)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn release_leases(&self, owner: &str) -> super::StoreResult<u64> {
+                let done = sqlx::query("UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1 AND status = 'pending'")
+                    .bind(owner)
+                    .execute(self.writer())
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn next_due_at(&self) -> super::StoreResult<Option<i64>> {
+                let at: Option<i64> = sqlx::query_scalar("SELECT d.next_attempt_at FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id WHERE d.status = 'pending' AND d.lease_owner IS NULL AND w.active = TRUE ORDER BY d.next_attempt_at LIMIT 1")
+                    .fetch_optional(self.reader())
+                    .await?;
+                Ok(at)
+            }
+
+            async fn queue_stats(&self, now: i64) -> super::StoreResult<super::QueueStats> {
+                let (pending, oldest): (i64, Option<i64>) = sqlx::query_as("SELECT COUNT(*), MIN(CASE WHEN next_attempt_at <= $1 THEN next_attempt_at END) FROM deliveries WHERE status = 'pending'")
+                    .bind(now)
+                    .fetch_one(self.reader())
+                    .await?;
+                Ok(super::QueueStats {
+                    pending: pending as u64,
+                    oldest_due_age_ms: oldest.map(|o| (now - o).max(0) as u64).unwrap_or(0),
+                })
+            }
+
+            async fn forward_wakeups(&self, wake: std::sync::Arc<tokio::sync::Notify>, shutdown: tokio_util::sync::CancellationToken) {
+                self.forward_wakeups_impl(wake, shutdown).await
+            }
+        }
+
+        impl $store {
+            async fn make_due(&self, tenant: &hookrelay_domain::TenantId, id: &hookrelay_domain::DeliveryId, only_failed: bool) -> super::StoreResult<()> {
+                let now = hookrelay_domain::time::now_millis();
+                let mut tx = self.writer().begin().await?;
+                let row: Option<(String, String)> = sqlx::query_as("SELECT d.status, d.webhook_id FROM deliveries d WHERE d.id = $1 AND d.tenant_id = $2")
+                    .bind(id.as_str())
+                    .bind(tenant.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let (status, webhook_id) = row.ok_or(super::StoreError::NotFound)?;
+                if only_failed && status != "failed" {
+                    return Err(super::StoreError::NotFound);
+                }
+                let hook: Option<String> = sqlx::query_scalar("SELECT id FROM webhooks WHERE id = $1")
+                    .bind(&webhook_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if hook.is_none() {
+                    return Err(super::StoreError::Conflict("the delivery's webhook was deleted".into()));
+                }
+                sqlx::query("UPDATE deliveries SET status = 'pending', next_attempt_at = $1, failed_at = NULL, updated_at = $1 WHERE id = $2")
+                    .bind(now)
+                    .bind(id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                Self::notify_due(&mut tx).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+        }
+
+        fn expect_one(rows: u64) -> super::StoreResult<()> {
+            if rows == 0 {
+                Err(super::StoreError::NotFound)
+            } else {
+                Ok(())
+            }
+        }
+
+        /// Appends the cursor condition, newest-first order and `limit + 1` (to know if more remain).
+        fn push_page(q: &mut sqlx::QueryBuilder<'_, $db>, id_col: &str, page: &super::PageRequest) {
+            if let Some(cursor) = &page.cursor {
+                q.push(format!(" AND {id_col} < ")).push_bind(cursor.clone());
+            }
+            q.push(format!(" ORDER BY {id_col} DESC LIMIT ")).push_bind(i64::from(page.limit) + 1);
+        }
+
+        fn bind_webhook_fields<'q>(
+            q: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
+            w: &'q super::Webhook,
+        ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>> {
+            q.bind(&w.url)
+                .bind(w.kind.as_str())
+                .bind(&w.description)
+                .bind(w.active)
+                .bind(super::common::to_json(&w.events))
+                .bind(super::common::to_json(&w.headers))
+                .bind(w.rate_limit_per_sec.map(i64::from))
+                .bind(super::common::to_json(&w.templates))
+                .bind(w.retry_schedule.as_ref().map(super::common::to_json))
+                .bind(super::common::encode_secrets(&w.secrets))
+        }
+
+        async fn fetch_claims(conn: &mut <$db as sqlx::Database>::Connection, ids: &[String]) -> super::StoreResult<Vec<super::DeliveryClaim>> {
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut q = sqlx::QueryBuilder::<$db>::new(format!(
+                "SELECT d.id AS d_id, d.event_id AS d_event_id, d.attempts AS d_attempts, e.type AS e_type, e.timestamp AS e_timestamp, e.data AS e_data, {} \
+                 FROM deliveries d JOIN events e ON e.id = d.event_id JOIN webhooks w ON w.id = d.webhook_id WHERE d.id IN (",
+                super::common::WEBHOOK_COLUMNS
+            ));
+            let mut sep = q.separated(", ");
+            for id in ids {
+                sep.push_bind(id.clone());
+            }
+            q.push(") ORDER BY d.next_attempt_at");
+            let rows = q.build().fetch_all(&mut *conn).await?;
+            rows.iter().map(rows::claim).collect()
+        }
+    };
+}
+
+pub(super) use impl_store;

@@ -1,0 +1,116 @@
+//! The store is the queue: one trait for everything hookrelay persists, with an embedded SQLite
+//! implementation and a PostgreSQL one for many nodes. Both share `common.rs` and one test suite.
+
+mod common;
+pub mod models;
+pub mod postgres;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use hookrelay_domain::time::Millis;
+use hookrelay_domain::*;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+pub use models::*;
+
+/// Everything that can go wrong below the API, typed so the API can map it in one place.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    #[error("unsupported database url: {0}")]
+    UnsupportedUrl(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Persistence for every resource, and the delivery queue.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`, for health output and metrics labels.
+    fn backend(&self) -> &'static str;
+    async fn migrate(&self) -> StoreResult<()>;
+    async fn ping(&self) -> StoreResult<()>;
+
+    // Tenants
+    async fn create_tenant(&self, tenant: &Tenant) -> StoreResult<()>;
+    async fn get_tenant(&self, id: &TenantId) -> StoreResult<Tenant>;
+    async fn get_tenant_by_name(&self, name: &str) -> StoreResult<Option<Tenant>>;
+    async fn list_tenants(&self, page: &PageRequest) -> StoreResult<Page<Tenant>>;
+    async fn update_tenant(&self, tenant: &Tenant) -> StoreResult<()>;
+
+    // API keys
+    async fn create_api_key(&self, key: &ApiKey) -> StoreResult<()>;
+    async fn find_api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKey>>;
+    async fn list_api_keys(&self, tenant: &TenantId, page: &PageRequest) -> StoreResult<Page<ApiKey>>;
+    async fn delete_api_key(&self, tenant: &TenantId, id: &KeyId) -> StoreResult<()>;
+    /// Whether any server-admin key exists (the bootstrap key was already made).
+    async fn has_server_admin_key(&self) -> StoreResult<bool>;
+
+    // Webhooks
+    async fn create_webhook(&self, webhook: &Webhook) -> StoreResult<()>;
+    async fn get_webhook(&self, tenant: &TenantId, id: &WebhookId) -> StoreResult<Webhook>;
+    async fn list_webhooks(&self, tenant: &TenantId, query: &WebhookQuery, page: &PageRequest) -> StoreResult<Page<Webhook>>;
+    async fn count_webhooks(&self, tenant: &TenantId) -> StoreResult<u64>;
+    /// Replaces the stored webhook. When it is re-activated with `discard_held`, the deliveries
+    /// that waited while it was paused are cancelled.
+    async fn update_webhook(&self, webhook: &Webhook, discard_held: bool) -> StoreResult<()>;
+    /// Deletes the webhook and cancels its pending deliveries.
+    async fn delete_webhook(&self, tenant: &TenantId, id: &WebhookId) -> StoreResult<()>;
+    async fn webhook_stats(&self, tenant: &TenantId, id: &WebhookId, since: Millis) -> StoreResult<WebhookStats>;
+
+    // Events
+    /// Writes each event and one delivery per matching webhook, all in one transaction.
+    async fn ingest(&self, events: &[NewEvent]) -> StoreResult<Vec<IngestOutcome>>;
+    async fn get_event(&self, tenant: &TenantId, id: &EventId) -> StoreResult<(Event, Vec<Delivery>)>;
+    async fn list_events(&self, tenant: &TenantId, query: &EventQuery, page: &PageRequest) -> StoreResult<Page<Event>>;
+
+    // Deliveries and the queue
+    async fn get_delivery(&self, tenant: &TenantId, id: &DeliveryId) -> StoreResult<(Delivery, Event, Vec<Attempt>)>;
+    async fn list_deliveries(&self, tenant: &TenantId, query: &DeliveryQuery, page: &PageRequest) -> StoreResult<Page<Delivery>>;
+    async fn list_dlq(&self, tenant: &TenantId, query: &DlqQuery, page: &PageRequest) -> StoreResult<Page<Delivery>>;
+    /// Makes a delivery due now, whatever its status.
+    async fn retry_delivery(&self, tenant: &TenantId, id: &DeliveryId) -> StoreResult<()>;
+    /// Makes a failed delivery due now; `NotFound` unless it is in the dead-letter queue.
+    async fn retry_dlq_delivery(&self, tenant: &TenantId, id: &DeliveryId) -> StoreResult<()>;
+    /// Makes every failed delivery of the tenant matching the filter due now.
+    async fn retry_dlq_bulk(&self, tenant: &TenantId, webhook: Option<&WebhookId>, since: Option<Millis>) -> StoreResult<u64>;
+
+    /// Leases up to `limit` due deliveries of active webhooks to `owner` until `lease_until`.
+    async fn claim_due(&self, owner: &str, now: Millis, lease_until: Millis, limit: u32) -> StoreResult<Vec<DeliveryClaim>>;
+    /// Reads one delivery as a claim without leasing it (its lease was set at ingest: `/test`).
+    async fn load_claim(&self, id: &DeliveryId) -> StoreResult<Option<DeliveryClaim>>;
+    /// Records finished attempts and the resulting delivery states, in one transaction.
+    async fn record_attempts(&self, records: &[AttemptRecord]) -> StoreResult<()>;
+    /// Gives back leases held by `owner` (graceful shutdown) so others need not wait them out.
+    async fn release_leases(&self, owner: &str) -> StoreResult<u64>;
+    /// The earliest `next_attempt_at` among claimable deliveries, to sleep exactly that long.
+    async fn next_due_at(&self) -> StoreResult<Option<Millis>>;
+    async fn queue_stats(&self, now: Millis) -> StoreResult<QueueStats>;
+
+    /// Forwards cross-node "work is due" signals into `wake` until `shutdown` (PostgreSQL
+    /// `LISTEN`); a single-node store has none and returns at once.
+    async fn forward_wakeups(&self, _wake: Arc<Notify>, _shutdown: CancellationToken) {}
+}
+
+/// Opens the store a `sqlite://` or `postgres://` URL names.
+pub async fn connect(url: &str) -> StoreResult<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::connect(url).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Arc::new(postgres::PgStore::connect(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(url.split(':').next().unwrap_or_default().to_owned()))
+    }
+}

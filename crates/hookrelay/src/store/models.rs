@@ -1,0 +1,228 @@
+//! Rows as the store reads and writes them. Plain data: validation happens before a value gets
+//! here, and rendering to the contract's JSON happens in the API.
+
+use std::collections::BTreeMap;
+
+use hookrelay_domain::quota::Quotas;
+use hookrelay_domain::time::Millis;
+use hookrelay_domain::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub name: String,
+    pub quotas: Quotas,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiKey {
+    pub id: KeyId,
+    pub tenant_id: TenantId,
+    pub name: String,
+    pub role: Role,
+    /// SHA-256 of the key, hex; the plaintext is never stored.
+    pub key_hash: String,
+    /// The bootstrap operator key: manages tenants and may act on any tenant.
+    pub server_admin: bool,
+    pub created_at: Millis,
+}
+
+/// One signing secret of a webhook; a rotated-out secret keeps signing until `expires_at`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredSecret {
+    pub secret: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Millis>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Webhook {
+    pub id: WebhookId,
+    pub tenant_id: TenantId,
+    pub url: String,
+    pub kind: WebhookKind,
+    pub description: Option<String>,
+    pub active: bool,
+    /// Event-type patterns as the client sent them (validated by `EventFilter::parse`).
+    pub events: Vec<String>,
+    pub headers: BTreeMap<String, String>,
+    pub rate_limit_per_sec: Option<u32>,
+    pub templates: BTreeMap<String, String>,
+    /// Per-webhook retry delays in seconds; `None` uses the global schedule.
+    pub retry_schedule: Option<Vec<u32>>,
+    /// Newest first.
+    pub secrets: Vec<StoredSecret>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    pub id: EventId,
+    pub tenant_id: TenantId,
+    pub event_type: String,
+    pub source: Option<String>,
+    pub idempotency_key: Option<String>,
+    /// The `data` object as JSON text, exactly as accepted.
+    pub data: String,
+    pub timestamp: Millis,
+    pub created_at: Millis,
+}
+
+/// An event to ingest. `only_webhook` restricts fan-out to one webhook and `lease` hands its
+/// deliveries straight to a caller that sends them itself (the `/test` action).
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    pub event: Event,
+    pub only_webhook: Option<WebhookId>,
+    /// `(owner, lease_until)`.
+    pub lease: Option<(String, Millis)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IngestOutcome {
+    Accepted { id: EventId, deliveries: u32, delivery_ids: Vec<DeliveryId> },
+    Duplicate { id: EventId },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Delivery {
+    pub id: DeliveryId,
+    pub tenant_id: TenantId,
+    pub event_id: EventId,
+    pub webhook_id: WebhookId,
+    pub event_type: String,
+    pub source: Option<String>,
+    pub status: DeliveryStatus,
+    pub attempts: u32,
+    pub next_attempt_at: Option<Millis>,
+    pub last_response_status: Option<u16>,
+    pub last_error: Option<String>,
+    pub created_at: Millis,
+    pub delivered_at: Option<Millis>,
+    pub failed_at: Option<Millis>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Attempt {
+    pub delivery_id: DeliveryId,
+    pub n: u32,
+    pub started_at: Millis,
+    pub duration_ms: u32,
+    /// JSON object of the request headers, signatures redacted.
+    pub request_headers: String,
+    pub response_status: Option<u16>,
+    /// The first 4 KiB of the response body.
+    pub response_body: Option<String>,
+    pub error: Option<String>,
+    pub error_kind: Option<String>,
+}
+
+/// A leased delivery with everything needed to send it, fetched in one round trip.
+#[derive(Clone, Debug)]
+pub struct DeliveryClaim {
+    pub delivery_id: DeliveryId,
+    pub tenant_id: TenantId,
+    pub event_id: EventId,
+    pub event_type: String,
+    pub event_timestamp: Millis,
+    pub data: String,
+    /// Attempts made before this one.
+    pub attempts_made: u32,
+    pub webhook: Webhook,
+}
+
+/// What a finished attempt does to its delivery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NextState {
+    Succeeded,
+    RetryAt(Millis),
+    Failed,
+}
+
+#[derive(Clone, Debug)]
+pub struct AttemptRecord {
+    pub lease_owner: String,
+    pub attempt: Attempt,
+    pub next: NextState,
+    pub finished_at: Millis,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Pending deliveries that are due or waiting for a retry.
+    pub pending: u64,
+    /// Age of the oldest due delivery, in milliseconds.
+    pub oldest_due_age_ms: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WebhookStats {
+    pub attempts: u64,
+    pub successes: u64,
+    pub failures: u64,
+    /// Durations of the attempts in the window, ascending, for percentiles.
+    pub durations_ms: Vec<u32>,
+}
+
+/// Cursor pagination, newest first: `cursor` is the last id of the previous page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PageRequest {
+    pub limit: u32,
+    pub cursor: Option<String>,
+}
+
+impl Default for PageRequest {
+    fn default() -> Self {
+        Self { limit: 50, cursor: None }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from up to `limit + 1` rows fetched newest first.
+    pub fn from_rows(mut rows: Vec<T>, limit: u32, id_of: impl Fn(&T) -> String) -> Self {
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let next_cursor = if more { rows.last().map(id_of) } else { None };
+        Self { items: rows, next_cursor }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct WebhookQuery {
+    pub active: Option<bool>,
+    /// Only webhooks whose filters match this event type.
+    pub event: Option<String>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct EventQuery {
+    pub event_type: Option<String>,
+    pub source: Option<String>,
+    pub since: Option<Millis>,
+    pub until: Option<Millis>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct DeliveryQuery {
+    pub status: Option<DeliveryStatus>,
+    pub event_type: Option<String>,
+    pub webhook_id: Option<WebhookId>,
+    pub source: Option<String>,
+    pub since: Option<Millis>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct DlqQuery {
+    pub webhook_id: Option<WebhookId>,
+    pub event_type: Option<String>,
+}

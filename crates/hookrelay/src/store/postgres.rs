@@ -1,0 +1,117 @@
+//! The scale-out store: many stateless nodes share one PostgreSQL database. Claims use
+//! `FOR UPDATE SKIP LOCKED` so workers never contend; `LISTEN/NOTIFY` wakes them across nodes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::{PgListener, PgPoolOptions};
+use sqlx::{PgPool, Postgres, Transaction};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::common::impl_store;
+use super::StoreResult;
+
+/// The channel ingest and retries notify on when deliveries become due.
+const DUE_CHANNEL: &str = "hookrelay_due";
+
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let max = std::env::var("HOOKRELAY_DB_MAX_CONNECTIONS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(16);
+        let pool = PgPoolOptions::new()
+            .max_connections(max)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect(url)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    fn writer(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn reader(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn run_migrations(&self) -> StoreResult<()> {
+        sqlx::migrate!("./migrations/postgres").run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// `SKIP LOCKED` lets concurrent workers on many nodes take disjoint batches without waiting.
+    async fn lease_due_ids(
+        tx: &mut Transaction<'_, Postgres>,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<String>> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "UPDATE deliveries SET lease_owner = $1, lease_until = $2 WHERE id IN (\
+               SELECT d.id FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+               WHERE d.status = 'pending' AND d.next_attempt_at <= $3 \
+                 AND (d.lease_until IS NULL OR d.lease_until <= $3) AND w.active = TRUE \
+               ORDER BY d.next_attempt_at LIMIT $4 FOR UPDATE OF d SKIP LOCKED) RETURNING id",
+        )
+        .bind(owner)
+        .bind(lease_until)
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&mut **tx)
+        .await?;
+        Ok(ids)
+    }
+
+    /// Sent at commit, so listeners on every node see work only once it is visible.
+    async fn notify_due(tx: &mut Transaction<'_, Postgres>) -> StoreResult<()> {
+        sqlx::query("SELECT pg_notify($1, '')").bind(DUE_CHANNEL).execute(&mut **tx).await?;
+        Ok(())
+    }
+
+    async fn forward_wakeups_impl(&self, wake: Arc<Notify>, shutdown: CancellationToken) {
+        let mut backoff = Duration::from_millis(100);
+        while !shutdown.is_cancelled() {
+            let mut listener = match PgListener::connect_with(&self.pool).await {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(error = %e, "LISTEN connection failed; retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            if let Err(e) = listener.listen(DUE_CHANNEL).await {
+                tracing::warn!(error = %e, "LISTEN failed; retrying");
+                continue;
+            }
+            backoff = Duration::from_millis(100);
+            // Anything committed while we were not listening is picked up by the worker's poll.
+            wake.notify_one();
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    msg = listener.recv() => match msg {
+                        Ok(_) => wake.notify_one(),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "LISTEN connection lost; reconnecting");
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl_store!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow, "postgres");

@@ -1,0 +1,101 @@
+//! The embedded store: one SQLite file in WAL mode. All writes go through a single connection
+//! (SQLite has one writer anyway, so this avoids lock contention); reads use a small pool.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqlitePool, Transaction};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::common::impl_store;
+use super::{StoreError, StoreResult};
+
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed, folder included) the database a `sqlite://PATH` URL names.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL in WAL mode: a committed transaction survives a process crash (kill -9);
+            // only an OS crash or power loss can lose the last commits. See docs/operations.md.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true)
+            .pragma("cache_size", "-32000")
+            .pragma("temp_store", "memory");
+        if let Some(parent) = Path::new(options.get_filename()).parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| StoreError::UnsupportedUrl(format!("cannot create {}: {e}", parent.display())))?;
+            }
+        }
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.read_only(false))
+            .await?;
+        Ok(Self { writer, reader })
+    }
+
+    fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
+
+    fn reader(&self) -> &SqlitePool {
+        &self.reader
+    }
+
+    async fn run_migrations(&self) -> StoreResult<()> {
+        sqlx::migrate!("./migrations/sqlite").run(&self.writer).await?;
+        Ok(())
+    }
+
+    /// One writer means the subquery and the update cannot race: no row locks needed.
+    async fn lease_due_ids(
+        tx: &mut Transaction<'_, Sqlite>,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<String>> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "UPDATE deliveries SET lease_owner = $1, lease_until = $2 WHERE id IN (\
+               SELECT d.id FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+               WHERE d.status = 'pending' AND d.next_attempt_at <= $3 \
+                 AND (d.lease_until IS NULL OR d.lease_until <= $3) AND w.active = TRUE \
+               ORDER BY d.next_attempt_at LIMIT $4) RETURNING id",
+        )
+        .bind(owner)
+        .bind(lease_until)
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&mut **tx)
+        .await?;
+        Ok(ids)
+    }
+
+    /// In-process wakeups are enough for a single node; the caller signals them.
+    async fn notify_due(_tx: &mut Transaction<'_, Sqlite>) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn forward_wakeups_impl(&self, _wake: Arc<Notify>, _shutdown: CancellationToken) {}
+}
+
+
+impl_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow, "sqlite");
