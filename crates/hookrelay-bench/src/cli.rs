@@ -51,7 +51,7 @@ pub struct Cli {
     pub webhooks: u32,
 
     /// Number of events to emit.
-    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub events: u64,
 
     /// Target emit rate in events/s (0 = as fast as possible).
@@ -67,7 +67,7 @@ pub struct Cli {
     pub batch: u32,
 
     /// How long to wait after the last emit for the expected deliveries to arrive.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub drain_timeout_secs: u64,
 
     /// The first seconds of emitting are reported separately as the warm-up phase.
@@ -75,7 +75,7 @@ pub struct Cli {
     pub warmup_secs: f64,
 
     /// The receiver waits this long before answering each delivery.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=600_000))]
     pub receiver_delay_ms: u64,
 
     /// Verify the signature of every delivery instead of every 100th.
@@ -109,9 +109,9 @@ impl Cli {
         if !self.rate.is_finite() || self.rate < 0.0 {
             bail!("--rate must be a finite number >= 0, got {}", self.rate);
         }
-        if !self.warmup_secs.is_finite() || self.warmup_secs < 0.0 {
+        if !(0.0..=86_400.0).contains(&self.warmup_secs) {
             bail!(
-                "--warmup-secs must be a finite number >= 0, got {}",
+                "--warmup-secs must be between 0 and 86400, got {}",
                 self.warmup_secs
             );
         }
@@ -133,7 +133,12 @@ impl Cli {
 
 /// The workspace root, two levels above this crate's manifest (fixed at compile time).
 pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .nth(2)
+        .unwrap_or(manifest)
+        .to_path_buf()
 }
 
 /// The command line as typed, shell-quoted so it can be pasted back.
@@ -186,7 +191,10 @@ mod tests {
     fn rejects_out_of_range_values() {
         assert!(Cli::try_parse_from(["hookrelay-bench", "--batch", "1001"]).is_err());
         assert!(Cli::try_parse_from(["hookrelay-bench", "--tenants", "0"]).is_err());
-        let cli = Cli::try_parse_from(["hookrelay-bench", "--rate", "-1"]).expect("parses");
+        let cli = Cli::try_parse_from(["hookrelay-bench", "--rate=-1"]).expect("parses");
+        assert!(cli.validate().is_err());
+        let cli =
+            Cli::try_parse_from(["hookrelay-bench", "--warmup-secs", "1e30"]).expect("parses");
         assert!(cli.validate().is_err());
     }
 

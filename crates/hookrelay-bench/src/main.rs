@@ -11,7 +11,6 @@ mod report;
 mod selftest;
 mod server;
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,7 +25,7 @@ use crate::load::{EmitConfig, EmitOutcome};
 use crate::receiver::{Receiver, ReceiverConfig, ReceiverCounts};
 use crate::report::{
     kib_to_mib, phase_stats, summarize_us, Boundaries, DeliveryFigures, DrainFigures, EmitFigures,
-    MemoryFigures, Report, RunConfig,
+    MemoryFigures, PhaseMemory, Report, RunConfig,
 };
 use crate::server::{Database, MemSampler, Phase, PhaseCell, ServerProcess, ServerSpec};
 
@@ -115,10 +114,13 @@ async fn run(cli: &Cli) -> Result<Report> {
     report.database = db.description.clone();
     report.server_startup_ms = startup.as_secs_f64() * 1000.0;
     report.memory.server_hwm_mib = server_hwm.map(kib_to_mib);
-    report.memory.server_peak_rss_mib = Phase::ALL
+    report.memory.server_peak_rss = Phase::ALL
         .iter()
         .filter(|p| peak_rss[**p as usize] > 0)
-        .map(|p| (p.name(), kib_to_mib(peak_rss[*p as usize])))
+        .map(|p| PhaseMemory {
+            phase: p.name(),
+            peak_rss_mib: kib_to_mib(peak_rss[*p as usize]),
+        })
         .collect();
     if let Some(status) = server_exit {
         report.void = true;
@@ -368,7 +370,7 @@ fn assemble(cli: &Cli, m: &Measured) -> Report {
         },
         memory: MemoryFigures {
             server_hwm_mib: None,
-            server_peak_rss_mib: BTreeMap::new(),
+            server_peak_rss: Vec::new(),
             bench_hwm_mib: server::own_hwm_kib().map(kib_to_mib),
         },
         ledger: *l,

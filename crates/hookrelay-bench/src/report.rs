@@ -1,7 +1,6 @@
 //! Figures and their presentation: percentiles, per-phase throughput and latency, and the
 //! report printed as text (Markdown-friendly, for docs/perf.md) and optionally as JSON.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde::Serialize;
@@ -69,23 +68,20 @@ pub struct Boundaries {
 pub fn phase_stats(sent_us: &[u64], samples: &[Sample], b: Boundaries) -> Vec<PhaseStats> {
     let warmup_end = b.warmup_end_us.min(b.emit_end_us);
     let drain_end = b.drain_end_us.max(b.emit_end_us);
-    // [start, end) windows; the steady window includes the emit end, the drain excludes it.
+    // Warm-up is [start, end), steady [start, end] and drain (start, end], so that every
+    // instant of the run belongs to exactly one phase.
     let windows = [
-        ("warm-up", 0, warmup_end, false),
-        ("steady", warmup_end, b.emit_end_us, true),
-        ("drain", b.emit_end_us, drain_end, false),
+        ("warm-up", 0, warmup_end),
+        ("steady", warmup_end, b.emit_end_us),
+        ("drain", b.emit_end_us, drain_end),
     ];
     windows
         .iter()
-        .map(|&(name, start, end, closed)| {
-            let inside = |t: u64| t >= start && (t < end || (closed && t == end));
-            // Drain arrivals: (emit end, drain end], so the last arrival counts.
-            let inside_arrival = |t: u64| {
-                if name == "drain" {
-                    t > start && t <= end
-                } else {
-                    inside(t)
-                }
+        .map(|&(name, start, end)| {
+            let inside = |t: u64| match name {
+                "warm-up" => t >= start && t < end,
+                "steady" => t >= start && t <= end,
+                _ => t > start && t <= end,
             };
             let duration_s = (end - start) as f64 / 1e6;
             let rate = |n: u64| {
@@ -96,10 +92,7 @@ pub fn phase_stats(sent_us: &[u64], samples: &[Sample], b: Boundaries) -> Vec<Ph
                 }
             };
             let accepted = sent_us.iter().filter(|&&t| inside(t)).count() as u64;
-            let deliveries = samples
-                .iter()
-                .filter(|s| inside_arrival(s.arrived_us))
-                .count() as u64;
+            let deliveries = samples.iter().filter(|s| inside(s.arrived_us)).count() as u64;
             let mut latencies: Vec<u64> = samples
                 .iter()
                 .filter(|s| inside(s.sent_us))
@@ -164,9 +157,15 @@ pub struct DrainFigures {
 pub struct MemoryFigures {
     /// Server VmHWM just before it was stopped.
     pub server_hwm_mib: Option<f64>,
-    /// Peak of the 500 ms VmRSS samples, per phase.
-    pub server_peak_rss_mib: BTreeMap<&'static str, f64>,
+    /// Peak of the 500 ms VmRSS samples, per phase (phases without a sample are left out).
+    pub server_peak_rss: Vec<PhaseMemory>,
     pub bench_hwm_mib: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseMemory {
+    pub phase: &'static str,
+    pub peak_rss_mib: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -316,9 +315,9 @@ pub fn render_text(r: &Report) -> String {
     let m = &r.memory;
     let mib = |v: Option<f64>| v.map_or("?".to_string(), |v| format!("{v:.1} MiB"));
     let rss: Vec<String> = m
-        .server_peak_rss_mib
+        .server_peak_rss
         .iter()
-        .map(|(phase, v)| format!("{phase}={v:.1}"))
+        .map(|p| format!("{}={:.1}", p.phase, p.peak_rss_mib))
         .collect();
     let _ =
         writeln!(

@@ -38,10 +38,12 @@ struct FakeWebhook {
     key: Vec<u8>,
 }
 
+/// Event id → (tenant header, [(webhook id, delivery status)]).
+type FakeEvents = HashMap<String, (Option<String>, Vec<(String, String)>)>;
+
 struct Fake {
     webhooks: Mutex<Vec<FakeWebhook>>,
-    /// Event id → (tenant, [(webhook id, status)]).
-    events: Mutex<HashMap<String, (Option<String>, Vec<(String, String)>)>>,
+    events: Mutex<FakeEvents>,
     ids: AtomicU64,
     throttle_next: AtomicBool,
     withhold: Option<Withhold>,

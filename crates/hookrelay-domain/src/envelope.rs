@@ -3,7 +3,12 @@
 
 /// `{"event": …, "timestamp": …, "eventId": …, "data": …}`; `data_json` must be valid JSON
 /// (it was validated when the event was accepted).
-pub fn http_body(event_type: &str, timestamp_rfc3339: &str, event_id: &str, data_json: &str) -> Vec<u8> {
+pub fn http_body(
+    event_type: &str,
+    timestamp_rfc3339: &str,
+    event_id: &str,
+    data_json: &str,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + event_type.len() + event_id.len() + data_json.len());
     out.extend_from_slice(b"{\"event\":");
     push_json_string(&mut out, event_type);
@@ -28,7 +33,12 @@ mod tests {
 
     #[test]
     fn body_is_the_contract_envelope() {
-        let body = http_body("member.created", "2026-11-23T10:00:00.000Z", "evt_1", r#"{"id":42,"name":"Ada \"Lovelace\""}"#);
+        let body = http_body(
+            "member.created",
+            "2026-11-23T10:00:00.000Z",
+            "evt_1",
+            r#"{"id":42,"name":"Ada \"Lovelace\""}"#,
+        );
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(
             v,

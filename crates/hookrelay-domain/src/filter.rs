@@ -26,13 +26,19 @@ impl EventFilter {
                 filter.all = true;
             } else if let Some(prefix) = raw.strip_suffix(".*") {
                 if !is_valid_event_type(prefix) {
-                    return Err(FieldError::new(field, "must be an event type, `prefix.*` or `*`"));
+                    return Err(FieldError::new(
+                        field,
+                        "must be an event type, `prefix.*` or `*`",
+                    ));
                 }
                 filter.prefixes.push(format!("{prefix}."));
             } else if is_valid_event_type(raw) {
                 filter.exact.push(raw.to_owned());
             } else {
-                return Err(FieldError::new(field, "must be an event type, `prefix.*` or `*`"));
+                return Err(FieldError::new(
+                    field,
+                    "must be an event type, `prefix.*` or `*`",
+                ));
             }
         }
         Ok(filter)
@@ -41,7 +47,10 @@ impl EventFilter {
     pub fn matches(&self, event_type: &str) -> bool {
         self.all
             || self.exact.iter().any(|e| e == event_type)
-            || self.prefixes.iter().any(|p| event_type.starts_with(p.as_str()))
+            || self
+                .prefixes
+                .iter()
+                .any(|p| event_type.starts_with(p.as_str()))
     }
 }
 

@@ -38,7 +38,9 @@ impl ErrorKind {
 pub enum AttemptOutcome {
     Succeeded,
     /// Try again per the schedule, no earlier than `not_before` when the receiver asked.
-    Retry { not_before: Option<Duration> },
+    Retry {
+        not_before: Option<Duration>,
+    },
     /// Retrying cannot help (blocked address, unrenderable message): fail the delivery now.
     GiveUp,
 }
@@ -84,10 +86,19 @@ mod tests {
 
     #[test]
     fn any_2xx_succeeds_everything_else_retries() {
-        assert_eq!(classify(Some(200), None, None, 0), AttemptOutcome::Succeeded);
-        assert_eq!(classify(Some(204), None, None, 0), AttemptOutcome::Succeeded);
+        assert_eq!(
+            classify(Some(200), None, None, 0),
+            AttemptOutcome::Succeeded
+        );
+        assert_eq!(
+            classify(Some(204), None, None, 0),
+            AttemptOutcome::Succeeded
+        );
         for s in [301, 400, 404, 500, 502] {
-            assert_eq!(classify(Some(s), None, None, 0), AttemptOutcome::Retry { not_before: None });
+            assert_eq!(
+                classify(Some(s), None, None, 0),
+                AttemptOutcome::Retry { not_before: None }
+            );
         }
         let timeout = classify(None, Some(ErrorKind::Timeout), None, 0);
         assert_eq!(timeout, AttemptOutcome::Retry { not_before: None });
@@ -96,15 +107,29 @@ mod tests {
     #[test]
     fn retry_after_only_counts_on_429_and_503() {
         let asked = Some(Duration::from_secs(7));
-        assert_eq!(classify(Some(429), None, Some("7"), 0), AttemptOutcome::Retry { not_before: asked });
-        assert_eq!(classify(Some(503), None, Some("7"), 0), AttemptOutcome::Retry { not_before: asked });
-        assert_eq!(classify(Some(500), None, Some("7"), 0), AttemptOutcome::Retry { not_before: None });
+        assert_eq!(
+            classify(Some(429), None, Some("7"), 0),
+            AttemptOutcome::Retry { not_before: asked }
+        );
+        assert_eq!(
+            classify(Some(503), None, Some("7"), 0),
+            AttemptOutcome::Retry { not_before: asked }
+        );
+        assert_eq!(
+            classify(Some(500), None, Some("7"), 0),
+            AttemptOutcome::Retry { not_before: None }
+        );
     }
 
     #[test]
     fn retry_after_as_http_date_and_capped() {
-        let now = chrono::DateTime::parse_from_rfc2822("Wed, 21 Oct 2015 07:28:00 GMT").unwrap().timestamp();
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now), Some(Duration::from_secs(30)));
+        let now = chrono::DateTime::parse_from_rfc2822("Wed, 21 Oct 2015 07:28:00 GMT")
+            .unwrap()
+            .timestamp();
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
         assert_eq!(parse_retry_after("999999999", now), Some(MAX_RETRY_AFTER));
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-3", now), None);
@@ -112,7 +137,13 @@ mod tests {
 
     #[test]
     fn blocked_and_unrenderable_give_up() {
-        assert_eq!(classify(None, Some(ErrorKind::BlockedAddress), None, 0), AttemptOutcome::GiveUp);
-        assert_eq!(classify(None, Some(ErrorKind::Render), None, 0), AttemptOutcome::GiveUp);
+        assert_eq!(
+            classify(None, Some(ErrorKind::BlockedAddress), None, 0),
+            AttemptOutcome::GiveUp
+        );
+        assert_eq!(
+            classify(None, Some(ErrorKind::Render), None, 0),
+            AttemptOutcome::GiveUp
+        );
     }
 }

@@ -21,8 +21,13 @@ impl Quotas {
     pub fn parse_list(raw: &str) -> Result<Self, String> {
         let mut q = Quotas::default();
         for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (name, value) = part.split_once('=').ok_or_else(|| format!("`{part}` is not name=value"))?;
-            let value: u64 = value.trim().parse().map_err(|_| format!("`{part}`: value must be a whole number"))?;
+            let (name, value) = part
+                .split_once('=')
+                .ok_or_else(|| format!("`{part}` is not name=value"))?;
+            let value: u64 = value
+                .trim()
+                .parse()
+                .map_err(|_| format!("`{part}`: value must be a whole number"))?;
             let slot = match name.trim() {
                 "events_per_minute" => &mut q.events_per_minute,
                 "events_per_day" => &mut q.events_per_day,
@@ -41,7 +46,9 @@ impl Quotas {
             events_per_minute: self.events_per_minute.or(defaults.events_per_minute),
             events_per_day: self.events_per_day.or(defaults.events_per_day),
             webhooks: self.webhooks.or(defaults.webhooks),
-            delivery_rate_per_sec: self.delivery_rate_per_sec.or(defaults.delivery_rate_per_sec),
+            delivery_rate_per_sec: self
+                .delivery_rate_per_sec
+                .or(defaults.delivery_rate_per_sec),
         }
     }
 }
@@ -64,7 +71,10 @@ mod tests {
     #[test]
     fn tenant_values_win_over_defaults() {
         let defaults = Quotas::parse_list("events_per_minute=600,webhooks=5").unwrap();
-        let own = Quotas { webhooks: Some(50), ..Default::default() };
+        let own = Quotas {
+            webhooks: Some(50),
+            ..Default::default()
+        };
         let eff = own.or_defaults(&defaults);
         assert_eq!((eff.events_per_minute, eff.webhooks), (Some(600), Some(50)));
     }

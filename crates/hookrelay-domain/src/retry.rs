@@ -22,7 +22,9 @@ pub const JITTER: f64 = 0.2;
 
 impl Default for RetrySchedule {
     fn default() -> Self {
-        Self { delays_secs: DEFAULT_SCHEDULE.to_vec() }
+        Self {
+            delays_secs: DEFAULT_SCHEDULE.to_vec(),
+        }
     }
 }
 
@@ -32,7 +34,9 @@ impl RetrySchedule {
             return Err(format!("must list at most {MAX_RETRIES} delays"));
         }
         if let Some(bad) = delays_secs.iter().find(|d| **d > MAX_DELAY_SECS) {
-            return Err(format!("delay {bad} exceeds the maximum of {MAX_DELAY_SECS} seconds"));
+            return Err(format!(
+                "delay {bad} exceeds the maximum of {MAX_DELAY_SECS} seconds"
+            ));
         }
         Ok(Self { delays_secs })
     }
@@ -108,7 +112,11 @@ mod tests {
         let asked = Some(Duration::from_secs(30));
         assert_eq!(s.next_delay(1, 0.0, asked), Some(Duration::from_secs(30)));
         assert_eq!(s.next_delay(2, 0.0, asked), Some(Duration::from_secs(60)));
-        assert_eq!(s.next_delay(3, 0.0, asked), None, "exhausted even if the receiver asks");
+        assert_eq!(
+            s.next_delay(3, 0.0, asked),
+            None,
+            "exhausted even if the receiver asks"
+        );
     }
 
     #[test]
@@ -127,6 +135,9 @@ mod tests {
         assert!(RetrySchedule::parse("-5").is_err());
         assert!(RetrySchedule::new(vec![MAX_DELAY_SECS + 1]).is_err());
         assert!(RetrySchedule::new(vec![1; MAX_RETRIES + 1]).is_err());
-        assert_eq!(RetrySchedule::parse("").unwrap().next_delay(1, 0.0, None), None);
+        assert_eq!(
+            RetrySchedule::parse("").unwrap().next_delay(1, 0.0, None),
+            None
+        );
     }
 }

@@ -73,8 +73,13 @@ mod tests {
             (Role::Publisher, [false, false, true, false]),
         ];
         for (role, expected) in table {
-            let got = [Action::Read, Action::Write, Action::Publish, Action::ManageAccess]
-                .map(|a| role.allows(a));
+            let got = [
+                Action::Read,
+                Action::Write,
+                Action::Publish,
+                Action::ManageAccess,
+            ]
+            .map(|a| role.allows(a));
             assert_eq!(got, expected, "{role:?}");
         }
     }

@@ -25,7 +25,10 @@ impl WebhookSecret {
     pub fn generate() -> Self {
         let mut key = vec![0u8; 32];
         rand::thread_rng().fill_bytes(&mut key);
-        Self { text: format!("{SECRET_PREFIX}{}", B64.encode(&key)), key }
+        Self {
+            text: format!("{SECRET_PREFIX}{}", B64.encode(&key)),
+            key,
+        }
     }
 
     /// Parses a client-supplied secret; the key must decode to 24–64 bytes.
@@ -39,7 +42,10 @@ impl WebhookSecret {
         if !(24..=64).contains(&key.len()) {
             return Err("must start with whsec_ followed by base64 of 24-64 bytes");
         }
-        Ok(Self { text: raw.to_owned(), key })
+        Ok(Self {
+            text: raw.to_owned(),
+            key,
+        })
     }
 
     /// The full `whsec_…` text: only for answers at creation/rotation and for encryption at rest.
@@ -122,7 +128,13 @@ mod tests {
         let new = WebhookSecret::generate();
         let header = standard_signature_header(&[new.clone(), old.clone()], ID, TS, BODY);
         let parts: Vec<&str> = header.split(' ').collect();
-        assert_eq!(parts, [new.sign_standard(ID, TS, BODY), old.sign_standard(ID, TS, BODY)]);
+        assert_eq!(
+            parts,
+            [
+                new.sign_standard(ID, TS, BODY),
+                old.sign_standard(ID, TS, BODY)
+            ]
+        );
     }
 
     #[test]

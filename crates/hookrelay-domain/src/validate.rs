@@ -12,7 +12,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -30,7 +33,9 @@ pub fn is_valid_event_type(raw: &str) -> bool {
         && raw.len() <= MAX_EVENT_TYPE_LEN
         && raw.split('.').all(|part| {
             !part.is_empty()
-                && part.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b':'))
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b':'))
         })
 }
 
@@ -61,13 +66,25 @@ pub fn parse_webhook_url(raw: &str, require_https: bool) -> Result<url::Url, Str
 /// with the headers we set or that would confuse the transport.
 pub fn check_custom_header(name: &str, value: &str) -> Result<(), String> {
     const RESERVED: &[&str] = &[
-        "host", "content-length", "content-type", "transfer-encoding", "connection",
-        "user-agent", "webhook-id", "webhook-timestamp", "webhook-signature",
-        "x-webhook-event", "x-webhook-id", "x-webhook-signature", "x-webhook-attempt",
+        "host",
+        "content-length",
+        "content-type",
+        "transfer-encoding",
+        "connection",
+        "user-agent",
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+        "x-webhook-event",
+        "x-webhook-id",
+        "x-webhook-signature",
+        "x-webhook-attempt",
     ];
     let token = !name.is_empty()
         && name.len() <= 128
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
     if !token {
         return Err("is not a valid header name".into());
     }
@@ -99,7 +116,10 @@ mod tests {
     fn urls() {
         assert!(parse_webhook_url("https://example.com/h", true).is_ok());
         assert!(parse_webhook_url("http://example.com/h", false).is_ok());
-        assert_eq!(parse_webhook_url("http://example.com/h", true).unwrap_err(), "must be https");
+        assert_eq!(
+            parse_webhook_url("http://example.com/h", true).unwrap_err(),
+            "must be https"
+        );
         assert!(parse_webhook_url("ftp://example.com", false).is_err());
         assert!(parse_webhook_url("not a url", false).is_err());
         assert!(parse_webhook_url("https://u:p@example.com", false).is_err());

@@ -1,4 +1,10 @@
 //! hookrelay as a library: the store, the delivery engine and the HTTP API, wired by `app::run`.
 //! The binary in `main.rs` is only the command line around it.
 
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod delivery;
+pub mod ingest;
 pub mod store;

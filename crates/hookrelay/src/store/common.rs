@@ -53,7 +53,9 @@ pub(super) fn parse_status(raw: &str) -> StoreResult<DeliveryStatus> {
 /// Maps a unique-constraint violation to `Conflict`, everything else to `Database`.
 pub(super) fn conflict_on_unique(err: sqlx::Error, what: &str) -> StoreError {
     match &err {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what.to_owned()),
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(what.to_owned())
+        }
         _ => StoreError::Database(err),
     }
 }
@@ -61,11 +63,13 @@ pub(super) fn conflict_on_unique(err: sqlx::Error, what: &str) -> StoreError {
 /// Rows per multi-row INSERT: well under both backends' bind-parameter limits.
 pub(super) const INSERT_CHUNK: usize = 500;
 
-pub(super) const WEBHOOK_COLUMNS: &str = "w.id, w.tenant_id, w.url, w.kind, w.description, w.active, \
+pub(super) const WEBHOOK_COLUMNS: &str =
+    "w.id, w.tenant_id, w.url, w.kind, w.description, w.active, \
     w.events, w.headers, w.rate_limit_per_sec, w.templates, w.retry_schedule, w.secrets, \
     w.created_at, w.updated_at";
 
-pub(super) const DELIVERY_COLUMNS: &str = "d.id, d.tenant_id, d.event_id, d.webhook_id, d.event_type, \
+pub(super) const DELIVERY_COLUMNS: &str =
+    "d.id, d.tenant_id, d.event_id, d.webhook_id, d.event_type, \
     d.source, d.status, d.attempts, d.next_attempt_at, d.last_response_status, d.last_error, \
     d.created_at, d.delivered_at, d.failed_at";
 

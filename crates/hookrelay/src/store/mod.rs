@@ -53,7 +53,11 @@ pub trait Store: Send + Sync + 'static {
     // API keys
     async fn create_api_key(&self, key: &ApiKey) -> StoreResult<()>;
     async fn find_api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKey>>;
-    async fn list_api_keys(&self, tenant: &TenantId, page: &PageRequest) -> StoreResult<Page<ApiKey>>;
+    async fn list_api_keys(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<ApiKey>>;
     async fn delete_api_key(&self, tenant: &TenantId, id: &KeyId) -> StoreResult<()>;
     /// Whether any server-admin key exists (the bootstrap key was already made).
     async fn has_server_admin_key(&self) -> StoreResult<bool>;
@@ -61,34 +65,78 @@ pub trait Store: Send + Sync + 'static {
     // Webhooks
     async fn create_webhook(&self, webhook: &Webhook) -> StoreResult<()>;
     async fn get_webhook(&self, tenant: &TenantId, id: &WebhookId) -> StoreResult<Webhook>;
-    async fn list_webhooks(&self, tenant: &TenantId, query: &WebhookQuery, page: &PageRequest) -> StoreResult<Page<Webhook>>;
+    async fn list_webhooks(
+        &self,
+        tenant: &TenantId,
+        query: &WebhookQuery,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Webhook>>;
     async fn count_webhooks(&self, tenant: &TenantId) -> StoreResult<u64>;
     /// Replaces the stored webhook. When it is re-activated with `discard_held`, the deliveries
     /// that waited while it was paused are cancelled.
     async fn update_webhook(&self, webhook: &Webhook, discard_held: bool) -> StoreResult<()>;
     /// Deletes the webhook and cancels its pending deliveries.
     async fn delete_webhook(&self, tenant: &TenantId, id: &WebhookId) -> StoreResult<()>;
-    async fn webhook_stats(&self, tenant: &TenantId, id: &WebhookId, since: Millis) -> StoreResult<WebhookStats>;
+    async fn webhook_stats(
+        &self,
+        tenant: &TenantId,
+        id: &WebhookId,
+        since: Millis,
+    ) -> StoreResult<WebhookStats>;
 
     // Events
     /// Writes each event and one delivery per matching webhook, all in one transaction.
     async fn ingest(&self, events: &[NewEvent]) -> StoreResult<Vec<IngestOutcome>>;
-    async fn get_event(&self, tenant: &TenantId, id: &EventId) -> StoreResult<(Event, Vec<Delivery>)>;
-    async fn list_events(&self, tenant: &TenantId, query: &EventQuery, page: &PageRequest) -> StoreResult<Page<Event>>;
+    async fn get_event(
+        &self,
+        tenant: &TenantId,
+        id: &EventId,
+    ) -> StoreResult<(Event, Vec<Delivery>)>;
+    async fn list_events(
+        &self,
+        tenant: &TenantId,
+        query: &EventQuery,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Event>>;
 
     // Deliveries and the queue
-    async fn get_delivery(&self, tenant: &TenantId, id: &DeliveryId) -> StoreResult<(Delivery, Event, Vec<Attempt>)>;
-    async fn list_deliveries(&self, tenant: &TenantId, query: &DeliveryQuery, page: &PageRequest) -> StoreResult<Page<Delivery>>;
-    async fn list_dlq(&self, tenant: &TenantId, query: &DlqQuery, page: &PageRequest) -> StoreResult<Page<Delivery>>;
+    async fn get_delivery(
+        &self,
+        tenant: &TenantId,
+        id: &DeliveryId,
+    ) -> StoreResult<(Delivery, Event, Vec<Attempt>)>;
+    async fn list_deliveries(
+        &self,
+        tenant: &TenantId,
+        query: &DeliveryQuery,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Delivery>>;
+    async fn list_dlq(
+        &self,
+        tenant: &TenantId,
+        query: &DlqQuery,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Delivery>>;
     /// Makes a delivery due now, whatever its status.
     async fn retry_delivery(&self, tenant: &TenantId, id: &DeliveryId) -> StoreResult<()>;
     /// Makes a failed delivery due now; `NotFound` unless it is in the dead-letter queue.
     async fn retry_dlq_delivery(&self, tenant: &TenantId, id: &DeliveryId) -> StoreResult<()>;
     /// Makes every failed delivery of the tenant matching the filter due now.
-    async fn retry_dlq_bulk(&self, tenant: &TenantId, webhook: Option<&WebhookId>, since: Option<Millis>) -> StoreResult<u64>;
+    async fn retry_dlq_bulk(
+        &self,
+        tenant: &TenantId,
+        webhook: Option<&WebhookId>,
+        since: Option<Millis>,
+    ) -> StoreResult<u64>;
 
     /// Leases up to `limit` due deliveries of active webhooks to `owner` until `lease_until`.
-    async fn claim_due(&self, owner: &str, now: Millis, lease_until: Millis, limit: u32) -> StoreResult<Vec<DeliveryClaim>>;
+    async fn claim_due(
+        &self,
+        owner: &str,
+        now: Millis,
+        lease_until: Millis,
+        limit: u32,
+    ) -> StoreResult<Vec<DeliveryClaim>>;
     /// Reads one delivery as a claim without leasing it (its lease was set at ingest: `/test`).
     async fn load_claim(&self, id: &DeliveryId) -> StoreResult<Option<DeliveryClaim>>;
     /// Records finished attempts and the resulting delivery states, in one transaction.
@@ -111,6 +159,8 @@ pub async fn connect(url: &str) -> StoreResult<Arc<dyn Store>> {
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         Ok(Arc::new(postgres::PgStore::connect(url).await?))
     } else {
-        Err(StoreError::UnsupportedUrl(url.split(':').next().unwrap_or_default().to_owned()))
+        Err(StoreError::UnsupportedUrl(
+            url.split(':').next().unwrap_or_default().to_owned(),
+        ))
     }
 }

@@ -84,8 +84,14 @@ pub struct NewEvent {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum IngestOutcome {
-    Accepted { id: EventId, deliveries: u32, delivery_ids: Vec<DeliveryId> },
-    Duplicate { id: EventId },
+    Accepted {
+        id: EventId,
+        deliveries: u32,
+        delivery_ids: Vec<DeliveryId>,
+    },
+    Duplicate {
+        id: EventId,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -177,7 +183,10 @@ pub struct PageRequest {
 
 impl Default for PageRequest {
     fn default() -> Self {
-        Self { limit: 50, cursor: None }
+        Self {
+            limit: 50,
+            cursor: None,
+        }
     }
 }
 
@@ -193,7 +202,10 @@ impl<T> Page<T> {
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
         let next_cursor = if more { rows.last().map(id_of) } else { None };
-        Self { items: rows, next_cursor }
+        Self {
+            items: rows,
+            next_cursor,
+        }
     }
 }
 

@@ -42,7 +42,9 @@ impl PgStore {
     }
 
     async fn run_migrations(&self) -> StoreResult<()> {
-        sqlx::migrate!("./migrations/postgres").run(&self.pool).await?;
+        sqlx::migrate!("./migrations/postgres")
+            .run(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -72,7 +74,10 @@ impl PgStore {
 
     /// Sent at commit, so listeners on every node see work only once it is visible.
     async fn notify_due(tx: &mut Transaction<'_, Postgres>) -> StoreResult<()> {
-        sqlx::query("SELECT pg_notify($1, '')").bind(DUE_CHANNEL).execute(&mut **tx).await?;
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(DUE_CHANNEL)
+            .execute(&mut **tx)
+            .await?;
         Ok(())
     }
 

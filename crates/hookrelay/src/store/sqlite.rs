@@ -34,8 +34,9 @@ impl SqliteStore {
             .pragma("temp_store", "memory");
         if let Some(parent) = Path::new(options.get_filename()).parent() {
             if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| StoreError::UnsupportedUrl(format!("cannot create {}: {e}", parent.display())))?;
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    StoreError::UnsupportedUrl(format!("cannot create {}: {e}", parent.display()))
+                })?;
             }
         }
         let writer = SqlitePoolOptions::new()
@@ -61,7 +62,9 @@ impl SqliteStore {
     }
 
     async fn run_migrations(&self) -> StoreResult<()> {
-        sqlx::migrate!("./migrations/sqlite").run(&self.writer).await?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&self.writer)
+            .await?;
         Ok(())
     }
 
@@ -96,6 +99,5 @@ impl SqliteStore {
 
     async fn forward_wakeups_impl(&self, _wake: Arc<Notify>, _shutdown: CancellationToken) {}
 }
-
 
 impl_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow, "sqlite");

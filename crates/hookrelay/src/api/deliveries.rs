@@ -1,0 +1,220 @@
+//! Deliveries and the dead-letter queue: listing with filters, one delivery with its event and
+//! attempts, and the retry actions (single, from the DLQ, and bulk after an outage).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use hookrelay_domain::{Action, DeliveryId, DeliveryStatus, WebhookId};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+
+use super::auth::Caller;
+use super::error::{missing, ApiError, ApiResult};
+use super::extract::{page, time_param, JsonBody, StrictQuery};
+use super::views::{raw_json, AttemptView, DeliveryView, DlqEntryView, ListView};
+use super::AppState;
+use crate::store::{DeliveryQuery, DlqQuery};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/deliveries", get(list))
+        .route("/api/v1/deliveries/{id}", get(read))
+        .route("/api/v1/deliveries/{id}/retry", post(retry))
+        .route("/api/v1/dlq", get(list_dlq))
+        .route("/api/v1/dlq/retry", post(retry_dlq_bulk))
+        .route("/api/v1/dlq/{delivery_id}/retry", post(retry_dlq))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    status: Option<String>,
+    event_type: Option<String>,
+    webhook_id: Option<String>,
+    source: Option<String>,
+    since: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+fn parse_delivery_id(raw: &str) -> ApiResult<DeliveryId> {
+    DeliveryId::parse(raw).ok_or_else(|| ApiError::not_found("delivery"))
+}
+
+/// A webhook id in a filter: a malformed one simply matches nothing.
+fn webhook_filter(raw: Option<String>) -> ApiResult<Option<WebhookId>> {
+    raw.map(|w| {
+        WebhookId::parse(&w)
+            .ok_or_else(|| ApiError::field("webhook_id", "is not a webhook id (wh_…)"))
+    })
+    .transpose()
+}
+
+#[utoipa::path(get, path = "/api/v1/deliveries", tag = "deliveries",
+    params(("status" = Option<String>, Query, description = "pending, succeeded, failed or cancelled"), ("event_type" = Option<String>, Query),
+           ("webhook_id" = Option<String>, Query), ("source" = Option<String>, Query), ("since" = Option<String>, Query, description = "RFC 3339"),
+           ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = ListView<DeliveryView>)), security(("bearer" = [])))]
+pub async fn list(
+    State(s): State<AppState>,
+    caller: Caller,
+    StrictQuery(q): StrictQuery<ListQuery>,
+) -> ApiResult<Json<ListView<DeliveryView>>> {
+    caller.require(Action::Read)?;
+    let status = q
+        .status
+        .map(|st| {
+            DeliveryStatus::parse(&st).ok_or_else(|| {
+                ApiError::field("status", "must be pending, succeeded, failed or cancelled")
+            })
+        })
+        .transpose()?;
+    let query = DeliveryQuery {
+        status,
+        event_type: q.event_type,
+        webhook_id: webhook_filter(q.webhook_id)?,
+        source: q.source,
+        since: time_param("since", &q.since)?,
+    };
+    let page = s
+        .store
+        .list_deliveries(&caller.tenant, &query, &page(q.limit, q.cursor)?)
+        .await?;
+    Ok(Json(ListView::of(&page)))
+}
+
+#[utoipa::path(get, path = "/api/v1/deliveries/{id}", tag = "deliveries",
+    responses((status = 200, description = "the delivery with `event` and `attempts` (an array of attempts replaces the count)"), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn read(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    caller.require(Action::Read)?;
+    let (delivery, event, attempts) = s
+        .store
+        .get_delivery(&caller.tenant, &parse_delivery_id(&id)?)
+        .await
+        .map_err(missing("delivery"))?;
+    let mut body = serde_json::to_value(DeliveryView::from(&delivery))
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let attempts: Vec<AttemptView> = attempts.iter().map(AttemptView::from).collect();
+    body["attempt_count"] = json!(delivery.attempts);
+    body["attempts"] =
+        serde_json::to_value(attempts).map_err(|e| ApiError::Internal(e.to_string()))?;
+    body["event"] = json!({
+        "id": event.id,
+        "type": event.event_type,
+        "timestamp": hookrelay_domain::time::to_rfc3339(event.timestamp),
+        "data": raw_json(&event.data),
+    });
+    Ok(Json(body))
+}
+
+#[utoipa::path(post, path = "/api/v1/deliveries/{id}/retry", tag = "deliveries",
+    responses((status = 202, description = "a new attempt is queued now, whatever the status"), (status = 404),
+              (status = 409, description = "the delivery's webhook was deleted")),
+    security(("bearer" = [])))]
+pub async fn retry(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    caller.require(Action::Write)?;
+    let id = parse_delivery_id(&id)?;
+    s.store
+        .retry_delivery(&caller.tenant, &id)
+        .await
+        .map_err(missing("delivery"))?;
+    s.wake.notify_one();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"delivery_id": id, "status": "pending"})),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DlqQueryParams {
+    webhook_id: Option<String>,
+    event_type: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/dlq", tag = "dlq",
+    params(("webhook_id" = Option<String>, Query), ("event_type" = Option<String>, Query), ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = ListView<DlqEntryView>)), security(("bearer" = [])))]
+pub async fn list_dlq(
+    State(s): State<AppState>,
+    caller: Caller,
+    StrictQuery(q): StrictQuery<DlqQueryParams>,
+) -> ApiResult<Json<ListView<DlqEntryView>>> {
+    caller.require(Action::Read)?;
+    let query = DlqQuery {
+        webhook_id: webhook_filter(q.webhook_id)?,
+        event_type: q.event_type,
+    };
+    let page = s
+        .store
+        .list_dlq(&caller.tenant, &query, &page(q.limit, q.cursor)?)
+        .await?;
+    Ok(Json(ListView::of(&page)))
+}
+
+#[utoipa::path(post, path = "/api/v1/dlq/{delivery_id}/retry", tag = "dlq",
+    responses((status = 202, description = "back to pending, attempted now"), (status = 404, description = "no such failed delivery")),
+    security(("bearer" = [])))]
+pub async fn retry_dlq(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    caller.require(Action::Write)?;
+    let id = parse_delivery_id(&id)?;
+    s.store
+        .retry_dlq_delivery(&caller.tenant, &id)
+        .await
+        .map_err(missing("failed delivery"))?;
+    s.wake.notify_one();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"delivery_id": id, "status": "pending"})),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkRetry {
+    pub webhook_id: Option<String>,
+    /// RFC 3339: only deliveries that failed at or after this time.
+    pub since: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Queued {
+    pub queued: u64,
+}
+
+#[utoipa::path(post, path = "/api/v1/dlq/retry", tag = "dlq", request_body = BulkRetry,
+    responses((status = 202, body = Queued)), security(("bearer" = [])))]
+pub async fn retry_dlq_bulk(
+    State(s): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<BulkRetry>,
+) -> ApiResult<(StatusCode, Json<Queued>)> {
+    caller.require(Action::Write)?;
+    let webhook = webhook_filter(body.webhook_id)?;
+    let since = time_param("since", &body.since)?;
+    let queued = s
+        .store
+        .retry_dlq_bulk(&caller.tenant, webhook.as_ref(), since)
+        .await?;
+    if queued > 0 {
+        s.wake.notify_one();
+    }
+    Ok((StatusCode::ACCEPTED, Json(Queued { queued })))
+}

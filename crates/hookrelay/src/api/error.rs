@@ -1,0 +1,161 @@
+//! The one place where failures become HTTP answers in the contract's shape:
+//! `{"error": {"code", "message", "details", "request_id"}}` plus `X-Request-Id`.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use hookrelay_domain::validate::FieldError;
+use serde_json::json;
+
+use crate::store::StoreError;
+
+tokio::task_local! {
+    /// The current request's id, set by the request-id middleware around each request.
+    pub static REQUEST_ID: String;
+}
+
+pub fn current_request_id() -> String {
+    REQUEST_ID
+        .try_with(Clone::clone)
+        .unwrap_or_else(|_| String::from("req_unknown"))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    InvalidJson(String),
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    #[error("the request body exceeds the size limit")]
+    PayloadTooLarge,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after_secs: u64,
+    },
+    #[error("{message}")]
+    QuotaExceeded {
+        message: String,
+        retry_after_secs: u64,
+    },
+    #[error("{0}")]
+    InvalidSignature(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("{0}")]
+    Unavailable(String),
+    /// The message is logged, never sent.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError::new(field, message)])
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::NotFound(format!("{what} not found"))
+    }
+
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::InvalidJson(_) => (StatusCode::BAD_REQUEST, "invalid_json"),
+            Self::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+            Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            Self::QuotaExceeded { .. } => (StatusCode::TOO_MANY_REQUESTS, "quota_exceeded"),
+            Self::InvalidSignature(_) => (StatusCode::UNAUTHORIZED, "invalid_signature"),
+            Self::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+
+    /// The `{"error": …}` object, also used per entry by the batch endpoint.
+    pub fn body(&self) -> serde_json::Value {
+        let (_, code) = self.status_and_code();
+        let (message, details) = match self {
+            Self::Validation(fields) => {
+                let message = fields
+                    .first()
+                    .map(ToString::to_string)
+                    .unwrap_or_else(|| "validation failed".into());
+                let details: Vec<_> = fields
+                    .iter()
+                    .map(|f| json!({"field": f.field, "message": f.message}))
+                    .collect();
+                (message, details)
+            }
+            Self::Internal(_) => ("internal error".to_owned(), Vec::new()),
+            other => (other.to_string(), Vec::new()),
+        };
+        json!({"error": {"code": code, "message": message, "details": details,
+                         "request_id": current_request_id()}})
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, _) = self.status_and_code();
+        if let Self::Internal(detail) = &self {
+            tracing::error!(request_id = %current_request_id(), error = %detail, "internal error");
+        }
+        let mut response = (status, axum::Json(self.body())).into_response();
+        if let Self::RateLimited {
+            retry_after_secs, ..
+        }
+        | Self::QuotaExceeded {
+            retry_after_secs, ..
+        } = &self
+        {
+            if let Ok(v) = HeaderValue::from_str(&retry_after_secs.max(&1).to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => Self::NotFound("not found".into()),
+            StoreError::Conflict(m) => Self::Conflict(m),
+            StoreError::Database(sqlx::Error::PoolTimedOut) => {
+                Self::Unavailable("the store is overloaded; retry shortly".into())
+            }
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::ingest::IngestError> for ApiError {
+    fn from(e: crate::ingest::IngestError) -> Self {
+        match e {
+            crate::ingest::IngestError::Closed => Self::Unavailable("shutting down".into()),
+            crate::ingest::IngestError::Store(s) => Self::Internal(s.to_string()),
+        }
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Maps a store `NotFound` to a 404 naming `what`; other store errors keep their meaning.
+pub fn missing(what: &'static str) -> impl Fn(StoreError) -> ApiError {
+    move |e| match e {
+        StoreError::NotFound => ApiError::not_found(what),
+        other => other.into(),
+    }
+}

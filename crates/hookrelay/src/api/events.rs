@@ -1,0 +1,261 @@
+//! Emitting events (one or a batch) into the immutable log, with idempotency, and reading them
+//! back. An event and its deliveries are durable before the `202` is sent.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use hookrelay_domain::time::{now_millis, parse_rfc3339};
+use hookrelay_domain::validate::is_valid_event_type;
+use hookrelay_domain::{Action, EventId, TenantId};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+
+use super::auth::Caller;
+use super::error::{missing, ApiError, ApiResult};
+use super::extract::{from_value, page, time_param, JsonBody, StrictQuery};
+use super::views::{DeliveryView, EventView, ListView};
+use super::AppState;
+use crate::store::{Event, EventQuery, IngestOutcome, NewEvent};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/events", get(list).post(emit))
+        .route("/api/v1/events/batch", post(emit_batch))
+        .route("/api/v1/events/{id}", get(read))
+}
+
+/// An event as a client sends it.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmitEvent {
+    /// Dotted event type, e.g. `member.created`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// Any JSON value; `{}` when absent.
+    #[schema(value_type = Object)]
+    pub data: Option<serde_json::Value>,
+    /// The client's id for idempotency: a repeat in the same tenant creates nothing new.
+    pub event_id: Option<String>,
+    /// RFC 3339; defaults to the time of receipt.
+    pub timestamp: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Accepted {
+    pub id: String,
+    /// Deliveries created: one per webhook whose filters match (paused ones included).
+    pub deliveries: u32,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DuplicateAnswer {
+    pub id: String,
+    pub duplicate: bool,
+}
+
+const MAX_EVENT_ID_LEN: usize = 255;
+pub const MAX_BATCH: usize = 1000;
+
+/// Validates one incoming event into a `NewEvent` for `tenant`.
+fn to_new_event(e: EmitEvent, header_key: Option<&str>, tenant: &TenantId) -> ApiResult<NewEvent> {
+    if !is_valid_event_type(&e.event_type) {
+        return Err(ApiError::field(
+            "type",
+            "must be a dotted event type like member.created (letters, digits, _ - :)",
+        ));
+    }
+    let key = e.event_id.as_deref().or(header_key).map(str::to_owned);
+    if let Some(k) = &key {
+        if k.is_empty() || k.len() > MAX_EVENT_ID_LEN {
+            return Err(ApiError::field("event_id", "must be 1-255 characters"));
+        }
+    }
+    let now = now_millis();
+    let timestamp = match &e.timestamp {
+        Some(raw) => parse_rfc3339(raw)
+            .ok_or_else(|| ApiError::field("timestamp", "must be an RFC 3339 time"))?,
+        None => now,
+    };
+    let data = e.data.unwrap_or_else(|| json!({})).to_string();
+    Ok(NewEvent {
+        event: Event {
+            id: EventId::generate(),
+            tenant_id: tenant.clone(),
+            event_type: e.event_type,
+            source: None,
+            idempotency_key: key,
+            data,
+            timestamp,
+            created_at: now,
+        },
+        only_webhook: None,
+        lease: None,
+    })
+}
+
+fn idempotency_header(headers: &HeaderMap) -> ApiResult<Option<&str>> {
+    match headers.get("idempotency-key") {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .map(Some)
+            .map_err(|_| ApiError::field("Idempotency-Key", "must be visible ASCII")),
+    }
+}
+
+fn answer(outcome: IngestOutcome) -> Response {
+    match outcome {
+        IngestOutcome::Accepted { id, deliveries, .. } => (
+            StatusCode::ACCEPTED,
+            Json(Accepted {
+                id: id.to_string(),
+                deliveries,
+            }),
+        )
+            .into_response(),
+        IngestOutcome::Duplicate { id } => (
+            StatusCode::OK,
+            Json(DuplicateAnswer {
+                id: id.to_string(),
+                duplicate: true,
+            }),
+        )
+            .into_response(),
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/events", tag = "events", request_body = EmitEvent,
+    params(("Idempotency-Key" = Option<String>, Header, description = "used when the body has no event_id")),
+    responses((status = 202, body = Accepted, description = "stored with its deliveries"),
+              (status = 200, body = DuplicateAnswer, description = "a repeat of an event already accepted"),
+              (status = 422, description = "invalid field")),
+    security(("bearer" = [])))]
+pub async fn emit(
+    State(s): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<EmitEvent>,
+) -> ApiResult<Response> {
+    caller.require(Action::Publish)?;
+    let new = to_new_event(body, idempotency_header(&headers)?, &caller.tenant)?;
+    let outcome = s.ingestor.submit(vec![new]).await?;
+    let first = outcome
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::Internal("no ingest outcome".into()))?;
+    Ok(answer(first))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmitBatch {
+    /// Up to 1000 events, each shaped like `POST /api/v1/events`.
+    #[schema(value_type = Vec<EmitEvent>)]
+    pub events: Vec<serde_json::Value>,
+}
+
+#[utoipa::path(post, path = "/api/v1/events/batch", tag = "events", request_body = EmitBatch,
+    responses((status = 202, description = "`{\"results\": [...]}`: per input, in order, `{id, deliveries, duplicate}` or `{error}`")),
+    security(("bearer" = [])))]
+pub async fn emit_batch(
+    State(s): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<EmitBatch>,
+) -> ApiResult<Response> {
+    caller.require(Action::Publish)?;
+    if body.events.is_empty() || body.events.len() > MAX_BATCH {
+        return Err(ApiError::field("events", "must hold 1 to 1000 events"));
+    }
+    // Validate each entry; refused ones get their error in place, the rest go in one commit.
+    let mut results: Vec<Option<serde_json::Value>> = Vec::with_capacity(body.events.len());
+    let mut accepted = Vec::with_capacity(body.events.len());
+    for (i, raw) in body.events.into_iter().enumerate() {
+        let parsed = if raw.is_object() {
+            from_value::<EmitEvent>(raw)
+        } else {
+            Err(ApiError::InvalidJson(
+                "each event must be a JSON object".into(),
+            ))
+        };
+        match parsed.and_then(|e| to_new_event(e, None, &caller.tenant)) {
+            Ok(new) => {
+                results.push(None);
+                accepted.push((i, new));
+            }
+            Err(err) => results.push(Some(err.body())),
+        }
+    }
+    let (slots, events): (Vec<usize>, Vec<NewEvent>) = accepted.into_iter().unzip();
+    if !events.is_empty() {
+        let outcomes = s.ingestor.submit(events).await?;
+        for (slot, outcome) in slots.into_iter().zip(outcomes) {
+            results[slot] = Some(match outcome {
+                IngestOutcome::Accepted { id, deliveries, .. } => {
+                    json!({"id": id, "deliveries": deliveries, "duplicate": false})
+                }
+                IngestOutcome::Duplicate { id } => {
+                    json!({"id": id, "deliveries": 0, "duplicate": true})
+                }
+            });
+        }
+    }
+    Ok((StatusCode::ACCEPTED, Json(json!({"results": results}))).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    source: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/events", tag = "events",
+    params(("type" = Option<String>, Query), ("source" = Option<String>, Query), ("since" = Option<String>, Query, description = "RFC 3339"),
+           ("until" = Option<String>, Query, description = "RFC 3339"), ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = ListView<EventView>)), security(("bearer" = [])))]
+pub async fn list(
+    State(s): State<AppState>,
+    caller: Caller,
+    StrictQuery(q): StrictQuery<ListQuery>,
+) -> ApiResult<Json<ListView<EventView>>> {
+    caller.require(Action::Read)?;
+    let query = EventQuery {
+        event_type: q.event_type,
+        source: q.source,
+        since: time_param("since", &q.since)?,
+        until: time_param("until", &q.until)?,
+    };
+    let page = s
+        .store
+        .list_events(&caller.tenant, &query, &page(q.limit, q.cursor)?)
+        .await?;
+    Ok(Json(ListView::of(&page)))
+}
+
+#[utoipa::path(get, path = "/api/v1/events/{id}", tag = "events",
+    responses((status = 200, body = EventView, description = "the event with its deliveries"), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn read(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<EventView>> {
+    caller.require(Action::Read)?;
+    let id = EventId::parse(&id).ok_or_else(|| ApiError::not_found("event"))?;
+    let (event, deliveries) = s
+        .store
+        .get_event(&caller.tenant, &id)
+        .await
+        .map_err(missing("event"))?;
+    let mut view = EventView::from(&event);
+    view.deliveries = Some(deliveries.iter().map(DeliveryView::from).collect());
+    Ok(Json(view))
+}

@@ -1,0 +1,136 @@
+//! Request extractors that answer in the contract's error shape: strict JSON bodies (400 when
+//! not a JSON object, 422 naming the field otherwise), strict query strings, and pagination.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use hookrelay_domain::validate::FieldError;
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+use crate::store::PageRequest;
+
+/// A JSON object body deserialised into `T` (which should deny unknown fields).
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::InvalidJson(format!("could not read the body: {e}"))
+            }
+        })?;
+        parse_json_object(&bytes).map(JsonBody)
+    }
+}
+
+/// Parses bytes that must hold a JSON object into `T`.
+pub fn parse_json_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::InvalidJson(format!("the body is not valid JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(ApiError::InvalidJson(
+            "the body must be a JSON object".into(),
+        ));
+    }
+    from_value(value)
+}
+
+/// Deserialises a JSON value into `T`, naming the offending field on failure.
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        let (field, message) = match inner.strip_prefix("unknown field `") {
+            // The path already ends at the unknown field.
+            Some(rest) => {
+                let name = rest.split('`').next().unwrap_or_default();
+                let field = if path == "." { name.to_owned() } else { path };
+                (field, "unknown field".to_owned())
+            }
+            None if inner.starts_with("missing field `") => {
+                let name = inner
+                    .trim_start_matches("missing field `")
+                    .split('`')
+                    .next()
+                    .unwrap_or_default();
+                let field = if path == "." {
+                    name.to_owned()
+                } else {
+                    format!("{path}.{name}")
+                };
+                (field, "is required".to_owned())
+            }
+            None => (
+                if path == "." { "body".to_owned() } else { path },
+                strip_position(&inner),
+            ),
+        };
+        ApiError::Validation(vec![FieldError::new(field, message)])
+    })
+}
+
+fn strip_position(msg: &str) -> String {
+    match msg.find(" at line ") {
+        Some(i) => msg[..i].to_owned(),
+        None => msg.to_owned(),
+    }
+}
+
+/// A query string deserialised into `T`; malformed or unknown parameters are a 422.
+pub struct StrictQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for StrictQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de)
+            .map(StrictQuery)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner().to_string();
+                let field = match inner.strip_prefix("unknown field `") {
+                    Some(rest) => rest.split('`').next().unwrap_or_default().to_owned(),
+                    None if path == "." => "query".to_owned(),
+                    None => path,
+                };
+                ApiError::Validation(vec![FieldError::new(field, strip_position(&inner))])
+            })
+    }
+}
+
+pub const MAX_LIMIT: u32 = 1000;
+
+/// Validates `limit` (1–1000, default 50) and `cursor`.
+pub fn page(limit: Option<u32>, cursor: Option<String>) -> Result<PageRequest, ApiError> {
+    let limit = limit.unwrap_or(50);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::field("limit", "must be between 1 and 1000"));
+    }
+    if let Some(c) = &cursor {
+        if c.is_empty() || c.len() > 128 {
+            return Err(ApiError::field(
+                "cursor",
+                "is not a cursor this API returned",
+            ));
+        }
+    }
+    Ok(PageRequest { limit, cursor })
+}
+
+/// Parses an optional RFC 3339 query parameter.
+pub fn time_param(field: &str, raw: &Option<String>) -> Result<Option<i64>, ApiError> {
+    raw.as_deref()
+        .map(|s| {
+            hookrelay_domain::time::parse_rfc3339(s).ok_or_else(|| {
+                ApiError::field(field, "must be an RFC 3339 time like 2026-11-23T10:00:00Z")
+            })
+        })
+        .transpose()
+}

@@ -1,0 +1,67 @@
+//! Liveness, readiness and Prometheus metrics: what load balancers and operators poll.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use hookrelay_domain::time::now_millis;
+use serde_json::json;
+
+use super::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+}
+
+#[utoipa::path(get, path = "/health", tag = "operations",
+    responses((status = 200, description = "`{status, db, queue_depth, oldest_pending_age_ms, backend, version}`"),
+              (status = 503, description = "the store is unreachable")))]
+pub async fn health(State(s): State<AppState>) -> Response {
+    let now = now_millis();
+    match s.store.queue_stats(now).await {
+        Ok(q) => {
+            metrics::gauge!("hookrelay_queue_depth").set(q.pending as f64);
+            metrics::gauge!("hookrelay_oldest_pending_age_seconds")
+                .set(q.oldest_due_age_ms as f64 / 1000.0);
+            Json(json!({
+                "status": "ok", "db": "ok", "backend": s.store.backend(),
+                "queue_depth": q.pending, "oldest_pending_age_ms": q.oldest_due_age_ms,
+                "version": env!("CARGO_PKG_VERSION"),
+            }))
+            .into_response()
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "health check: store unreachable");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "degraded", "db": "unreachable", "backend": s.store.backend()})))
+                .into_response()
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/ready", tag = "operations",
+    responses((status = 200, description = "ready for traffic"), (status = 503, description = "the store is unreachable")))]
+pub async fn ready(State(s): State<AppState>) -> Response {
+    match s.store.ping().await {
+        Ok(()) => Json(json!({"status": "ready"})).into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "not_ready"})),
+        )
+            .into_response(),
+    }
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format")))]
+pub async fn metrics(State(s): State<AppState>) -> Response {
+    if let Ok(q) = s.store.queue_stats(now_millis()).await {
+        metrics::gauge!("hookrelay_queue_depth").set(q.pending as f64);
+        metrics::gauge!("hookrelay_oldest_pending_age_seconds")
+            .set(q.oldest_due_age_ms as f64 / 1000.0);
+    }
+    let body = s.metrics.as_ref().map(|h| h.render()).unwrap_or_default();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}

@@ -1,0 +1,145 @@
+//! The HTTP API: one module per resource, sharing the state, the extractors and the error type
+//! here. `router` assembles them with the cross-cutting layers (request ids, limits, metrics).
+
+pub mod auth;
+pub mod deliveries;
+pub mod error;
+pub mod events;
+pub mod extract;
+pub mod health;
+pub mod keys;
+pub mod openapi;
+pub mod tenants;
+pub mod views;
+pub mod webhooks;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::sync::Notify;
+
+use crate::config::Config;
+use crate::delivery::Sender;
+use crate::ingest::Ingestor;
+use crate::store::Store;
+use error::{ApiError, REQUEST_ID};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub ingestor: Ingestor,
+    pub sender: Sender,
+    pub config: Arc<Config>,
+    pub keys: Arc<auth::KeyCache>,
+    pub wake: Arc<Notify>,
+    pub metrics: Option<PrometheusHandle>,
+    /// Names this process in leases it takes itself (the `/test` action).
+    pub node_id: String,
+}
+
+/// The full API (role `api` or `all`).
+pub fn router(state: AppState) -> Router {
+    let max_body = state.config.max_body_bytes;
+    Router::new()
+        .merge(tenants::routes())
+        .merge(keys::routes())
+        .merge(webhooks::routes())
+        .merge(events::routes())
+        .merge(deliveries::routes())
+        .merge(openapi::routes())
+        .merge(health::routes())
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            request_context,
+        ))
+        .with_state(state)
+}
+
+/// Only health and metrics (role `worker`).
+pub fn worker_router(state: AppState) -> Router {
+    Router::new()
+        .merge(health::routes())
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            request_context,
+        ))
+        .with_state(state)
+}
+
+/// Sets the request id (reusing a sane incoming `X-Request-Id`), turns the framework's own
+/// plain-text errors into the contract's body, and records request metrics.
+async fn request_context(State(_state): State<AppState>, req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| is_sane_request_id(v))
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("req_{}", ulid::Ulid::new()));
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let started = Instant::now();
+    let mut response = REQUEST_ID
+        .scope(id.clone(), async move {
+            let response = next.run(req).await;
+            normalise_error(response)
+        })
+        .await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("hookrelay_http_requests_total", "method" => method.to_string(), "route" => route.clone(), "status" => status).increment(1);
+    metrics::histogram!("hookrelay_http_request_duration_seconds", "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+fn is_sane_request_id(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= 128
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+}
+
+/// Errors produced below our handlers (body limit, wrong method) arrive as plain text.
+fn normalise_error(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        return response;
+    }
+    let error = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ApiError::MethodNotAllowed("method not allowed on this route".into())
+        }
+        StatusCode::NOT_FOUND => ApiError::NotFound("no such route".into()),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE | StatusCode::BAD_REQUEST => {
+            ApiError::InvalidJson("the body must be a JSON object".into())
+        }
+        s if s.is_client_error() => ApiError::InvalidJson(format!("bad request ({s})")),
+        _ => ApiError::Internal(format!("unhandled {status}")),
+    };
+    error.into_response()
+}

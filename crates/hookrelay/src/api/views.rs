@@ -1,0 +1,249 @@
+//! The contract's JSON shapes for resources, built from store rows. Times become RFC 3339,
+//! stored JSON is passed through untouched, and secrets never appear here.
+
+use std::collections::BTreeMap;
+
+use hookrelay_domain::quota::Quotas;
+use hookrelay_domain::time::to_rfc3339;
+use serde::Serialize;
+use serde_json::value::RawValue;
+use utoipa::ToSchema;
+
+use crate::store::{ApiKey, Attempt, Delivery, Event, Tenant, Webhook};
+
+/// Stored JSON text as a raw JSON value (it was validated on the way in).
+pub fn raw_json(text: &str) -> Box<RawValue> {
+    RawValue::from_string(text.to_owned())
+        .unwrap_or_else(|_| RawValue::from_string("null".to_owned()).expect("null is JSON"))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TenantView {
+    pub id: String,
+    pub name: String,
+    #[schema(value_type = Object)]
+    pub quotas: Quotas,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&Tenant> for TenantView {
+    fn from(t: &Tenant) -> Self {
+        Self {
+            id: t.id.to_string(),
+            name: t.name.clone(),
+            quotas: t.quotas.clone(),
+            created_at: to_rfc3339(t.created_at),
+            updated_at: to_rfc3339(t.updated_at),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct KeyView {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub server_admin: bool,
+    pub created_at: String,
+    /// The plaintext key: present only in the answer that created it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+impl From<&ApiKey> for KeyView {
+    fn from(k: &ApiKey) -> Self {
+        Self {
+            id: k.id.to_string(),
+            name: k.name.clone(),
+            role: k.role.as_str().to_owned(),
+            server_admin: k.server_admin,
+            created_at: to_rfc3339(k.created_at),
+            key: None,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WebhookView {
+    pub id: String,
+    pub url: String,
+    pub events: Vec<String>,
+    /// `http`, `discord` or `slack`.
+    pub kind: String,
+    pub description: Option<String>,
+    pub active: bool,
+    pub headers: BTreeMap<String, String>,
+    pub rate_limit_per_sec: Option<u32>,
+    pub templates: BTreeMap<String, String>,
+    /// Seconds between attempts; null means the server's global schedule.
+    pub retry_schedule_seconds: Option<Vec<u32>>,
+    pub created_at: String,
+    pub updated_at: String,
+    /// The signing secret: present only at creation (and from `rotate-secret`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+impl From<&Webhook> for WebhookView {
+    fn from(w: &Webhook) -> Self {
+        Self {
+            id: w.id.to_string(),
+            url: w.url.clone(),
+            events: w.events.clone(),
+            kind: w.kind.as_str().to_owned(),
+            description: w.description.clone(),
+            active: w.active,
+            headers: w.headers.clone(),
+            rate_limit_per_sec: w.rate_limit_per_sec,
+            templates: w.templates.clone(),
+            retry_schedule_seconds: w.retry_schedule.clone(),
+            created_at: to_rfc3339(w.created_at),
+            updated_at: to_rfc3339(w.updated_at),
+            secret: None,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EventView {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub source: Option<String>,
+    /// The client's `event_id` / `Idempotency-Key`, if it sent one.
+    pub event_id: Option<String>,
+    pub timestamp: String,
+    #[schema(value_type = Object)]
+    pub data: Box<RawValue>,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deliveries: Option<Vec<DeliveryView>>,
+}
+
+impl From<&Event> for EventView {
+    fn from(e: &Event) -> Self {
+        Self {
+            id: e.id.to_string(),
+            event_type: e.event_type.clone(),
+            source: e.source.clone(),
+            event_id: e.idempotency_key.clone(),
+            timestamp: to_rfc3339(e.timestamp),
+            data: raw_json(&e.data),
+            created_at: to_rfc3339(e.created_at),
+            deliveries: None,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeliveryView {
+    pub id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub webhook_id: String,
+    /// `pending`, `succeeded`, `failed` or `cancelled`.
+    pub status: String,
+    /// Attempts made so far.
+    pub attempts: u32,
+    pub next_attempt_at: Option<String>,
+    pub last_response_status: Option<u16>,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub delivered_at: Option<String>,
+}
+
+impl From<&Delivery> for DeliveryView {
+    fn from(d: &Delivery) -> Self {
+        Self {
+            id: d.id.to_string(),
+            event_id: d.event_id.to_string(),
+            event_type: d.event_type.clone(),
+            webhook_id: d.webhook_id.to_string(),
+            status: d.status.as_str().to_owned(),
+            attempts: d.attempts,
+            next_attempt_at: d.next_attempt_at.map(to_rfc3339),
+            last_response_status: d.last_response_status,
+            last_error: d.last_error.clone(),
+            created_at: to_rfc3339(d.created_at),
+            delivered_at: d.delivered_at.map(to_rfc3339),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AttemptView {
+    pub n: u32,
+    pub started_at: String,
+    pub duration_ms: u32,
+    /// The headers we sent, with signatures redacted.
+    #[schema(value_type = Object)]
+    pub request_headers: Box<RawValue>,
+    pub response_status: Option<u16>,
+    /// The first 4 KiB of the response body.
+    pub response_body: Option<String>,
+    pub error: Option<String>,
+    /// `http_status`, `timeout`, `connect`, `tls`, `dns`, `blocked_address`, `render`, `other`.
+    pub error_kind: Option<String>,
+}
+
+impl From<&Attempt> for AttemptView {
+    fn from(a: &Attempt) -> Self {
+        Self {
+            n: a.n,
+            started_at: to_rfc3339(a.started_at),
+            duration_ms: a.duration_ms,
+            request_headers: raw_json(&a.request_headers),
+            response_status: a.response_status,
+            response_body: a.response_body.clone(),
+            error: a.error.clone(),
+            error_kind: a.error_kind.clone(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DlqEntryView {
+    pub delivery_id: String,
+    pub webhook_id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub last_response_status: Option<u16>,
+    pub failed_at: Option<String>,
+}
+
+impl From<&Delivery> for DlqEntryView {
+    fn from(d: &Delivery) -> Self {
+        Self {
+            delivery_id: d.id.to_string(),
+            webhook_id: d.webhook_id.to_string(),
+            event_id: d.event_id.to_string(),
+            event_type: d.event_type.clone(),
+            attempts: d.attempts,
+            last_error: d.last_error.clone(),
+            last_response_status: d.last_response_status,
+            failed_at: d.failed_at.map(to_rfc3339),
+        }
+    }
+}
+
+/// `{"data": [...], "next_cursor": ...}`.
+#[derive(Serialize, ToSchema)]
+pub struct ListView<T: Serialize> {
+    pub data: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl<T: Serialize> ListView<T> {
+    pub fn of<R>(page: &crate::store::Page<R>) -> Self
+    where
+        for<'a> T: From<&'a R>,
+    {
+        Self {
+            data: page.items.iter().map(T::from).collect(),
+            next_cursor: page.next_cursor.clone(),
+        }
+    }
+}

@@ -1,0 +1,583 @@
+//! Outbound webhooks: CRUD, pause/resume, the `/test` action through the real delivery path,
+//! secret rotation with a grace period, and per-webhook delivery statistics.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use hookrelay_domain::time::now_millis;
+use hookrelay_domain::validate::{check_custom_header, parse_webhook_url, FieldError};
+use hookrelay_domain::{
+    Action, EventFilter, EventId, RetrySchedule, WebhookId, WebhookKind, WebhookSecret,
+};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+
+use super::auth::Caller;
+use super::error::{missing, ApiError, ApiResult};
+use super::extract::{page, JsonBody, StrictQuery};
+use super::views::{ListView, WebhookView};
+use super::AppState;
+use crate::delivery::attempt::record_for;
+use crate::store::{Event, IngestOutcome, NewEvent, StoredSecret, Webhook, WebhookQuery};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/webhooks", get(list).post(create))
+        .route(
+            "/api/v1/webhooks/{id}",
+            get(read).patch(update).delete(remove),
+        )
+        .route("/api/v1/webhooks/{id}/test", post(test))
+        .route("/api/v1/webhooks/{id}/rotate-secret", post(rotate_secret))
+        .route("/api/v1/webhooks/{id}/stats", get(stats))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWebhook {
+    pub url: String,
+    /// Exact types, `prefix.*` or `*`; empty or absent means all events.
+    pub events: Option<Vec<String>>,
+    /// `http` (default), `discord` or `slack`.
+    pub kind: Option<String>,
+    pub description: Option<String>,
+    pub active: Option<bool>,
+    pub headers: Option<BTreeMap<String, String>>,
+    pub rate_limit_per_sec: Option<u32>,
+    /// Per event type message templates (`discord` and `slack` only).
+    pub templates: Option<BTreeMap<String, String>>,
+    /// `whsec_` + base64 of 24–64 bytes; generated when absent.
+    pub secret: Option<String>,
+    /// Seconds between attempts for this webhook; absent uses the server's schedule.
+    pub retry_schedule_seconds: Option<Vec<u32>>,
+}
+
+/// Any field but `id`; `null` clears an optional field.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateWebhook {
+    pub url: Option<String>,
+    pub events: Option<Vec<String>>,
+    pub kind: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub description: Option<Option<String>>,
+    pub active: Option<bool>,
+    /// With `active: true`: cancel the deliveries held while paused instead of sending them.
+    pub discard_held: Option<bool>,
+    pub headers: Option<BTreeMap<String, String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub rate_limit_per_sec: Option<Option<u32>>,
+    pub templates: Option<BTreeMap<String, String>>,
+    /// Replaces the signing secret at once (use `rotate-secret` for a grace period).
+    pub secret: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub retry_schedule_seconds: Option<Option<Vec<u32>>>,
+}
+
+fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    active: Option<bool>,
+    event: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+/// Checks every field of a webhook as it would be stored, collecting all problems.
+fn validate(w: &Webhook, require_https: bool) -> ApiResult<()> {
+    let mut errors = Vec::new();
+    if let Err(m) = parse_webhook_url(&w.url, require_https) {
+        errors.push(FieldError::new("url", m));
+    }
+    if w.events.len() > 100 {
+        errors.push(FieldError::new("events", "must list at most 100 patterns"));
+    } else if let Err(e) = EventFilter::parse(&w.events) {
+        errors.push(e);
+    }
+    if w.description.as_ref().is_some_and(|d| d.len() > 1024) {
+        errors.push(FieldError::new(
+            "description",
+            "must be at most 1024 characters",
+        ));
+    }
+    if w.headers.len() > 32 {
+        errors.push(FieldError::new("headers", "must have at most 32 entries"));
+    }
+    for (name, value) in &w.headers {
+        if let Err(m) = check_custom_header(name, value) {
+            errors.push(FieldError::new(format!("headers.{name}"), m));
+        }
+    }
+    if let Some(r) = w.rate_limit_per_sec {
+        if !(1..=10_000).contains(&r) {
+            errors.push(FieldError::new(
+                "rate_limit_per_sec",
+                "must be between 1 and 10000",
+            ));
+        }
+    }
+    if !w.templates.is_empty() && w.kind == WebhookKind::Http {
+        errors.push(FieldError::new(
+            "templates",
+            "only `discord` and `slack` webhooks use templates",
+        ));
+    }
+    for (event_type, template) in &w.templates {
+        if template.len() > 16 * 1024 {
+            errors.push(FieldError::new(
+                format!("templates.{event_type}"),
+                "must be at most 16 KiB",
+            ));
+        }
+    }
+    if let Some(delays) = &w.retry_schedule {
+        if let Err(m) = RetrySchedule::new(delays.clone()) {
+            errors.push(FieldError::new("retry_schedule_seconds", m));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
+fn parse_kind(raw: Option<&str>) -> ApiResult<WebhookKind> {
+    match raw {
+        None => Ok(WebhookKind::Http),
+        Some(k) => WebhookKind::parse(k)
+            .ok_or_else(|| ApiError::field("kind", "must be http, discord or slack")),
+    }
+}
+
+fn parse_secret(raw: &str) -> ApiResult<WebhookSecret> {
+    WebhookSecret::parse(raw).map_err(|m| ApiError::field("secret", m))
+}
+
+fn parse_id(raw: &str) -> ApiResult<WebhookId> {
+    WebhookId::parse(raw).ok_or_else(|| ApiError::not_found("webhook"))
+}
+
+#[utoipa::path(post, path = "/api/v1/webhooks", tag = "webhooks", request_body = CreateWebhook,
+    responses((status = 201, body = WebhookView, description = "includes `secret`, shown only this once"),
+              (status = 422, description = "a field is invalid")),
+    security(("bearer" = [])))]
+pub async fn create(
+    State(s): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<CreateWebhook>,
+) -> ApiResult<(StatusCode, Json<WebhookView>)> {
+    caller.require(Action::Write)?;
+    let secret = match &body.secret {
+        Some(raw) => parse_secret(raw)?,
+        None => WebhookSecret::generate(),
+    };
+    let now = now_millis();
+    let webhook = Webhook {
+        id: WebhookId::generate(),
+        tenant_id: caller.tenant.clone(),
+        url: body.url,
+        kind: parse_kind(body.kind.as_deref())?,
+        description: body.description,
+        active: body.active.unwrap_or(true),
+        events: body.events.unwrap_or_default(),
+        headers: body.headers.unwrap_or_default(),
+        rate_limit_per_sec: body.rate_limit_per_sec,
+        templates: body.templates.unwrap_or_default(),
+        retry_schedule: body.retry_schedule_seconds,
+        secrets: vec![StoredSecret {
+            secret: secret.expose().to_owned(),
+            expires_at: None,
+        }],
+        created_at: now,
+        updated_at: now,
+    };
+    validate(&webhook, s.config.require_https)?;
+    enforce_webhook_quota(&s, &caller).await?;
+    s.store.create_webhook(&webhook).await?;
+    let mut view = WebhookView::from(&webhook);
+    view.secret = Some(secret.expose().to_owned());
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+async fn enforce_webhook_quota(s: &AppState, caller: &Caller) -> ApiResult<()> {
+    let tenant = s.store.get_tenant(&caller.tenant).await?;
+    if let Some(limit) = tenant.quotas.or_defaults(&s.config.default_quotas).webhooks {
+        if s.store.count_webhooks(&caller.tenant).await? >= limit {
+            return Err(ApiError::QuotaExceeded {
+                message: format!("the tenant may have at most {limit} webhooks"),
+                retry_after_secs: 60,
+            });
+        }
+    }
+    Ok(())
+}
+
+#[utoipa::path(get, path = "/api/v1/webhooks", tag = "webhooks",
+    params(("active" = Option<bool>, Query), ("event" = Option<String>, Query, description = "only webhooks whose filters match this event type"),
+           ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = ListView<WebhookView>)), security(("bearer" = [])))]
+pub async fn list(
+    State(s): State<AppState>,
+    caller: Caller,
+    StrictQuery(q): StrictQuery<ListQuery>,
+) -> ApiResult<Json<ListView<WebhookView>>> {
+    caller.require(Action::Read)?;
+    let query = WebhookQuery {
+        active: q.active,
+        event: q.event,
+    };
+    let page = s
+        .store
+        .list_webhooks(&caller.tenant, &query, &page(q.limit, q.cursor)?)
+        .await?;
+    Ok(Json(ListView::of(&page)))
+}
+
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}", tag = "webhooks",
+    responses((status = 200, body = WebhookView), (status = 404)), security(("bearer" = [])))]
+pub async fn read(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<WebhookView>> {
+    caller.require(Action::Read)?;
+    let w = s
+        .store
+        .get_webhook(&caller.tenant, &parse_id(&id)?)
+        .await
+        .map_err(missing("webhook"))?;
+    Ok(Json(WebhookView::from(&w)))
+}
+
+#[utoipa::path(patch, path = "/api/v1/webhooks/{id}", tag = "webhooks", request_body = UpdateWebhook,
+    responses((status = 200, body = WebhookView), (status = 404), (status = 422)), security(("bearer" = [])))]
+pub async fn update(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<UpdateWebhook>,
+) -> ApiResult<Json<WebhookView>> {
+    caller.require(Action::Write)?;
+    let mut w = s
+        .store
+        .get_webhook(&caller.tenant, &parse_id(&id)?)
+        .await
+        .map_err(missing("webhook"))?;
+    if let Some(url) = body.url {
+        w.url = url;
+    }
+    if let Some(events) = body.events {
+        w.events = events;
+    }
+    if let Some(kind) = body.kind {
+        w.kind = parse_kind(Some(&kind))?;
+    }
+    if let Some(d) = body.description {
+        w.description = d;
+    }
+    if let Some(active) = body.active {
+        w.active = active;
+    }
+    if let Some(h) = body.headers {
+        w.headers = h;
+    }
+    if let Some(r) = body.rate_limit_per_sec {
+        w.rate_limit_per_sec = r;
+    }
+    if let Some(t) = body.templates {
+        w.templates = t;
+    }
+    if let Some(r) = body.retry_schedule_seconds {
+        w.retry_schedule = r;
+    }
+    if let Some(raw) = body.secret {
+        let secret = parse_secret(&raw)?;
+        w.secrets = vec![StoredSecret {
+            secret: secret.expose().to_owned(),
+            expires_at: None,
+        }];
+    }
+    validate(&w, s.config.require_https)?;
+    w.updated_at = now_millis();
+    let discard = body.discard_held.unwrap_or(false);
+    s.store
+        .update_webhook(&w, discard)
+        .await
+        .map_err(missing("webhook"))?;
+    if w.active {
+        s.wake.notify_one();
+    }
+    Ok(Json(WebhookView::from(&w)))
+}
+
+#[utoipa::path(delete, path = "/api/v1/webhooks/{id}", tag = "webhooks",
+    responses((status = 204, description = "deleted; its pending deliveries are cancelled"), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn remove(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    caller.require(Action::Write)?;
+    s.store
+        .delete_webhook(&caller.tenant, &parse_id(&id)?)
+        .await
+        .map_err(missing("webhook"))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TestResult {
+    pub delivery_id: String,
+    /// The delivery's status after this attempt.
+    pub status: String,
+    pub response_status: Option<u16>,
+    pub duration_ms: u32,
+    pub error: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/test", tag = "webhooks",
+    responses((status = 200, body = TestResult, description = "the attempt, made now through the real delivery path")),
+    security(("bearer" = [])))]
+pub async fn test(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<TestResult>> {
+    caller.require(Action::Write)?;
+    let webhook = s
+        .store
+        .get_webhook(&caller.tenant, &parse_id(&id)?)
+        .await
+        .map_err(missing("webhook"))?;
+    let now = now_millis();
+    let owner = format!("{}-test", s.node_id);
+    // The delivery is leased to us at creation, so no worker races us for it; should we die
+    // mid-attempt, the lease expires and a worker delivers it.
+    let lease_until = now + (s.sender.timeout() + s.config.lease_grace).as_millis() as i64;
+    let event = Event {
+        id: EventId::generate(),
+        tenant_id: caller.tenant.clone(),
+        event_type: "webhook.test".into(),
+        source: None,
+        idempotency_key: None,
+        data: serde_json::json!({"webhook_id": webhook.id, "message": "Test event from hookrelay"})
+            .to_string(),
+        timestamp: now,
+        created_at: now,
+    };
+    let outcome = s
+        .ingestor
+        .submit(vec![NewEvent {
+            event,
+            only_webhook: Some(webhook.id.clone()),
+            lease: Some((owner.clone(), lease_until)),
+        }])
+        .await?;
+    let delivery_id = match outcome.into_iter().next() {
+        Some(IngestOutcome::Accepted {
+            mut delivery_ids, ..
+        }) if !delivery_ids.is_empty() => delivery_ids.remove(0),
+        _ => return Err(ApiError::Internal("test delivery was not created".into())),
+    };
+    let claim = s
+        .store
+        .load_claim(&delivery_id)
+        .await?
+        .ok_or_else(|| ApiError::Internal("test delivery vanished".into()))?;
+    let sent = s.sender.send(&claim, 1).await;
+    let record = record_for(&claim, 1, sent, &s.config.retry_schedule, &owner);
+    s.store
+        .record_attempts(std::slice::from_ref(&record))
+        .await?;
+    if matches!(record.next, crate::store::NextState::RetryAt(_)) {
+        s.wake.notify_one();
+    }
+    let status = match record.next {
+        crate::store::NextState::Succeeded => "succeeded",
+        crate::store::NextState::RetryAt(_) => "pending",
+        crate::store::NextState::Failed => "failed",
+    };
+    Ok(Json(TestResult {
+        delivery_id: delivery_id.to_string(),
+        status: status.into(),
+        response_status: record.attempt.response_status,
+        duration_ms: record.attempt.duration_ms,
+        error: record.attempt.error,
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateSecret {
+    /// How long the old secret keeps signing alongside the new one (default 86400).
+    pub grace_seconds: Option<u32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RotatedSecret {
+    pub secret: String,
+}
+
+pub const DEFAULT_GRACE_SECS: u32 = 24 * 3600;
+const MAX_GRACE_SECS: u32 = 30 * 24 * 3600;
+
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/rotate-secret", tag = "webhooks", request_body = Option<RotateSecret>,
+    responses((status = 200, body = RotatedSecret)), security(("bearer" = [])))]
+pub async fn rotate_secret(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<RotatedSecret>> {
+    caller.require(Action::Write)?;
+    let grace = if body.is_empty() {
+        DEFAULT_GRACE_SECS
+    } else {
+        let b: RotateSecret = super::extract::parse_json_object(&body)?;
+        b.grace_seconds.unwrap_or(DEFAULT_GRACE_SECS)
+    };
+    if grace > MAX_GRACE_SECS {
+        return Err(ApiError::field(
+            "grace_seconds",
+            "must be at most 2592000 (30 days)",
+        ));
+    }
+    let mut w = s
+        .store
+        .get_webhook(&caller.tenant, &parse_id(&id)?)
+        .await
+        .map_err(missing("webhook"))?;
+    let now = now_millis();
+    let expires = now + i64::from(grace) * 1000;
+    let fresh = WebhookSecret::generate();
+    let mut secrets = vec![StoredSecret {
+        secret: fresh.expose().to_owned(),
+        expires_at: None,
+    }];
+    for mut old in w.secrets.drain(..) {
+        old.expires_at = Some(old.expires_at.map_or(expires, |e| e.min(expires)));
+        if old.expires_at.is_some_and(|e| e > now) {
+            secrets.push(old);
+        }
+    }
+    w.secrets = secrets;
+    w.updated_at = now;
+    s.store
+        .update_webhook(&w, false)
+        .await
+        .map_err(missing("webhook"))?;
+    Ok(Json(RotatedSecret {
+        secret: fresh.expose().to_owned(),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatsQuery {
+    window: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WebhookStatsView {
+    pub webhook_id: String,
+    pub window: String,
+    pub attempts: u64,
+    pub successes: u64,
+    pub failures: u64,
+    /// Successes / attempts, 0–1; null when there were no attempts.
+    pub success_rate: Option<f64>,
+    pub latency_p50_ms: Option<u32>,
+    pub latency_p95_ms: Option<u32>,
+}
+
+/// `30s`, `15m`, `1h`, `7d` → milliseconds (at most 30 days).
+pub fn parse_window(raw: &str) -> Option<i64> {
+    let (num, unit) = raw.split_at(raw.len().checked_sub(1)?);
+    let n: i64 = num.parse().ok().filter(|n| *n > 0)?;
+    let ms = n.checked_mul(match unit {
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return None,
+    })?;
+    (ms <= 30 * 86_400_000).then_some(ms)
+}
+
+fn percentile(sorted: &[u32], p: f64) -> Option<u32> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    Some(sorted[rank - 1])
+}
+
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}/stats", tag = "webhooks",
+    params(("window" = Option<String>, Query, description = "e.g. 15m, 1h (default), 24h, 7d")),
+    responses((status = 200, body = WebhookStatsView)), security(("bearer" = [])))]
+pub async fn stats(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    StrictQuery(q): StrictQuery<StatsQuery>,
+) -> ApiResult<Json<WebhookStatsView>> {
+    caller.require(Action::Read)?;
+    let window = q.window.unwrap_or_else(|| "1h".into());
+    let ms = parse_window(&window).ok_or_else(|| {
+        ApiError::field("window", "must be like 15m, 1h, 24h or 7d (at most 30d)")
+    })?;
+    let id = parse_id(&id)?;
+    s.store
+        .get_webhook(&caller.tenant, &id)
+        .await
+        .map_err(missing("webhook"))?;
+    let st = s
+        .store
+        .webhook_stats(&caller.tenant, &id, now_millis() - ms)
+        .await?;
+    Ok(Json(WebhookStatsView {
+        webhook_id: id.to_string(),
+        window,
+        attempts: st.attempts,
+        successes: st.successes,
+        failures: st.failures,
+        success_rate: (st.attempts > 0).then(|| st.successes as f64 / st.attempts as f64),
+        latency_p50_ms: percentile(&st.durations_ms, 0.50),
+        latency_p95_ms: percentile(&st.durations_ms, 0.95),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows() {
+        assert_eq!(parse_window("1h"), Some(3_600_000));
+        assert_eq!(parse_window("15m"), Some(900_000));
+        assert_eq!(parse_window("0h"), None);
+        assert_eq!(parse_window("1w"), None);
+        assert_eq!(parse_window("31d"), None);
+        assert_eq!(parse_window(""), None);
+    }
+
+    #[test]
+    fn percentiles_use_nearest_rank() {
+        let v: Vec<u32> = (1..=100).collect();
+        assert_eq!(percentile(&v, 0.5), Some(50));
+        assert_eq!(percentile(&v, 0.95), Some(95));
+        assert_eq!(percentile(&[7], 0.95), Some(7));
+        assert_eq!(percentile(&[], 0.5), None);
+    }
+}

@@ -1,0 +1,187 @@
+//! Wires one hookrelay process: opens and migrates the store, bootstraps the default tenant
+//! and admin key, then runs the API and/or the delivery workers until `shutdown` fires.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use hookrelay_domain::time::now_millis;
+use hookrelay_domain::{KeyId, Role, TenantId};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, AppState};
+use crate::auth::keys::{generate_api_key, hash_api_key};
+use crate::config::Config;
+use crate::delivery::worker::WorkerContext;
+use crate::delivery::{spawn_workers, Sender};
+use crate::ingest::Ingestor;
+use crate::store::{self, ApiKey, Store, StoreError, Tenant};
+
+/// Which parts of hookrelay this process runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProcessRole {
+    /// The HTTP API only (plus health and metrics).
+    Api,
+    /// Delivery workers only (plus health and metrics).
+    Worker,
+    /// Both, the single-node default.
+    All,
+}
+
+impl ProcessRole {
+    fn runs_api(self) -> bool {
+        matches!(self, Self::Api | Self::All)
+    }
+
+    fn runs_workers(self) -> bool {
+        matches!(self, Self::Worker | Self::All)
+    }
+}
+
+pub const DEFAULT_TENANT: &str = "default";
+
+/// The process-wide Prometheus recorder (a recorder can be installed only once per process).
+fn metrics_handle() -> Option<PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .set_buckets(&[
+                    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+                ])
+                .ok()?
+                .install_recorder()
+                .ok()
+        })
+        .clone()
+}
+
+/// Runs until `shutdown` is cancelled, then drains in-flight deliveries and returns.
+pub async fn run(
+    config: Config,
+    role: ProcessRole,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let store = store::connect(&config.database_url).await?;
+    store.migrate().await?;
+    bootstrap(store.as_ref(), &config).await?;
+
+    let wake = Arc::new(Notify::new());
+    let writers = if store.backend() == "postgres" { 4 } else { 1 };
+    let ingestor = Ingestor::start(store.clone(), wake.clone(), writers);
+    let sender = Sender::new(config.delivery_timeout)?;
+    let node_id = format!("node-{}", ulid::Ulid::new());
+    let config = Arc::new(config);
+
+    let workers = role.runs_workers().then(|| {
+        spawn_workers(
+            WorkerContext {
+                store: store.clone(),
+                sender: sender.clone(),
+                schedule: config.retry_schedule.clone(),
+                wake: wake.clone(),
+                concurrency: config.worker_concurrency,
+                claim_batch: config.claim_batch,
+                lease_grace: config.lease_grace,
+                owner: node_id.clone(),
+            },
+            shutdown.clone(),
+        )
+    });
+
+    let state = AppState {
+        store: store.clone(),
+        ingestor,
+        sender,
+        config: config.clone(),
+        keys: Arc::new(api::auth::KeyCache::new(config.key_cache_ttl)),
+        wake,
+        metrics: metrics_handle(),
+        node_id,
+    };
+    let router = if role.runs_api() {
+        api::router(state)
+    } else {
+        api::worker_router(state)
+    };
+    tracing::info!(listen = %listener.local_addr()?, backend = store.backend(), ?role, "hookrelay started");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .await?;
+
+    if let Some(workers) = workers {
+        workers
+            .join(config.delivery_timeout + Duration::from_secs(5))
+            .await;
+    }
+    tracing::info!("hookrelay stopped");
+    Ok(())
+}
+
+/// Ensures the `default` tenant and a server-admin key exist. A configured admin key is
+/// registered by hash; otherwise one is generated on first start and printed once.
+pub async fn bootstrap(store: &dyn Store, config: &Config) -> anyhow::Result<()> {
+    let tenant = match store.get_tenant_by_name(DEFAULT_TENANT).await? {
+        Some(t) => t,
+        None => {
+            let now = now_millis();
+            let t = Tenant {
+                id: TenantId::generate(),
+                name: DEFAULT_TENANT.into(),
+                quotas: Default::default(),
+                created_at: now,
+                updated_at: now,
+            };
+            match store.create_tenant(&t).await {
+                Ok(()) => t,
+                // Another node created it first.
+                Err(StoreError::Conflict(_)) => store
+                    .get_tenant_by_name(DEFAULT_TENANT)
+                    .await?
+                    .ok_or_else(|| anyhow::anyhow!("default tenant vanished"))?,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
+    let admin = |plaintext: &str, name: &str| ApiKey {
+        id: KeyId::generate(),
+        tenant_id: tenant.id.clone(),
+        name: name.into(),
+        role: Role::Admin,
+        key_hash: hash_api_key(plaintext),
+        server_admin: true,
+        created_at: now_millis(),
+    };
+    match &config.admin_key {
+        Some(key) => {
+            if store
+                .find_api_key_by_hash(&hash_api_key(key))
+                .await?
+                .is_none()
+            {
+                match store
+                    .create_api_key(&admin(key, "bootstrap (HOOKRELAY_ADMIN_KEY)"))
+                    .await
+                {
+                    Ok(()) | Err(StoreError::Conflict(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        None if !store.has_server_admin_key().await? => {
+            let key = generate_api_key();
+            store
+                .create_api_key(&admin(&key, "bootstrap (generated)"))
+                .await?;
+            // Printed once, on purpose outside the log pipeline: it is never shown again.
+            eprintln!(
+                "\n  hookrelay: generated the server admin API key (shown only now, store it safely):\n\n    {key}\n\n  Use it as `Authorization: Bearer {key}`, or set HOOKRELAY_ADMIN_KEY yourself.\n"
+            );
+        }
+        None => {}
+    }
+    Ok(())
+}

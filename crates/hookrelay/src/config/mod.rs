@@ -1,0 +1,237 @@
+//! Settings: built-in defaults, then an optional TOML file, then `HOOKRELAY_*` variables (the
+//! environment wins). Parsed and validated once at start-up into one typed `Config`.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use hookrelay_domain::quota::Quotas;
+use hookrelay_domain::RetrySchedule;
+use serde::Deserialize;
+
+const DEFAULTS: &str = include_str!("default.toml");
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    Dev,
+    Staging,
+    Prod,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// The settings as written, before validation.
+#[derive(Debug, Deserialize)]
+struct RawConfig {
+    listen: String,
+    database_url: String,
+    env: Environment,
+    admin_key: Option<String>,
+    master_key: Option<String>,
+    allowed_target_networks: String,
+    require_https: Option<bool>,
+    retry_schedule: String,
+    delivery_timeout_ms: u64,
+    log_format: Option<LogFormat>,
+    otlp_endpoint: String,
+    default_quotas: String,
+    max_body_bytes: usize,
+    worker_concurrency: usize,
+    claim_batch: u32,
+    lease_grace_ms: u64,
+    db_max_connections: u32,
+    key_cache_ttl_ms: u64,
+}
+
+/// Validated settings.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub env: Environment,
+    pub admin_key: Option<String>,
+    pub master_key: Option<String>,
+    pub allowed_target_networks: Vec<String>,
+    pub require_https: bool,
+    pub retry_schedule: RetrySchedule,
+    pub delivery_timeout: Duration,
+    pub log_format: Option<LogFormat>,
+    pub otlp_endpoint: Option<String>,
+    pub default_quotas: Quotas,
+    pub max_body_bytes: usize,
+    pub worker_concurrency: usize,
+    pub claim_batch: u32,
+    pub lease_grace: Duration,
+    pub db_max_connections: u32,
+    pub key_cache_ttl: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Loads defaults, then `file` if given, then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::from_figment(Self::figment(file).merge(Env::prefixed("HOOKRELAY_")))
+    }
+
+    /// Defaults and an optional file, without the environment (tests layer their own).
+    pub fn figment(file: Option<&Path>) -> Figment {
+        let mut fig = Figment::new().merge(Toml::string(DEFAULTS));
+        if let Some(path) = file {
+            fig = fig.merge(Toml::file_exact(path));
+        }
+        fig
+    }
+
+    pub fn from_figment(fig: Figment) -> Result<Self, ConfigError> {
+        let raw: RawConfig = fig.extract().map_err(|e| ConfigError(e.to_string()))?;
+        raw.validate()
+    }
+}
+
+impl RawConfig {
+    fn validate(self) -> Result<Config, ConfigError> {
+        let err = |setting: &str, msg: String| {
+            ConfigError(format!("HOOKRELAY_{}: {msg}", setting.to_uppercase()))
+        };
+        let listen = self.listen.parse().map_err(|_| {
+            err(
+                "listen",
+                format!("`{}` is not an address like 127.0.0.1:8080", self.listen),
+            )
+        })?;
+        let retry_schedule =
+            RetrySchedule::parse(&self.retry_schedule).map_err(|m| err("retry_schedule", m))?;
+        let default_quotas =
+            Quotas::parse_list(&self.default_quotas).map_err(|m| err("default_quotas", m))?;
+        if !(100..=300_000).contains(&self.delivery_timeout_ms) {
+            return Err(err(
+                "delivery_timeout_ms",
+                "must be between 100 and 300000".into(),
+            ));
+        }
+        if self.worker_concurrency == 0 || self.claim_batch == 0 {
+            return Err(err(
+                "worker_concurrency",
+                "worker_concurrency and claim_batch must be at least 1".into(),
+            ));
+        }
+        if self.max_body_bytes < 1024 {
+            return Err(err("max_body_bytes", "must be at least 1024".into()));
+        }
+        if self.env == Environment::Prod && self.master_key.as_deref().unwrap_or("").is_empty() {
+            return Err(err(
+                "master_key",
+                "is required when HOOKRELAY_ENV=prod".into(),
+            ));
+        }
+        let admin_key = self.admin_key.filter(|k| !k.is_empty());
+        if let Some(key) = &admin_key {
+            if !crate::auth::keys::looks_like_api_key(key) {
+                return Err(err(
+                    "admin_key",
+                    "must be `hr_` followed by at least 43 base62 characters".into(),
+                ));
+            }
+        }
+        let networks = self
+            .allowed_target_networks
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect();
+        Ok(Config {
+            listen,
+            require_https: self.require_https.unwrap_or(self.env == Environment::Prod),
+            database_url: self.database_url,
+            env: self.env,
+            admin_key,
+            master_key: self.master_key.filter(|k| !k.is_empty()),
+            allowed_target_networks: networks,
+            retry_schedule,
+            delivery_timeout: Duration::from_millis(self.delivery_timeout_ms),
+            log_format: self.log_format,
+            otlp_endpoint: Some(self.otlp_endpoint).filter(|s| !s.is_empty()),
+            default_quotas,
+            max_body_bytes: self.max_body_bytes,
+            worker_concurrency: self.worker_concurrency,
+            claim_batch: self.claim_batch,
+            lease_grace: Duration::from_millis(self.lease_grace_ms),
+            db_max_connections: self.db_max_connections,
+            key_cache_ttl: Duration::from_millis(self.key_cache_ttl_ms),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::providers::Serialized;
+
+    fn with(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut fig = Config::figment(None);
+        for (k, v) in pairs {
+            fig = fig.merge(Serialized::default(k, v));
+        }
+        Config::from_figment(fig)
+    }
+
+    #[test]
+    fn defaults_parse() {
+        let c = with(&[]).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.database_url, "sqlite://./hookrelay-data/hookrelay.db");
+        assert_eq!(c.retry_schedule, RetrySchedule::default());
+        assert_eq!(c.delivery_timeout, Duration::from_secs(15));
+        assert!(!c.require_https);
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hookrelay.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\ndelivery_timeout_ms = 2000\n",
+        )
+        .unwrap();
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("HOOKRELAY_LISTEN", "127.0.0.1:9100");
+            let c = Config::load(Some(&file)).unwrap();
+            assert_eq!(c.listen.to_string(), "127.0.0.1:9100");
+            assert_eq!(c.delivery_timeout, Duration::from_secs(2));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let e = with(&[("retry_schedule", "5,soon")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("HOOKRELAY_RETRY_SCHEDULE"), "{e}");
+        let e = with(&[("listen", "nowhere")]).unwrap_err().to_string();
+        assert!(e.contains("HOOKRELAY_LISTEN"), "{e}");
+        let e = with(&[("env", "prod")]).unwrap_err().to_string();
+        assert!(e.contains("HOOKRELAY_MASTER_KEY"), "{e}");
+        let e = with(&[("env", "production")]).unwrap_err().to_string();
+        assert!(e.contains("env"), "{e}");
+    }
+
+    #[test]
+    fn prod_requires_https_by_default() {
+        let c = with(&[("env", "prod"), ("master_key", "x")]).unwrap();
+        assert!(c.require_https);
+    }
+}

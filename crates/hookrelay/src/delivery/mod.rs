@@ -1,0 +1,10 @@
+//! The delivery engine: workers lease due deliveries from the store, send them over one pooled
+//! HTTP client, and hand results to a recorder that writes them back in batches.
+
+pub mod attempt;
+pub mod recorder;
+pub mod sender;
+pub mod worker;
+
+pub use sender::Sender;
+pub use worker::{spawn_workers, WorkerHandle};

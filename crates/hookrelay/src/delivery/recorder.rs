@@ -1,0 +1,67 @@
+//! Writes finished attempts back to the store in batches: many attempts, one transaction. The
+//! worker's in-flight permit travels with each record, so a slow store slows claiming
+//! (backpressure) instead of letting results pile up in memory.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
+
+use crate::store::{AttemptRecord, NextState, Store};
+
+/// One finished attempt waiting to be written, holding its worker slot until then.
+pub struct Finished {
+    pub record: AttemptRecord,
+    pub permit: Option<OwnedSemaphorePermit>,
+}
+
+const MAX_BATCH: usize = 512;
+
+/// Runs until every sender is dropped and the queue is drained.
+pub async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Finished>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let records: Vec<AttemptRecord> = batch.iter().map(|f| f.record.clone()).collect();
+        write_with_retry(store.as_ref(), &records).await;
+        for f in &batch {
+            count(&f.record);
+        }
+        batch.clear();
+    }
+}
+
+/// A store outage must not drop results: keep trying. If the process dies meanwhile, the leases
+/// expire and the deliveries are attempted again (at-least-once).
+async fn write_with_retry(store: &dyn Store, records: &[AttemptRecord]) {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        match store.record_attempts(records).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::error!(error = %e, count = records.len(), "recording attempts failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+fn count(r: &AttemptRecord) {
+    let outcome = match (r.attempt.response_status, r.next) {
+        (_, NextState::Succeeded) => "success",
+        (_, NextState::RetryAt(_)) => "retry",
+        (_, NextState::Failed) => "failed",
+    };
+    metrics::counter!("hookrelay_attempts_total", "outcome" => outcome).increment(1);
+    metrics::histogram!("hookrelay_attempt_duration_seconds")
+        .record(f64::from(r.attempt.duration_ms) / 1000.0);
+    match r.next {
+        NextState::Succeeded => {
+            metrics::counter!("hookrelay_deliveries_total", "status" => "succeeded").increment(1);
+        }
+        NextState::Failed => {
+            metrics::counter!("hookrelay_deliveries_total", "status" => "failed").increment(1)
+        }
+        NextState::RetryAt(_) => metrics::counter!("hookrelay_retries_total").increment(1),
+    }
+}

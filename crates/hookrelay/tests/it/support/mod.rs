@@ -1,0 +1,55 @@
+//! Test harness: start servers on a fresh store, run receivers, call the API, wait by polling.
+
+pub mod receiver;
+pub mod server;
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+pub use receiver::{Receiver, Reply};
+pub use server::{Backend, TestServer};
+
+/// Polls `check` until it returns `Some`, or panics after `deadline` with `what`.
+pub async fn eventually<T, F, Fut>(deadline: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if start.elapsed() > deadline {
+            panic!("timed out after {deadline:?} waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Verifies a `webhook-signature` header the way a receiver using Standard Webhooks would:
+/// HMAC-SHA256 over `{id}.{timestamp}.{body}` with the base64-decoded secret; any entry may match.
+pub fn verify_standard_signature(
+    secret: &str,
+    msg_id: &str,
+    timestamp: &str,
+    body: &[u8],
+    header: &str,
+) -> bool {
+    use base64::Engine;
+    use hmac::{Hmac, Mac};
+    let engine = base64::engine::general_purpose::STANDARD;
+    let Some(key) = secret
+        .strip_prefix("whsec_")
+        .and_then(|k| engine.decode(k).ok())
+    else {
+        return false;
+    };
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).expect("any key length");
+    mac.update(format!("{msg_id}.{timestamp}.").as_bytes());
+    mac.update(body);
+    let expected = engine.encode(mac.finalize().into_bytes());
+    header
+        .split(' ')
+        .any(|entry| entry.strip_prefix("v1,") == Some(expected.as_str()))
+}
