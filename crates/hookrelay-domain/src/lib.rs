@@ -4,6 +4,7 @@
 pub mod envelope;
 pub mod filter;
 pub mod ids;
+pub mod netpolicy;
 pub mod outcome;
 pub mod quota;
 pub mod retry;

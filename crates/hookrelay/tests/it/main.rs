@@ -4,4 +4,6 @@
 mod support;
 
 mod api_errors;
+mod crash;
 mod delivery;
+mod workers;
