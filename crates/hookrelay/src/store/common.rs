@@ -53,7 +53,9 @@ pub(super) fn parse_status(raw: &str) -> StoreResult<DeliveryStatus> {
 /// Maps a unique-constraint violation to `Conflict`, everything else to `Database`.
 pub(super) fn conflict_on_unique(err: sqlx::Error, what: &str) -> StoreError {
     match &err {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what.to_owned()),
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(what.to_owned())
+        }
         _ => StoreError::Database(err),
     }
 }
@@ -61,11 +63,13 @@ pub(super) fn conflict_on_unique(err: sqlx::Error, what: &str) -> StoreError {
 /// Rows per multi-row INSERT: well under both backends' bind-parameter limits.
 pub(super) const INSERT_CHUNK: usize = 500;
 
-pub(super) const WEBHOOK_COLUMNS: &str = "w.id, w.tenant_id, w.url, w.kind, w.description, w.active, \
+pub(super) const WEBHOOK_COLUMNS: &str =
+    "w.id, w.tenant_id, w.url, w.kind, w.description, w.active, \
     w.events, w.headers, w.rate_limit_per_sec, w.templates, w.retry_schedule, w.secrets, \
     w.created_at, w.updated_at";
 
-pub(super) const DELIVERY_COLUMNS: &str = "d.id, d.tenant_id, d.event_id, d.webhook_id, d.event_type, \
+pub(super) const DELIVERY_COLUMNS: &str =
+    "d.id, d.tenant_id, d.event_id, d.webhook_id, d.event_type, \
     d.source, d.status, d.attempts, d.next_attempt_at, d.last_response_status, d.last_error, \
     d.created_at, d.delivered_at, d.failed_at";
 
@@ -663,18 +667,10 @@ macro_rules! impl_store {
             async fn record_attempts(&self, records: &[super::AttemptRecord]) -> super::StoreResult<()> {
                 use super::NextState;
                 let mut tx = self.writer().begin().await?;
-                for chunk in records.chunks(super::common::INSERT_CHUNK) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO attempts (delivery_id, n, started_at, duration_ms, request_headers, response_status, response_body, error, error_kind) ");
-                    q.push_values(chunk, |mut b, r| {
-                        let a = &r.attempt;
-                        b.push_bind(a.delivery_id.as_str()).push_bind(a.n as i64).push_bind(a.started_at)
-                            .push_bind(a.duration_ms as i64).push_bind(&a.request_headers)
-                            .push_bind(a.response_status.map(i64::from)).push_bind(&a.response_body)
-                            .push_bind(&a.error).push_bind(&a.error_kind);
-                    });
-                    q.push(" ON CONFLICT (delivery_id, n) DO NOTHING");
-                    q.build().execute(&mut *tx).await?;
-                }
+                // Only the lease owner moves the delivery and writes its attempt: a worker whose
+                // lease expired and was taken over must not leave a row that, through
+                // `ON CONFLICT DO NOTHING`, would then drop the new owner's attempt of the same `n`.
+                let mut owned = Vec::with_capacity(records.len());
                 for r in records {
                     let a = &r.attempt;
                     let (status, next_at, delivered_at, failed_at) = match r.next {
@@ -682,7 +678,7 @@ macro_rules! impl_store {
                         NextState::RetryAt(at) => ("pending", Some(at), None, None),
                         NextState::Failed => ("failed", None, None, Some(r.finished_at)),
                     };
-                    sqlx::query("UPDATE deliveries SET status = $1, attempts = $2, next_attempt_at = $3, last_response_status = $4, last_error = $5, delivered_at = COALESCE($6, delivered_at), failed_at = $7, lease_owner = NULL, lease_until = NULL, updated_at = $8 WHERE id = $9 AND lease_owner = $10")
+                    let done = sqlx::query("UPDATE deliveries SET status = $1, attempts = $2, next_attempt_at = $3, last_response_status = $4, last_error = $5, delivered_at = COALESCE($6, delivered_at), failed_at = $7, lease_owner = NULL, lease_until = NULL, updated_at = $8 WHERE id = $9 AND lease_owner = $10")
                         .bind(status)
                         .bind(a.n as i64)
                         .bind(next_at)
@@ -695,6 +691,21 @@ macro_rules! impl_store {
                         .bind(&r.lease_owner)
                         .execute(&mut *tx)
                         .await?;
+                    if done.rows_affected() > 0 {
+                        owned.push(r);
+                    }
+                }
+                for chunk in owned.chunks(super::common::INSERT_CHUNK) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO attempts (delivery_id, n, started_at, duration_ms, request_headers, response_status, response_body, error, error_kind) ");
+                    q.push_values(chunk, |mut b, r| {
+                        let a = &r.attempt;
+                        b.push_bind(a.delivery_id.as_str()).push_bind(a.n as i64).push_bind(a.started_at)
+                            .push_bind(a.duration_ms as i64).push_bind(&a.request_headers)
+                            .push_bind(a.response_status.map(i64::from)).push_bind(&a.response_body)
+                            .push_bind(&a.error).push_bind(&a.error_kind);
+                    });
+                    q.push(" ON CONFLICT (delivery_id, n) DO NOTHING");
+                    q.build().execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok(())
