@@ -369,6 +369,16 @@ macro_rules! impl_store {
 
             async fn update_webhook(&self, w: &super::Webhook, discard_held: bool) -> super::StoreResult<()> {
                 let mut tx = self.writer().begin().await?;
+                if w.active && discard_held {
+                    // Before the update, while the row still says whether it was paused: only a
+                    // re-activation discards, an active webhook's pending deliveries held nothing.
+                    sqlx::query("UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL, updated_at = $1 WHERE webhook_id = $2 AND status = 'pending' AND lease_owner IS NULL AND EXISTS (SELECT 1 FROM webhooks WHERE id = $2 AND tenant_id = $3 AND active = FALSE)")
+                        .bind(w.updated_at)
+                        .bind(w.id.as_str())
+                        .bind(w.tenant_id.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 let q = sqlx::query("UPDATE webhooks SET url = $1, kind = $2, description = $3, active = $4, events = $5, headers = $6, rate_limit_per_sec = $7, templates = $8, retry_schedule = $9, secrets = $10, updated_at = $11 WHERE id = $12 AND tenant_id = $13");
                 let done = bind_webhook_fields(q, w)
                     .bind(w.updated_at)
@@ -377,13 +387,6 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await?;
                 expect_one(done.rows_affected())?;
-                if w.active && discard_held {
-                    sqlx::query("UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL, updated_at = $1 WHERE webhook_id = $2 AND status = 'pending' AND lease_owner IS NULL")
-                        .bind(w.updated_at)
-                        .bind(w.id.as_str())
-                        .execute(&mut *tx)
-                        .await?;
-                }
                 if w.active {
                     Self::notify_due(&mut tx).await?;
                 }
