@@ -294,6 +294,27 @@ pub async fn scenario_retry_paths(store: &dyn Store) {
         )])
         .await
         .unwrap();
+    // ...and a failed one leaves the dead-letter queue.
+    let failed_too = ingest_single(store, &event(&a.id, "order.paid")).await;
+    settle(store, "w", &[&failed_too], NextState::Failed, now_millis()).await;
+    store.retry_delivery(&a.id, &failed_too).await.unwrap();
+    let d = delivery(store, &a.id, &failed_too).await;
+    assert_eq!((d.status, d.failed_at), (DeliveryStatus::Pending, None));
+    assert!(d.next_attempt_at.unwrap() <= now_millis());
+    let dlq_now = store
+        .list_dlq(&a.id, &DlqQuery::default(), &PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(ids(dlq_now.items.iter().map(|d| &d.id)), ids([&failed]));
+    let claims = claim_all(store, "w", now_millis() + 1).await;
+    assert_eq!(claimed_ids(&claims), ids([&failed_too]));
+    let rec = record(
+        "w",
+        attempt(&failed_too, 2, Some(200), now_millis()),
+        NextState::Succeeded,
+    );
+    store.record_attempts(&[rec]).await.unwrap();
+
     assert_not_found(store.retry_delivery(&b.id, &succeeded).await);
     assert_not_found(store.retry_delivery(&a.id, &DeliveryId::generate()).await);
 
