@@ -369,6 +369,16 @@ macro_rules! impl_store {
 
             async fn update_webhook(&self, w: &super::Webhook, discard_held: bool) -> super::StoreResult<()> {
                 let mut tx = self.writer().begin().await?;
+                if w.active && discard_held {
+                    // Before the update, while the row still says whether it was paused: only a
+                    // re-activation discards, an active webhook's pending deliveries held nothing.
+                    sqlx::query("UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL, updated_at = $1 WHERE webhook_id = $2 AND status = 'pending' AND lease_owner IS NULL AND EXISTS (SELECT 1 FROM webhooks WHERE id = $2 AND tenant_id = $3 AND active = FALSE)")
+                        .bind(w.updated_at)
+                        .bind(w.id.as_str())
+                        .bind(w.tenant_id.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 let q = sqlx::query("UPDATE webhooks SET url = $1, kind = $2, description = $3, active = $4, events = $5, headers = $6, rate_limit_per_sec = $7, templates = $8, retry_schedule = $9, secrets = $10, updated_at = $11 WHERE id = $12 AND tenant_id = $13");
                 let done = bind_webhook_fields(q, w)
                     .bind(w.updated_at)
@@ -377,13 +387,6 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await?;
                 expect_one(done.rows_affected())?;
-                if w.active && discard_held {
-                    sqlx::query("UPDATE deliveries SET status = 'cancelled', next_attempt_at = NULL, updated_at = $1 WHERE webhook_id = $2 AND status = 'pending' AND lease_owner IS NULL")
-                        .bind(w.updated_at)
-                        .bind(w.id.as_str())
-                        .execute(&mut *tx)
-                        .await?;
-                }
                 if w.active {
                     Self::notify_due(&mut tx).await?;
                 }
@@ -667,18 +670,10 @@ macro_rules! impl_store {
             async fn record_attempts(&self, records: &[super::AttemptRecord]) -> super::StoreResult<()> {
                 use super::NextState;
                 let mut tx = self.writer().begin().await?;
-                for chunk in records.chunks(super::common::INSERT_CHUNK) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO attempts (delivery_id, n, started_at, duration_ms, request_headers, response_status, response_body, error, error_kind) ");
-                    q.push_values(chunk, |mut b, r| {
-                        let a = &r.attempt;
-                        b.push_bind(a.delivery_id.as_str()).push_bind(a.n as i64).push_bind(a.started_at)
-                            .push_bind(a.duration_ms as i64).push_bind(&a.request_headers)
-                            .push_bind(a.response_status.map(i64::from)).push_bind(&a.response_body)
-                            .push_bind(&a.error).push_bind(&a.error_kind);
-                    });
-                    q.push(" ON CONFLICT (delivery_id, n) DO NOTHING");
-                    q.build().execute(&mut *tx).await?;
-                }
+                // Only the lease owner moves the delivery and writes its attempt: a worker whose
+                // lease expired and was taken over must not leave a row that, through
+                // `ON CONFLICT DO NOTHING`, would then drop the new owner's attempt of the same `n`.
+                let mut owned = Vec::with_capacity(records.len());
                 for r in records {
                     let a = &r.attempt;
                     let (status, next_at, delivered_at, failed_at) = match r.next {
@@ -686,7 +681,7 @@ macro_rules! impl_store {
                         NextState::RetryAt(at) => ("pending", Some(at), None, None),
                         NextState::Failed => ("failed", None, None, Some(r.finished_at)),
                     };
-                    sqlx::query("UPDATE deliveries SET status = $1, attempts = $2, next_attempt_at = $3, last_response_status = $4, last_error = $5, delivered_at = COALESCE($6, delivered_at), failed_at = $7, lease_owner = NULL, lease_until = NULL, updated_at = $8 WHERE id = $9 AND lease_owner = $10")
+                    let done = sqlx::query("UPDATE deliveries SET status = $1, attempts = $2, next_attempt_at = $3, last_response_status = $4, last_error = $5, delivered_at = COALESCE($6, delivered_at), failed_at = $7, lease_owner = NULL, lease_until = NULL, updated_at = $8 WHERE id = $9 AND lease_owner = $10")
                         .bind(status)
                         .bind(a.n as i64)
                         .bind(next_at)
@@ -699,6 +694,21 @@ macro_rules! impl_store {
                         .bind(&r.lease_owner)
                         .execute(&mut *tx)
                         .await?;
+                    if done.rows_affected() > 0 {
+                        owned.push(r);
+                    }
+                }
+                for chunk in owned.chunks(super::common::INSERT_CHUNK) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO attempts (delivery_id, n, started_at, duration_ms, request_headers, response_status, response_body, error, error_kind) ");
+                    q.push_values(chunk, |mut b, r| {
+                        let a = &r.attempt;
+                        b.push_bind(a.delivery_id.as_str()).push_bind(a.n as i64).push_bind(a.started_at)
+                            .push_bind(a.duration_ms as i64).push_bind(&a.request_headers)
+                            .push_bind(a.response_status.map(i64::from)).push_bind(&a.response_body)
+                            .push_bind(&a.error).push_bind(&a.error_kind);
+                    });
+                    q.push(" ON CONFLICT (delivery_id, n) DO NOTHING");
+                    q.build().execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok(())

@@ -1,0 +1,60 @@
+//! One behavioural suite for the `Store` trait, run against both backends.
+//!
+//! Each scenario is written once, as `async fn scenario_x(store: &dyn Store)`, and `store_tests!`
+//! turns it into `sqlite_x` (a fresh file in a temporary folder) and `postgres_x` (a fresh schema
+//! in the database `HOOKRELAY_TEST_POSTGRES_URL` names; the tests fail when it is unset).
+//!
+//! ```sh
+//! HOOKRELAY_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test \
+//!     cargo test -p hookrelay --test store_suite
+//! ```
+
+mod store_suite {
+    pub mod fixtures;
+    pub mod harness;
+    pub mod scenarios;
+}
+
+use store_suite::harness;
+use store_suite::scenarios::*;
+
+/// `store_tests!(scenario => sqlite_test, postgres_test; …)`: one test per backend.
+macro_rules! store_tests {
+    ($($scenario:ident => $sqlite:ident, $postgres:ident;)*) => {
+        $(
+            #[tokio::test]
+            async fn $sqlite() {
+                let h = harness::sqlite().await;
+                $scenario(h.store()).await;
+                h.finish().await;
+            }
+
+            #[tokio::test]
+            async fn $postgres() {
+                let h = harness::postgres().await;
+                $scenario(h.store()).await;
+                h.finish().await;
+            }
+        )*
+    };
+}
+
+store_tests! {
+    scenario_migrations_are_idempotent => sqlite_migrations_are_idempotent, postgres_migrations_are_idempotent;
+    scenario_tenants => sqlite_tenants, postgres_tenants;
+    scenario_api_keys => sqlite_api_keys, postgres_api_keys;
+    scenario_webhook_round_trip => sqlite_webhook_round_trip, postgres_webhook_round_trip;
+    scenario_webhook_lists => sqlite_webhook_lists, postgres_webhook_lists;
+    scenario_ingest_fan_out => sqlite_ingest_fan_out, postgres_ingest_fan_out;
+    scenario_idempotency => sqlite_idempotency, postgres_idempotency;
+    scenario_claims => sqlite_claims, postgres_claims;
+    scenario_record_attempts => sqlite_record_attempts, postgres_record_attempts;
+    scenario_retry_paths => sqlite_retry_paths, postgres_retry_paths;
+    scenario_pause_resume => sqlite_pause_resume, postgres_pause_resume;
+    scenario_delete_webhook_cancels => sqlite_delete_webhook_cancels, postgres_delete_webhook_cancels;
+    scenario_concurrent_claims => sqlite_concurrent_claims, postgres_concurrent_claims;
+    scenario_event_lists => sqlite_event_lists, postgres_event_lists;
+    scenario_delivery_lists => sqlite_delivery_lists, postgres_delivery_lists;
+    scenario_queue_state => sqlite_queue_state, postgres_queue_state;
+    scenario_webhook_stats => sqlite_webhook_stats, postgres_webhook_stats;
+}

@@ -1,0 +1,13 @@
+//! The scenarios, each `async fn scenario_x(store: &dyn Store)` on a fresh, migrated store.
+
+mod access;
+mod ingest;
+mod lists;
+mod queue;
+mod webhooks;
+
+pub use access::*;
+pub use ingest::*;
+pub use lists::*;
+pub use queue::*;
+pub use webhooks::*;

@@ -1,0 +1,484 @@
+//! The delivery queue: claims and leases, recording attempts, retries and concurrency.
+
+use std::collections::BTreeSet;
+
+use hookrelay::store::*;
+use hookrelay_domain::time::now_millis;
+use hookrelay_domain::*;
+
+use crate::store_suite::fixtures::*;
+
+/// Scenario 7: `claim_due` leases due deliveries of active webhooks, oldest first, with what sending needs.
+pub async fn scenario_claims(store: &dyn Store) {
+    let t = tenant(store, "t").await;
+    let hook = Webhook {
+        headers: [("X-Team".to_owned(), "crm".to_owned())].into(),
+        retry_schedule: Some(vec![1, 2]),
+        secrets: vec![
+            StoredSecret {
+                secret: "whsec_bmV3LXNlY3JldC1uZXctc2VjcmV0".into(),
+                expires_at: None,
+            },
+            StoredSecret {
+                secret: "whsec_b2xkLXNlY3JldC1vbGQtc2VjcmV0".into(),
+                expires_at: Some(now_millis() + 1_000),
+            },
+        ],
+        ..webhook(&t.id, &["*"])
+    };
+    store.create_webhook(&hook).await.unwrap();
+    let paused = create_paused_webhook(store, &t.id, &["*"]).await;
+
+    let now = now_millis();
+    // Ingested newest first, so claim order cannot come from insertion order.
+    let mut events = Vec::new();
+    for age in [8_000, 9_000, 10_000] {
+        events.push(event_at(&t.id, "order.paid", now - age));
+    }
+    let future = event_at(&t.id, "order.paid", now + 3_600_000);
+    let mut due = Vec::new();
+    for e in &events {
+        let ids = ingest_one(store, e).await;
+        assert_eq!(ids.len(), 2);
+        due.push(ids);
+    }
+    ingest_one(store, &future).await;
+    let all = all_deliveries(store, &t.id, DeliveryQuery::default()).await;
+    let of_hook = |event: &NewEvent| {
+        all.iter()
+            .find(|d| d.event_id == event.event.id && d.webhook_id == hook.id)
+            .map(|d| d.id.clone())
+            .unwrap()
+    };
+    let oldest_first: Vec<DeliveryId> = events.iter().rev().map(of_hook).collect();
+    let future_id = of_hook(&future);
+
+    // `limit` is respected and the oldest due go first.
+    let first = store.claim_due("w1", now, now + LEASE_MS, 2).await.unwrap();
+    assert_eq!(
+        first
+            .iter()
+            .map(|c| c.delivery_id.clone())
+            .collect::<Vec<_>>(),
+        oldest_first[..2]
+    );
+    let rest = store
+        .claim_due("w1", now, now + LEASE_MS, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        claimed_ids(&rest),
+        ids([&oldest_first[2]]),
+        "paused and future deliveries are not claimed"
+    );
+
+    // A claim carries the event and the whole webhook.
+    for c in first.iter().chain(&rest) {
+        let e = &events
+            .iter()
+            .find(|e| e.event.id == c.event_id)
+            .unwrap()
+            .event;
+        assert_eq!(c.tenant_id, t.id);
+        assert_eq!(c.event_type, e.event_type);
+        assert_eq!(c.event_timestamp, e.timestamp);
+        assert_eq!(c.data, e.data);
+        assert_eq!(c.attempts_made, 0);
+        assert_eq!(c.webhook, hook);
+    }
+
+    // Leased: nobody else gets them until the lease ends.
+    assert!(store
+        .claim_due("w2", now + 1_000, now + 1_000 + LEASE_MS, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .claim_due("w2", now + LEASE_MS - 1, now + 2 * LEASE_MS, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // After it, they are claimable again (the first worker presumably died).
+    let again = store
+        .claim_due("w2", now + LEASE_MS, now + 4_000_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed_ids(&again), ids(&oldest_first));
+    assert!(store
+        .claim_due("w3", now + 2 * LEASE_MS, now + 3 * LEASE_MS, 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Not yet due: only once its time comes, and never the paused webhook's.
+    let at_due = store
+        .claim_due("w3", now + 3_600_000, now + 3_600_000 + LEASE_MS, 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed_ids(&at_due), ids([&future_id]));
+    let late = store
+        .claim_due("w4", now + 100_000_000, now + 100_000_000 + LEASE_MS, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        claimed_ids(&late),
+        ids(oldest_first.iter().chain([&future_id])),
+        "expired leases, never paused ones"
+    );
+    assert!(late.iter().all(|c| c.webhook.id == hook.id));
+    assert!(
+        store.load_claim(&due[0][0]).await.unwrap().is_some(),
+        "load_claim reads any delivery"
+    );
+    let held = all.iter().filter(|d| d.webhook_id == paused.id).count();
+    assert_eq!(held, 4);
+}
+
+/// Scenario 8: `record_attempts` stores the attempt and moves the delivery, but only for its lease owner.
+pub async fn scenario_record_attempts(store: &dyn Store) {
+    let t = tenant(store, "t").await;
+    create_webhook(store, &t.id, &["*"]).await;
+    let mut ds = Vec::new();
+    for _ in 0..4 {
+        ds.push(ingest_single(store, &event(&t.id, "order.paid")).await);
+    }
+    let now = now_millis();
+    let claims = store
+        .claim_due("w1", now, now + LEASE_MS, 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed_ids(&claims), ids(&ds));
+    let [ok, retry, fail, stolen] = [&ds[0], &ds[1], &ds[2], &ds[3]];
+
+    let ok_attempt = attempt(ok, 1, Some(200), now + 10);
+    let retry_attempt = attempt(retry, 1, Some(503), now + 10);
+    let fail_attempt = attempt(fail, 1, None, now + 10);
+    let retry_at = now + 5_000;
+    let records = [
+        record("w1", ok_attempt.clone(), NextState::Succeeded),
+        record("w1", retry_attempt.clone(), NextState::RetryAt(retry_at)),
+        record("w1", fail_attempt.clone(), NextState::Failed),
+        // Its lease is w1's: this late record of a lost lease must change nothing.
+        record(
+            "w-other",
+            attempt(stolen, 1, Some(500), now + 10),
+            NextState::Failed,
+        ),
+    ];
+    store.record_attempts(&records).await.unwrap();
+
+    let (d, _, attempts) = store.get_delivery(&t.id, ok).await.unwrap();
+    assert_eq!(d.status, DeliveryStatus::Succeeded);
+    assert_eq!(d.attempts, 1);
+    assert_eq!(d.delivered_at, Some(records[0].finished_at));
+    assert_eq!((d.next_attempt_at, d.failed_at), (None, None));
+    assert_eq!(d.last_response_status, Some(200));
+    assert_eq!(d.last_error, None);
+    assert_eq!(
+        attempts,
+        [ok_attempt],
+        "headers, status, body and timing stored as given"
+    );
+
+    let (d, _, attempts) = store.get_delivery(&t.id, retry).await.unwrap();
+    assert_eq!(d.status, DeliveryStatus::Pending);
+    assert_eq!(d.attempts, 1);
+    assert_eq!(d.next_attempt_at, Some(retry_at));
+    assert_eq!(d.last_response_status, Some(503));
+    assert_eq!(d.last_error.as_deref(), Some("HTTP 503"));
+    assert_eq!(d.delivered_at, None);
+    assert_eq!(attempts, [retry_attempt]);
+
+    let (d, _, attempts) = store.get_delivery(&t.id, fail).await.unwrap();
+    assert_eq!(d.status, DeliveryStatus::Failed);
+    assert_eq!(d.failed_at, Some(records[2].finished_at));
+    assert_eq!(d.next_attempt_at, None);
+    assert_eq!(d.last_response_status, None);
+    assert_eq!(d.last_error.as_deref(), Some("connection refused"));
+    assert_eq!(attempts, [fail_attempt]);
+    let dlq = store
+        .list_dlq(&t.id, &DlqQuery::default(), &PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(dlq.items, [d]);
+
+    // The stale record left no trace: same state, no attempt, still w1's lease.
+    let (d, _, attempts) = store.get_delivery(&t.id, stolen).await.unwrap();
+    assert_eq!(
+        (d.status, d.attempts, d.next_attempt_at),
+        (DeliveryStatus::Pending, 0, Some(d.created_at))
+    );
+    assert!(
+        attempts.is_empty(),
+        "an attempt was stored for a lease its recorder did not hold"
+    );
+
+    // The retry's lease was cleared: another worker takes it when due (w1's lease is still on).
+    assert!(store
+        .claim_due("w2", retry_at - 1, retry_at + LEASE_MS, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let claims = store
+        .claim_due("w2", retry_at, retry_at + LEASE_MS, 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed_ids(&claims), ids([retry]));
+    assert_eq!(claims[0].attempts_made, 1);
+    let second = attempt(retry, 2, Some(200), retry_at + 10);
+    store
+        .record_attempts(&[record("w2", second.clone(), NextState::Succeeded)])
+        .await
+        .unwrap();
+    let (d, _, attempts) = store.get_delivery(&t.id, retry).await.unwrap();
+    assert_eq!(
+        (d.status, d.attempts, d.next_attempt_at),
+        (DeliveryStatus::Succeeded, 2, None)
+    );
+    assert_eq!(attempts.iter().map(|a| a.n).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(attempts[1], second);
+
+    // The rightful owner's record of the stolen-looking delivery is kept in full.
+    let mine = attempt(stolen, 1, Some(201), now + 20);
+    store
+        .record_attempts(&[record("w1", mine.clone(), NextState::Succeeded)])
+        .await
+        .unwrap();
+    let (d, _, attempts) = store.get_delivery(&t.id, stolen).await.unwrap();
+    assert_eq!(d.status, DeliveryStatus::Succeeded);
+    assert_eq!(d.last_response_status, Some(201));
+    assert_eq!(attempts, [mine]);
+    assert!(store
+        .claim_due("w3", now + 100_000_000, now + 100_000_000 + LEASE_MS, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// Scenario 9: Manual retries: any delivery, DLQ ones only, and in bulk; not once the webhook is gone.
+pub async fn scenario_retry_paths(store: &dyn Store) {
+    let a = tenant(store, "a").await;
+    let b = tenant(store, "b").await;
+    let hook = create_webhook(store, &a.id, &["order.*"]).await;
+    let gone = create_webhook(store, &a.id, &["gone.*"]).await;
+    create_webhook(store, &b.id, &["*"]).await;
+
+    let succeeded = ingest_single(store, &event(&a.id, "order.paid")).await;
+    settle(
+        store,
+        "w",
+        &[&succeeded],
+        NextState::Succeeded,
+        now_millis(),
+    )
+    .await;
+    let failed = ingest_single(store, &event(&a.id, "order.paid")).await;
+    settle(store, "w", &[&failed], NextState::Failed, now_millis()).await;
+
+    // retry_delivery: whatever the status, pending and due now.
+    let before = now_millis();
+    store.retry_delivery(&a.id, &succeeded).await.unwrap();
+    let d = delivery(store, &a.id, &succeeded).await;
+    assert_eq!(d.status, DeliveryStatus::Pending);
+    let due = d.next_attempt_at.expect("due");
+    assert!(due >= before && due <= now_millis(), "due now, not {due}");
+    assert_eq!(d.attempts, 1, "manual retries count on");
+    let claims = claim_all(store, "w", now_millis() + 1).await;
+    assert_eq!(claimed_ids(&claims), ids([&succeeded]));
+    assert_eq!(claims[0].attempts_made, 1);
+    store
+        .record_attempts(&[record(
+            "w",
+            attempt(&succeeded, 2, Some(200), now_millis()),
+            NextState::Succeeded,
+        )])
+        .await
+        .unwrap();
+    // ...and a failed one leaves the dead-letter queue.
+    let failed_too = ingest_single(store, &event(&a.id, "order.paid")).await;
+    settle(store, "w", &[&failed_too], NextState::Failed, now_millis()).await;
+    store.retry_delivery(&a.id, &failed_too).await.unwrap();
+    let d = delivery(store, &a.id, &failed_too).await;
+    assert_eq!((d.status, d.failed_at), (DeliveryStatus::Pending, None));
+    assert!(d.next_attempt_at.unwrap() <= now_millis());
+    let dlq_now = store
+        .list_dlq(&a.id, &DlqQuery::default(), &PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(ids(dlq_now.items.iter().map(|d| &d.id)), ids([&failed]));
+    let claims = claim_all(store, "w", now_millis() + 1).await;
+    assert_eq!(claimed_ids(&claims), ids([&failed_too]));
+    let rec = record(
+        "w",
+        attempt(&failed_too, 2, Some(200), now_millis()),
+        NextState::Succeeded,
+    );
+    store.record_attempts(&[rec]).await.unwrap();
+
+    assert_not_found(store.retry_delivery(&b.id, &succeeded).await);
+    assert_not_found(store.retry_delivery(&a.id, &DeliveryId::generate()).await);
+
+    // retry_dlq_delivery: only failed ones.
+    assert_not_found(store.retry_dlq_delivery(&a.id, &succeeded).await);
+    assert_eq!(
+        delivery(store, &a.id, &succeeded).await.status,
+        DeliveryStatus::Succeeded
+    );
+    let pending = ingest_single(store, &event_at(&a.id, "order.paid", now_millis() + 60_000)).await;
+    assert_not_found(store.retry_dlq_delivery(&a.id, &pending).await);
+    assert!(
+        delivery(store, &a.id, &pending)
+            .await
+            .next_attempt_at
+            .unwrap()
+            > now_millis()
+    );
+    assert_not_found(store.retry_dlq_delivery(&b.id, &failed).await);
+    store.retry_dlq_delivery(&a.id, &failed).await.unwrap();
+    let d = delivery(store, &a.id, &failed).await;
+    assert_eq!((d.status, d.failed_at), (DeliveryStatus::Pending, None));
+    assert!(d.next_attempt_at.unwrap() <= now_millis());
+    assert!(store
+        .list_dlq(&a.id, &DlqQuery::default(), &PageRequest::default())
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+    let claims = claim_all(store, "w", now_millis() + 1).await;
+    assert_eq!(claimed_ids(&claims), ids([&failed]));
+    store.release_leases("w").await.unwrap();
+
+    // Bulk: by webhook and by failure time, never another tenant's, never a deleted webhook's.
+    let t0 = now_millis();
+    let f_old = ingest_single(store, &event(&a.id, "order.paid")).await;
+    let f_old_at = settle(
+        store,
+        "w",
+        &[&f_old, &failed],
+        NextState::Failed,
+        t0 - 60_000,
+    )
+    .await;
+    let f_new = ingest_single(store, &event(&a.id, "order.paid")).await;
+    let f_new_at = settle(store, "w", &[&f_new], NextState::Failed, t0).await;
+    assert!(f_old_at < f_new_at);
+    let f_gone = ingest_single(store, &event(&a.id, "gone.thing")).await;
+    settle(store, "w", &[&f_gone], NextState::Failed, t0).await;
+    let f_b = ingest_single(store, &event(&b.id, "order.paid")).await;
+    let f_b_at = settle(store, "w", &[&f_b], NextState::Failed, t0).await;
+    let dlq = |tenant: TenantId| async move {
+        let page = store
+            .list_dlq(&tenant, &DlqQuery::default(), &PageRequest::default())
+            .await
+            .unwrap();
+        ids(page.items.iter().map(|d| &d.id))
+    };
+    assert_eq!(
+        dlq(a.id.clone()).await,
+        ids([&f_old, &failed, &f_new, &f_gone])
+    );
+
+    assert_eq!(
+        store
+            .retry_dlq_bulk(&a.id, Some(&hook.id), Some(f_new_at))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        delivery(store, &a.id, &f_new).await.status,
+        DeliveryStatus::Pending
+    );
+    assert_eq!(dlq(a.id.clone()).await, ids([&f_old, &failed, &f_gone]));
+    assert_eq!(
+        store
+            .retry_dlq_bulk(&a.id, Some(&WebhookId::generate()), None)
+            .await
+            .unwrap(),
+        0
+    );
+
+    // A deleted webhook's failures stay put: a retry could never be sent.
+    store.delete_webhook(&a.id, &gone.id).await.unwrap();
+    assert_conflict(store.retry_dlq_delivery(&a.id, &f_gone).await);
+    assert_conflict(store.retry_delivery(&a.id, &f_gone).await);
+    assert_eq!(store.retry_dlq_bulk(&a.id, None, None).await.unwrap(), 2);
+    assert_eq!(dlq(a.id.clone()).await, ids([&f_gone]));
+    assert_eq!(
+        delivery(store, &a.id, &f_gone).await.status,
+        DeliveryStatus::Failed
+    );
+    assert_eq!(
+        dlq(b.id.clone()).await,
+        ids([&f_b]),
+        "another tenant's DLQ is untouched"
+    );
+    assert_eq!(store.retry_dlq_bulk(&a.id, None, None).await.unwrap(), 0);
+
+    // Everything retried is due now.
+    let claims = claim_all(store, "w", now_millis() + 1).await;
+    assert_eq!(claimed_ids(&claims), ids([&f_old, &failed, &f_new]));
+    assert_eq!(
+        store
+            .retry_dlq_bulk(&b.id, None, Some(f_b_at + 1))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .retry_dlq_bulk(&b.id, None, Some(f_b_at))
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+/// Scenario 12: Concurrent claimers over one queue never get the same delivery twice.
+pub async fn scenario_concurrent_claims(store: &dyn Store) {
+    const DELIVERIES: usize = 200;
+    const WORKERS: usize = 8;
+    let t = tenant(store, "t").await;
+    create_webhook(store, &t.id, &["*"]).await;
+    let batch: Vec<NewEvent> = (0..DELIVERIES).map(|_| event(&t.id, "load.tick")).collect();
+    let outcomes = store.ingest(&batch).await.unwrap();
+    assert_eq!(outcomes.len(), DELIVERIES);
+
+    let now = now_millis();
+    let workers = (0..WORKERS).map(|w| async move {
+        let owner = format!("worker-{w}");
+        let mut got = Vec::new();
+        loop {
+            let claims = store
+                .claim_due(&owner, now, now + LEASE_MS, 7)
+                .await
+                .expect("claim_due");
+            if claims.is_empty() {
+                return (owner, got);
+            }
+            assert!(claims.len() <= 7);
+            got.extend(claims.into_iter().map(|c| c.delivery_id));
+            tokio::task::yield_now().await;
+        }
+    });
+    let results = futures::future::join_all(workers).await;
+
+    let mut seen = BTreeSet::new();
+    for (owner, got) in &results {
+        for id in got {
+            assert!(
+                seen.insert(id.clone()),
+                "{id} was claimed twice (second time by {owner})"
+            );
+        }
+    }
+    assert_eq!(
+        seen.len(),
+        DELIVERIES,
+        "every delivery claimed exactly once"
+    );
+    let busy = results.iter().filter(|(_, got)| !got.is_empty()).count();
+    // Otherwise the claims did not interleave and this proved nothing.
+    assert!(busy >= 2, "only {busy} of {WORKERS} workers got deliveries");
+    assert!(claim_all(store, "late", now + 1).await.is_empty());
+}
