@@ -28,7 +28,10 @@ impl TargetPolicy {
     }
 
     pub fn allows(&self, ip: IpAddr) -> bool {
-        !is_blocked(ip) || self.allowed.iter().any(|net| net.contains(&ip) || mapped_v4(ip).is_some_and(|v4| net.contains(&IpAddr::V4(v4))))
+        !is_blocked(ip)
+            || self.allowed.iter().any(|net| {
+                net.contains(&ip) || mapped_v4(ip).is_some_and(|v4| net.contains(&IpAddr::V4(v4)))
+            })
     }
 }
 
@@ -40,9 +43,16 @@ fn mapped_v4(ip: IpAddr) -> Option<Ipv4Addr> {
     let tail = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
     match s {
         [0, 0, 0, 0, 0, 0xffff, _, _] => Some(tail),
-        [0, 0, 0, 0, 0, 0, _, _] if v6 != Ipv6Addr::UNSPECIFIED && v6 != Ipv6Addr::LOCALHOST => Some(tail),
+        [0, 0, 0, 0, 0, 0, _, _] if v6 != Ipv6Addr::UNSPECIFIED && v6 != Ipv6Addr::LOCALHOST => {
+            Some(tail)
+        }
         [0x64, 0xff9b, 0, 0, 0, 0, _, _] => Some(tail),
-        [0x2002, hi, lo, ..] => Some(Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8)),
+        [0x2002, hi, lo, ..] => Some(Ipv4Addr::new(
+            (hi >> 8) as u8,
+            hi as u8,
+            (lo >> 8) as u8,
+            lo as u8,
+        )),
         _ => None,
     }
 }
@@ -72,7 +82,7 @@ fn is_blocked_v4(ip: Ipv4Addr) -> bool {
         || (a == 198 && (b == 18 || b == 19)) // benchmarking
         || (a == 198 && b == 51 && c == 100) // TEST-NET-2
         || (a == 203 && b == 0 && c == 113)  // TEST-NET-3
-        || a >= 224                          // multicast 224/4, reserved 240/4, broadcast
+        || a >= 224 // multicast 224/4, reserved 240/4, broadcast
 }
 
 fn is_blocked_v6(ip: Ipv6Addr) -> bool {
@@ -86,7 +96,7 @@ fn is_blocked_v6(ip: Ipv6Addr) -> bool {
         || (s[0] == 0x2001 && s[1] == 0x0db8)   // documentation
         || (s[0] == 0x2001 && s[1] < 0x0200)    // 2001::/23 IETF assignments, Teredo included
         || (s[0] == 0x0100 && s[1] == 0 && s[2] == 0 && s[3] == 0) // 100::/64 discard
-        || s[0] == 0                            // ::/16 reserved, beyond the mapped forms
+        || s[0] == 0 // ::/16 reserved, beyond the mapped forms
 }
 
 /// Host names that always mean this machine, refused before any lookup.
@@ -106,12 +116,43 @@ mod tests {
     #[test]
     fn blocks_every_special_range() {
         for ip in [
-            "0.0.0.0", "0.1.2.3", "10.0.0.1", "100.64.0.1", "100.127.255.254", "127.0.0.1", "127.255.0.9",
-            "169.254.169.254", "172.16.0.1", "172.31.255.255", "192.0.0.8", "192.0.2.1", "192.168.1.1",
-            "198.18.0.1", "198.51.100.2", "203.0.113.9", "224.0.0.1", "239.1.1.1", "240.0.0.1",
-            "255.255.255.255", "::", "::1", "fc00::1", "fd12:3456::1", "fe80::1", "febf::1", "fec0::1",
-            "ff02::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "::ffff:169.254.169.254", "::127.0.0.1",
-            "64:ff9b::7f00:1", "2002:7f00:1::1", "2001:db8::1", "2001::1", "100::1",
+            "0.0.0.0",
+            "0.1.2.3",
+            "10.0.0.1",
+            "100.64.0.1",
+            "100.127.255.254",
+            "127.0.0.1",
+            "127.255.0.9",
+            "169.254.169.254",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.0.0.8",
+            "192.0.2.1",
+            "192.168.1.1",
+            "198.18.0.1",
+            "198.51.100.2",
+            "203.0.113.9",
+            "224.0.0.1",
+            "239.1.1.1",
+            "240.0.0.1",
+            "255.255.255.255",
+            "::",
+            "::1",
+            "fc00::1",
+            "fd12:3456::1",
+            "fe80::1",
+            "febf::1",
+            "fec0::1",
+            "ff02::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "::ffff:169.254.169.254",
+            "::127.0.0.1",
+            "64:ff9b::7f00:1",
+            "2002:7f00:1::1",
+            "2001:db8::1",
+            "2001::1",
+            "100::1",
         ] {
             assert!(blocked(ip), "{ip} must be blocked");
         }
@@ -119,8 +160,18 @@ mod tests {
 
     #[test]
     fn allows_public_addresses() {
-        for ip in ["8.8.8.8", "1.1.1.1", "100.63.255.255", "100.128.0.1", "172.32.0.1", "192.169.0.1",
-                   "2606:4700:4700::1111", "::ffff:8.8.8.8", "2002:808:808::1", "64:ff9b::808:808"] {
+        for ip in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "100.63.255.255",
+            "100.128.0.1",
+            "172.32.0.1",
+            "192.169.0.1",
+            "2606:4700:4700::1111",
+            "::ffff:8.8.8.8",
+            "2002:808:808::1",
+            "64:ff9b::808:808",
+        ] {
             assert!(!blocked(ip), "{ip} must be allowed");
         }
     }

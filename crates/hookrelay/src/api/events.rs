@@ -11,11 +11,12 @@ use hookrelay_domain::validate::is_valid_event_type;
 use hookrelay_domain::{Action, EventId, TenantId};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
 use super::auth::Caller;
 use super::error::{missing, ApiError, ApiResult};
-use super::extract::{from_value, page, time_param, JsonBody, StrictQuery};
+use super::extract::{page, parse_json_object, time_param, JsonBody, StrictQuery};
 use super::views::{DeliveryView, EventView, ListView};
 use super::AppState;
 use crate::store::{Event, EventQuery, IngestOutcome, NewEvent};
@@ -34,9 +35,9 @@ pub struct EmitEvent {
     /// Dotted event type, e.g. `member.created`.
     #[serde(rename = "type")]
     pub event_type: String,
-    /// Any JSON value; `{}` when absent.
+    /// Any JSON value; `{}` when absent. Stored and delivered byte for byte as sent.
     #[schema(value_type = Object)]
-    pub data: Option<serde_json::Value>,
+    pub data: Option<Box<RawValue>>,
     /// The client's id for idempotency: a repeat in the same tenant creates nothing new.
     pub event_id: Option<String>,
     /// RFC 3339; defaults to the time of receipt.
@@ -79,7 +80,9 @@ fn to_new_event(e: EmitEvent, header_key: Option<&str>, tenant: &TenantId) -> Ap
             .ok_or_else(|| ApiError::field("timestamp", "must be an RFC 3339 time"))?,
         None => now,
     };
-    let data = e.data.unwrap_or_else(|| json!({})).to_string();
+    let data = e
+        .data
+        .map_or_else(|| String::from("{}"), |raw| raw.get().to_owned());
     Ok(NewEvent {
         event: Event {
             id: EventId::generate(),
@@ -154,7 +157,7 @@ pub async fn emit(
 pub struct EmitBatch {
     /// Up to 1000 events, each shaped like `POST /api/v1/events`.
     #[schema(value_type = Vec<EmitEvent>)]
-    pub events: Vec<serde_json::Value>,
+    pub events: Vec<Box<RawValue>>,
 }
 
 #[utoipa::path(post, path = "/api/v1/events/batch", tag = "events", request_body = EmitBatch,
@@ -173,13 +176,12 @@ pub async fn emit_batch(
     let mut results: Vec<Option<serde_json::Value>> = Vec::with_capacity(body.events.len());
     let mut accepted = Vec::with_capacity(body.events.len());
     for (i, raw) in body.events.into_iter().enumerate() {
-        let parsed = if raw.is_object() {
-            from_value::<EmitEvent>(raw)
-        } else {
-            Err(ApiError::InvalidJson(
-                "each event must be a JSON object".into(),
-            ))
-        };
+        let parsed = parse_json_object::<EmitEvent>(raw.get().as_bytes()).map_err(|e| match e {
+            ApiError::InvalidJson(_) => {
+                ApiError::InvalidJson("each event must be a JSON object".into())
+            }
+            other => other,
+        });
         match parsed.and_then(|e| to_new_event(e, None, &caller.tenant)) {
             Ok(new) => {
                 results.push(None);

@@ -28,50 +28,61 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
-/// Parses bytes that must hold a JSON object into `T`.
+/// Parses bytes that must hold a JSON object into `T`, straight from the bytes (no
+/// intermediate `Value`): syntax errors and non-objects are `400 invalid_json`, a field of the
+/// wrong shape is `422 validation_failed` naming the field.
 pub fn parse_json_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let value: serde_json::Value = serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::InvalidJson(format!("the body is not valid JSON: {e}")))?;
-    if !value.is_object() {
-        return Err(ApiError::InvalidJson(
-            "the body must be a JSON object".into(),
-        ));
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(
+            match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+                Ok(_) => ApiError::InvalidJson("the body must be a JSON object".into()),
+                Err(e) => ApiError::InvalidJson(format!("the body is not valid JSON: {e}")),
+            },
+        );
     }
-    from_value(value)
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        if e.inner().is_syntax() || e.inner().is_eof() {
+            ApiError::InvalidJson(format!("the body is not valid JSON: {}", e.inner()))
+        } else {
+            field_error(e)
+        }
+    })?;
+    de.end()
+        .map_err(|e| ApiError::InvalidJson(format!("the body is not valid JSON: {e}")))?;
+    Ok(value)
 }
 
-/// Deserialises a JSON value into `T`, naming the offending field on failure.
-pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner().to_string();
-        let (field, message) = match inner.strip_prefix("unknown field `") {
-            // The path already ends at the unknown field.
-            Some(rest) => {
-                let name = rest.split('`').next().unwrap_or_default();
-                let field = if path == "." { name.to_owned() } else { path };
-                (field, "unknown field".to_owned())
-            }
-            None if inner.starts_with("missing field `") => {
-                let name = inner
-                    .trim_start_matches("missing field `")
-                    .split('`')
-                    .next()
-                    .unwrap_or_default();
-                let field = if path == "." {
-                    name.to_owned()
-                } else {
-                    format!("{path}.{name}")
-                };
-                (field, "is required".to_owned())
-            }
-            None => (
-                if path == "." { "body".to_owned() } else { path },
-                strip_position(&inner),
-            ),
-        };
-        ApiError::Validation(vec![FieldError::new(field, message)])
-    })
+/// Turns a deserialisation error into a 422 naming the offending field.
+fn field_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = e.path().to_string();
+    let inner = e.into_inner().to_string();
+    let (field, message) = match inner.strip_prefix("unknown field `") {
+        // The path already ends at the unknown field.
+        Some(rest) => {
+            let name = rest.split('`').next().unwrap_or_default();
+            let field = if path == "." { name.to_owned() } else { path };
+            (field, "unknown field".to_owned())
+        }
+        None if inner.starts_with("missing field `") => {
+            let name = inner
+                .trim_start_matches("missing field `")
+                .split('`')
+                .next()
+                .unwrap_or_default();
+            let field = if path == "." {
+                name.to_owned()
+            } else {
+                format!("{path}.{name}")
+            };
+            (field, "is required".to_owned())
+        }
+        None => (
+            if path == "." { "body".to_owned() } else { path },
+            strip_position(&inner),
+        ),
+    };
+    ApiError::Validation(vec![FieldError::new(field, message)])
 }
 
 fn strip_position(msg: &str) -> String {

@@ -198,6 +198,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own large error type
     fn env_overrides_file() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("hookrelay.toml");

@@ -86,16 +86,11 @@ impl Sender {
                     .map(str::to_owned);
                 let mut kept = Vec::new();
                 // Read at most the first 4 KiB; a timeout while reading still counts the status.
-                loop {
-                    match response.chunk().await {
-                        Ok(Some(chunk)) => {
-                            let room = RESPONSE_BODY_LIMIT - kept.len();
-                            kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                            if kept.len() >= RESPONSE_BODY_LIMIT {
-                                break;
-                            }
-                        }
-                        Ok(None) | Err(_) => break,
+                while let Ok(Some(chunk)) = response.chunk().await {
+                    let room = RESPONSE_BODY_LIMIT - kept.len();
+                    kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                    if kept.len() >= RESPONSE_BODY_LIMIT {
+                        break;
                     }
                 }
                 result.body = Some(String::from_utf8_lossy(&kept).into_owned());

@@ -673,31 +673,34 @@ macro_rules! impl_store {
                 // Only the lease owner moves the delivery and writes its attempt: a worker whose
                 // lease expired and was taken over must not leave a row that, through
                 // `ON CONFLICT DO NOTHING`, would then drop the new owner's attempt of the same `n`.
-                let mut owned = Vec::with_capacity(records.len());
-                for r in records {
-                    let a = &r.attempt;
-                    let (status, next_at, delivered_at, failed_at) = match r.next {
-                        NextState::Succeeded => ("succeeded", None, Some(r.finished_at), None),
-                        NextState::RetryAt(at) => ("pending", Some(at), None, None),
-                        NextState::Failed => ("failed", None, None, Some(r.finished_at)),
-                    };
-                    let done = sqlx::query("UPDATE deliveries SET status = $1, attempts = $2, next_attempt_at = $3, last_response_status = $4, last_error = $5, delivered_at = COALESCE($6, delivered_at), failed_at = $7, lease_owner = NULL, lease_until = NULL, updated_at = $8 WHERE id = $9 AND lease_owner = $10")
-                        .bind(status)
-                        .bind(a.n as i64)
-                        .bind(next_at)
-                        .bind(a.response_status.map(i64::from))
-                        .bind(&a.error)
-                        .bind(delivered_at)
-                        .bind(failed_at)
-                        .bind(r.finished_at)
-                        .bind(a.delivery_id.as_str())
-                        .bind(&r.lease_owner)
-                        .execute(&mut *tx)
-                        .await?;
-                    if done.rows_affected() > 0 {
-                        owned.push(r);
-                    }
+                // One statement per chunk: per-row round trips dominate on PostgreSQL.
+                let mut owned_ids = std::collections::HashSet::with_capacity(records.len());
+                for chunk in records.chunks(super::common::INSERT_CHUNK) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "WITH v(id, owner, status, attempts, next_at, last_status, last_error, delivered_at, failed_at, updated_at) AS (",
+                    );
+                    q.push_values(chunk, |mut b, r| {
+                        let a = &r.attempt;
+                        let (status, next_at, delivered_at, failed_at) = match r.next {
+                            NextState::Succeeded => ("succeeded", None, Some(r.finished_at), None),
+                            NextState::RetryAt(at) => ("pending", Some(at), None, None),
+                            NextState::Failed => ("failed", None, None, Some(r.finished_at)),
+                        };
+                        b.push_bind(a.delivery_id.as_str()).push_bind(r.lease_owner.as_str()).push_bind(status)
+                            .push_bind(a.n as i64).push_bind(next_at).push_bind(a.response_status.map(i64::from))
+                            .push_bind(a.error.as_deref()).push_bind(delivered_at).push_bind(failed_at)
+                            .push_bind(r.finished_at);
+                    });
+                    q.push(") UPDATE deliveries SET status = v.status, attempts = v.attempts, next_attempt_at = v.next_at, \
+                            last_response_status = v.last_status, last_error = v.last_error, \
+                            delivered_at = COALESCE(v.delivered_at, deliveries.delivered_at), failed_at = v.failed_at, \
+                            lease_owner = NULL, lease_until = NULL, updated_at = v.updated_at \
+                            FROM v WHERE deliveries.id = v.id AND deliveries.lease_owner = v.owner RETURNING deliveries.id");
+                    let ids: Vec<String> = q.build_query_scalar().fetch_all(&mut *tx).await?;
+                    owned_ids.extend(ids);
                 }
+                let owned: Vec<&super::AttemptRecord> =
+                    records.iter().filter(|r| owned_ids.contains(r.attempt.delivery_id.as_str())).collect();
                 for chunk in owned.chunks(super::common::INSERT_CHUNK) {
                     let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO attempts (delivery_id, n, started_at, duration_ms, request_headers, response_status, response_body, error, error_kind) ");
                     q.push_values(chunk, |mut b, r| {

@@ -56,6 +56,11 @@ impl PgStore {
         lease_until: i64,
         limit: u32,
     ) -> StoreResult<Vec<String>> {
+        // A lease lost in a database crash only makes the delivery claimable again, so claims
+        // need not wait for the WAL flush; ingest and attempt records still do.
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut **tx)
+            .await?;
         let ids: Vec<String> = sqlx::query_scalar(
             "UPDATE deliveries SET lease_owner = $1, lease_until = $2 WHERE id IN (\
                SELECT d.id FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
