@@ -36,6 +36,7 @@ both_backends!(
     rotation_signs_with_both_secrets,
     batch_emit_accepts_valid_and_reports_invalid,
     deleting_a_webhook_cancels_its_pending_deliveries,
+    redirects_are_not_followed,
 );
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -619,5 +620,18 @@ async fn deleting_a_webhook_cancels_its_pending_deliveries(backend: Backend) {
         .post(&format!("/api/v1/deliveries/{id}/retry"), json!({}))
         .await;
     assert_eq!(status, 409, "{body}");
+    server.stop().await;
+}
+
+async fn redirects_are_not_followed(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let rx = Receiver::start().await;
+    rx.script([Reply::status(302).header("Location", &rx.url("/elsewhere"))]);
+    server.webhook(json!({"url": rx.url("/h"), "retry_schedule_seconds": [0]})).await;
+    let ev = server.emit(json!({"type": "member.created", "data": {}})).await;
+    let id = server.delivery_ids(ev["id"].as_str().unwrap()).await.remove(0);
+    let d = server.delivery_with_status(&id, "succeeded", WAIT).await;
+    assert_eq!(d["attempts"][0]["response_status"], 302, "a redirect is a failed attempt");
+    assert!(rx.requests().iter().all(|r| r.path == "/h"), "the Location was never followed");
     server.stop().await;
 }
