@@ -4,6 +4,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use hookrelay_domain::netpolicy::TargetPolicy;
 use hookrelay_domain::time::now_millis;
 use hookrelay_domain::{KeyId, Role, TenantId};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -14,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, AppState};
 use crate::auth::keys::{generate_api_key, hash_api_key};
 use crate::config::Config;
+use crate::delivery::guard::{HostLookup, SystemLookup};
 use crate::delivery::worker::WorkerContext;
 use crate::delivery::{spawn_workers, Sender};
 use crate::ingest::Ingestor;
@@ -65,6 +67,17 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    run_with(config, role, listener, shutdown, Arc::new(SystemLookup)).await
+}
+
+/// `run` with a chosen host-name lookup for deliveries (tests resolve names to loopback).
+pub async fn run_with(
+    config: Config,
+    role: ProcessRole,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+    lookup: Arc<dyn HostLookup>,
+) -> anyhow::Result<()> {
     let store = store::connect(&config.database_url).await?;
     store.migrate().await?;
     bootstrap(store.as_ref(), &config).await?;
@@ -72,7 +85,9 @@ pub async fn run(
     let wake = Arc::new(Notify::new());
     let writers = if store.backend() == "postgres" { 4 } else { 1 };
     let ingestor = Ingestor::start(store.clone(), wake.clone(), writers);
-    let sender = Sender::new(config.delivery_timeout)?;
+    let policy = TargetPolicy::new(&config.allowed_target_networks)
+        .map_err(|e| anyhow::anyhow!("HOOKRELAY_ALLOWED_TARGET_NETWORKS: {e}"))?;
+    let sender = Sender::with_lookup(config.delivery_timeout, policy, lookup)?;
     let node_id = format!("node-{}", ulid::Ulid::new());
     let config = Arc::new(config);
 

@@ -21,7 +21,9 @@ use super::extract::{page, JsonBody, StrictQuery};
 use super::views::{ListView, WebhookView};
 use super::AppState;
 use crate::delivery::attempt::record_for;
+use crate::delivery::guard::check_literal;
 use crate::store::{Event, IngestOutcome, NewEvent, StoredSecret, Webhook, WebhookQuery};
+use hookrelay_domain::netpolicy::{is_local_hostname, TargetPolicy};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -93,10 +95,25 @@ pub struct ListQuery {
 }
 
 /// Checks every field of a webhook as it would be stored, collecting all problems.
-fn validate(w: &Webhook, require_https: bool) -> ApiResult<()> {
+fn validate(w: &Webhook, require_https: bool, policy: &TargetPolicy) -> ApiResult<()> {
     let mut errors = Vec::new();
-    if let Err(m) = parse_webhook_url(&w.url, require_https) {
-        errors.push(FieldError::new("url", m));
+    match parse_webhook_url(&w.url, require_https) {
+        Err(m) => errors.push(FieldError::new("url", m)),
+        Ok(url) => {
+            // Obvious cases are refused now; every resolved address is checked again at connect time.
+            let local = matches!(url.host(), Some(url::Host::Domain(d)) if is_local_hostname(d));
+            if local && !policy.allows(std::net::IpAddr::from([127, 0, 0, 1])) {
+                errors.push(FieldError::new(
+                    "url",
+                    "must not point at this machine (localhost)",
+                ));
+            } else if check_literal(policy, &url).is_err() {
+                errors.push(FieldError::new(
+                    "url",
+                    "must not point at a loopback, private, link-local or reserved address",
+                ));
+            }
+        }
     }
     if w.events.len() > 100 {
         errors.push(FieldError::new("events", "must list at most 100 patterns"));
@@ -201,7 +218,7 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    validate(&webhook, s.config.require_https)?;
+    validate(&webhook, s.config.require_https, s.sender.policy())?;
     enforce_webhook_quota(&s, &caller).await?;
     s.store.create_webhook(&webhook).await?;
     let mut view = WebhookView::from(&webhook);
@@ -307,7 +324,7 @@ pub async fn update(
             expires_at: None,
         }];
     }
-    validate(&w, s.config.require_https)?;
+    validate(&w, s.config.require_https, s.sender.policy())?;
     w.updated_at = now_millis();
     let discard = body.discard_held.unwrap_or(false);
     s.store

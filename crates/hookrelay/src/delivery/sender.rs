@@ -8,7 +8,10 @@ use hookrelay_domain::time::{now_millis, to_rfc3339};
 use hookrelay_domain::{envelope, ErrorKind, WebhookSecret};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 
+use super::guard::{check_literal, GuardedResolver, HostLookup, SystemLookup};
 use crate::store::DeliveryClaim;
+use hookrelay_domain::netpolicy::TargetPolicy;
+use std::sync::Arc;
 
 pub const USER_AGENT_VALUE: &str = concat!("hookrelay/", env!("CARGO_PKG_VERSION"));
 /// How much of a response body is kept on the attempt.
@@ -26,16 +29,34 @@ pub struct SendResult {
     pub error: Option<(ErrorKind, String)>,
 }
 
-/// The shared HTTP client and the per-attempt timeout.
+/// The shared HTTP client, the per-attempt timeout and the target policy.
 #[derive(Clone)]
 pub struct Sender {
     client: reqwest::Client,
     timeout: Duration,
+    policy: Arc<TargetPolicy>,
 }
 
 impl Sender {
-    pub fn new(timeout: Duration) -> Result<Self, reqwest::Error> {
+    /// A sender resolving names with the system resolver.
+    pub fn new(timeout: Duration, policy: TargetPolicy) -> Result<Self, reqwest::Error> {
+        Self::with_lookup(timeout, policy, Arc::new(SystemLookup))
+    }
+
+    /// A sender with its own name lookup (tests use a fixed table).
+    pub fn with_lookup(
+        timeout: Duration,
+        policy: TargetPolicy,
+        lookup: Arc<dyn HostLookup>,
+    ) -> Result<Self, reqwest::Error> {
+        let policy = Arc::new(policy);
         let client = reqwest::Client::builder()
+            .dns_resolver(Arc::new(GuardedResolver {
+                policy: policy.clone(),
+                lookup,
+            }))
+            // A proxy would connect on our behalf to addresses we never checked.
+            .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(64)
@@ -43,7 +64,15 @@ impl Sender {
             .tcp_nodelay(true)
             .use_rustls_tls()
             .build()?;
-        Ok(Self { client, timeout })
+        Ok(Self {
+            client,
+            timeout,
+            policy,
+        })
+    }
+
+    pub fn policy(&self) -> &TargetPolicy {
+        &self.policy
     }
 
     pub fn timeout(&self) -> Duration {
@@ -61,6 +90,23 @@ impl Sender {
             &claim.data,
         );
         let (headers, shown) = self.headers(claim, attempt_n, started_at / 1000, &body);
+        let blocked = match url::Url::parse(&claim.webhook.url) {
+            Ok(url) => check_literal(&self.policy, &url)
+                .err()
+                .map(|b| b.to_string()),
+            Err(e) => Some(format!("invalid URL: {e}")),
+        };
+        if let Some(reason) = blocked {
+            return SendResult {
+                started_at,
+                duration: clock.elapsed(),
+                request_headers: shown,
+                status: None,
+                retry_after: None,
+                body: None,
+                error: Some((ErrorKind::BlockedAddress, reason)),
+            };
+        }
         let request = self
             .client
             .post(&claim.webhook.url)
@@ -166,10 +212,10 @@ fn classify_transport_error(e: &reqwest::Error) -> (ErrorKind, String) {
         source = s.source();
     }
     let lower = chain.to_ascii_lowercase();
-    let kind = if e.is_timeout() {
-        ErrorKind::Timeout
-    } else if lower.contains("blocked address") {
+    let kind = if lower.contains("blocked address") {
         ErrorKind::BlockedAddress
+    } else if e.is_timeout() {
+        ErrorKind::Timeout
     } else if lower.contains("dns error") || lower.contains("failed to lookup") {
         ErrorKind::Dns
     } else if lower.contains("certificate") || lower.contains("tls") {
@@ -181,6 +227,8 @@ fn classify_transport_error(e: &reqwest::Error) -> (ErrorKind, String) {
     };
     let message = match kind {
         ErrorKind::Timeout => String::from("timed out waiting for the receiver"),
+        // The guard's own words, without reqwest's wrapping.
+        ErrorKind::BlockedAddress => chain[lower.find("blocked address").unwrap_or(0)..].to_owned(),
         _ => chain,
     };
     (kind, message)

@@ -627,11 +627,24 @@ async fn redirects_are_not_followed(backend: Backend) {
     let server = TestServer::start(backend).await;
     let rx = Receiver::start().await;
     rx.script([Reply::status(302).header("Location", &rx.url("/elsewhere"))]);
-    server.webhook(json!({"url": rx.url("/h"), "retry_schedule_seconds": [0]})).await;
-    let ev = server.emit(json!({"type": "member.created", "data": {}})).await;
-    let id = server.delivery_ids(ev["id"].as_str().unwrap()).await.remove(0);
+    server
+        .webhook(json!({"url": rx.url("/h"), "retry_schedule_seconds": [0]}))
+        .await;
+    let ev = server
+        .emit(json!({"type": "member.created", "data": {}}))
+        .await;
+    let id = server
+        .delivery_ids(ev["id"].as_str().unwrap())
+        .await
+        .remove(0);
     let d = server.delivery_with_status(&id, "succeeded", WAIT).await;
-    assert_eq!(d["attempts"][0]["response_status"], 302, "a redirect is a failed attempt");
-    assert!(rx.requests().iter().all(|r| r.path == "/h"), "the Location was never followed");
+    assert_eq!(
+        d["attempts"][0]["response_status"], 302,
+        "a redirect is a failed attempt"
+    );
+    assert!(
+        rx.requests().iter().all(|r| r.path == "/h"),
+        "the Location was never followed"
+    );
     server.stop().await;
 }

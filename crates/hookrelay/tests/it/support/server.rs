@@ -8,8 +8,10 @@ use figment::providers::Serialized;
 use hookrelay::app::{self, ProcessRole};
 use hookrelay::auth::keys::generate_api_key;
 use hookrelay::config::Config;
+use hookrelay::delivery::guard::{HostLookup, SystemLookup};
 use reqwest::Method;
 use serde_json::Value;
+use std::sync::Arc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -75,6 +77,15 @@ impl TestServer {
     }
 
     pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::start_full(backend, tweak, Arc::new(SystemLookup)).await
+    }
+
+    /// A server whose deliveries resolve host names through `lookup`.
+    pub async fn start_full(
+        backend: Backend,
+        tweak: impl FnOnce(&mut Config),
+        lookup: Arc<dyn HostLookup>,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let db_url = fresh_database_url(backend, dir.path()).await;
         let admin_key = generate_api_key();
@@ -85,11 +96,12 @@ impl TestServer {
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let shutdown = CancellationToken::new();
-        let handle = tokio::spawn(app::run(
+        let handle = tokio::spawn(app::run_with(
             config,
             ProcessRole::All,
             listener,
             shutdown.clone(),
+            lookup,
         ));
         let server = Self {
             base,
