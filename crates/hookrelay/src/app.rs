@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, AppState};
 use crate::auth::keys::{generate_api_key, hash_api_key};
 use crate::config::Config;
+use crate::delivery::gate::GateLimits;
 use crate::delivery::guard::{HostLookup, SystemLookup};
 use crate::delivery::worker::WorkerContext;
 use crate::delivery::{spawn_workers, Sender};
@@ -102,6 +103,11 @@ pub async fn run_with(
                 claim_batch: config.claim_batch,
                 lease_grace: config.lease_grace,
                 owner: node_id.clone(),
+                limits: GateLimits {
+                    per_webhook_inflight: config.max_inflight_per_webhook,
+                    per_tenant_inflight: config.max_inflight_per_tenant,
+                    default_tenant_rate: config.default_quotas.delivery_rate_per_sec,
+                },
             },
             shutdown.clone(),
         )

@@ -2,6 +2,7 @@
 //! HTTP client, and hand results to a recorder that writes them back in batches.
 
 pub mod attempt;
+pub mod gate;
 pub mod guard;
 pub mod recorder;
 pub mod sender;

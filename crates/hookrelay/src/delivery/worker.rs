@@ -1,8 +1,8 @@
 //! The dispatch loop: lease a batch of due deliveries, send each on its own task within a
 //! bounded number in flight, and sleep until new work is signalled or the next retry is due.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use hookrelay_domain::time::now_millis;
 use hookrelay_domain::RetrySchedule;
@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::attempt::record_for;
+use super::gate::{Admission, Gate, GateLimits};
 use super::recorder::{self, Finished};
 use super::Sender;
 use crate::store::{DeliveryClaim, Store};
@@ -28,6 +29,7 @@ pub struct WorkerContext {
     pub lease_grace: Duration,
     /// Unique per process: leases are owned by it.
     pub owner: String,
+    pub limits: GateLimits,
 }
 
 /// Joins the worker's tasks on shutdown.
@@ -77,6 +79,8 @@ async fn dispatch_loop(
     let slots = Arc::new(Semaphore::new(ctx.concurrency));
     let lease = ctx.sender.timeout() + ctx.lease_grace;
     let mut inflight = tokio::task::JoinSet::new();
+    let gate = Arc::new(Mutex::new(Gate::new(ctx.limits)));
+    let mut last_tidy = Instant::now();
     while !shutdown.is_cancelled() {
         // Wait for at least one free slot, then take as many more as a batch may use.
         let first = tokio::select! {
@@ -92,13 +96,15 @@ async fn dispatch_loop(
             }
         }
         let now = now_millis();
+        let exclude = lock(&gate).exclusions(Instant::now());
         let claims = match ctx
             .store
-            .claim_due(
+            .claim_due_excluding(
                 &ctx.owner,
                 now,
                 now + lease.as_millis() as i64,
                 permits.len() as u32,
+                &exclude,
             )
             .await
         {
@@ -116,7 +122,8 @@ async fn dispatch_loop(
                 Ok(Some(at)) => Duration::from_millis((at - now_millis()).max(0) as u64),
                 _ => MAX_IDLE,
             };
-            // A floor keeps a due-but-unclaimable row (its lease not yet expired) from spinning us.
+            // A floor keeps a due-but-unclaimable row (its lease not yet expired, or its webhook
+            // gated) from spinning us.
             idle(
                 &ctx,
                 &shutdown,
@@ -125,17 +132,37 @@ async fn dispatch_loop(
             .await;
             continue;
         }
+        let mut give_back = Vec::new();
+        let decided_at = Instant::now();
         for (claim, permit) in claims.into_iter().zip(permits) {
-            let (ctx, tx) = (ctx.clone(), tx.clone());
-            inflight.spawn(async move {
-                let record = attempt(&ctx, &claim).await;
-                let _ = tx
-                    .send(Finished {
-                        record,
-                        permit: Some(permit),
-                    })
-                    .await;
-            });
+            let admission = lock(&gate).admit(&claim, decided_at);
+            match admission {
+                Admission::Later(wait) => {
+                    give_back.push((claim.delivery_id, now_millis() + wait.as_millis() as i64))
+                }
+                Admission::Send => {
+                    let (ctx, tx, gate) = (ctx.clone(), tx.clone(), gate.clone());
+                    inflight.spawn(async move {
+                        let record = attempt(&ctx, &claim).await;
+                        lock(&gate).finish(claim.webhook.id.as_str(), claim.tenant_id.as_str());
+                        let _ = tx
+                            .send(Finished {
+                                record,
+                                permit: Some(permit),
+                            })
+                            .await;
+                    });
+                }
+            }
+        }
+        if !give_back.is_empty() {
+            if let Err(e) = ctx.store.release_claims(&ctx.owner, &give_back).await {
+                tracing::warn!(error = %e, "giving back gated deliveries failed; their leases will expire");
+            }
+        }
+        if last_tidy.elapsed() > Duration::from_secs(5) {
+            lock(&gate).tidy(Instant::now());
+            last_tidy = Instant::now();
         }
         // Reap finished tasks so the set does not grow.
         while inflight.try_join_next().is_some() {}
@@ -145,6 +172,10 @@ async fn dispatch_loop(
     if let Err(e) = ctx.store.release_leases(&ctx.owner).await {
         tracing::warn!(error = %e, "releasing leases at shutdown failed; they will expire");
     }
+}
+
+fn lock(gate: &Mutex<Gate>) -> MutexGuard<'_, Gate> {
+    gate.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 async fn idle(ctx: &WorkerContext, shutdown: &CancellationToken, wait: Duration) {

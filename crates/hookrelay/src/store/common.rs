@@ -185,6 +185,7 @@ macro_rules! impl_store {
                     data: r.try_get("e_data")?,
                     attempts_made: r.try_get::<i64, _>("d_attempts")? as u32,
                     webhook: webhook(r)?,
+                    tenant_quotas: parse_quotas(&r.try_get::<String, _>("t_quotas")?)?,
                 })
             }
         }
@@ -654,12 +655,30 @@ macro_rules! impl_store {
                 Ok(done.rows_affected())
             }
 
-            async fn claim_due(&self, owner: &str, now: i64, lease_until: i64, limit: u32) -> super::StoreResult<Vec<super::DeliveryClaim>> {
+            async fn claim_due_excluding(&self, owner: &str, now: i64, lease_until: i64, limit: u32, exclude: &super::ClaimExclusions) -> super::StoreResult<Vec<super::DeliveryClaim>> {
                 let mut tx = self.writer().begin().await?;
-                let ids = Self::lease_due_ids(&mut tx, owner, now, lease_until, limit).await?;
+                let ids = Self::lease_due_ids(&mut tx, owner, now, lease_until, limit, exclude).await?;
                 let claims = fetch_claims(&mut tx, &ids).await?;
                 tx.commit().await?;
                 Ok(claims)
+            }
+
+            async fn release_claims(&self, owner: &str, releases: &[(hookrelay_domain::DeliveryId, i64)]) -> super::StoreResult<()> {
+                if releases.is_empty() {
+                    return Ok(());
+                }
+                let mut tx = self.writer().begin().await?;
+                for chunk in releases.chunks(super::common::INSERT_CHUNK) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new("WITH v(id, due) AS (");
+                    q.push_values(chunk, |mut b, (id, due)| {
+                        b.push_bind(id.as_str()).push_bind(*due);
+                    });
+                    q.push(") UPDATE deliveries SET lease_owner = NULL, lease_until = NULL, next_attempt_at = v.due FROM v \
+                            WHERE deliveries.id = v.id AND deliveries.lease_owner = ").push_bind(owner);
+                    q.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn load_claim(&self, id: &hookrelay_domain::DeliveryId) -> super::StoreResult<Option<super::DeliveryClaim>> {
@@ -787,6 +806,20 @@ macro_rules! impl_store {
             }
         }
 
+        /// Appends `AND col NOT IN (…)` when the list is non-empty.
+        #[allow(dead_code)]
+        fn push_not_in(q: &mut sqlx::QueryBuilder<'_, $db>, col: &str, values: &[String]) {
+            if values.is_empty() {
+                return;
+            }
+            q.push(format!(" AND {col} NOT IN ("));
+            let mut sep = q.separated(", ");
+            for v in values {
+                sep.push_bind(v.clone());
+            }
+            q.push(")");
+        }
+
         /// Appends the cursor condition, newest-first order and `limit + 1` (to know if more remain).
         fn push_page(q: &mut sqlx::QueryBuilder<'_, $db>, id_col: &str, page: &super::PageRequest) {
             if let Some(cursor) = &page.cursor {
@@ -816,8 +849,8 @@ macro_rules! impl_store {
                 return Ok(Vec::new());
             }
             let mut q = sqlx::QueryBuilder::<$db>::new(format!(
-                "SELECT d.id AS d_id, d.event_id AS d_event_id, d.attempts AS d_attempts, e.type AS e_type, e.timestamp AS e_timestamp, e.data AS e_data, {} \
-                 FROM deliveries d JOIN events e ON e.id = d.event_id JOIN webhooks w ON w.id = d.webhook_id WHERE d.id IN (",
+                "SELECT d.id AS d_id, d.event_id AS d_event_id, d.attempts AS d_attempts, e.type AS e_type, e.timestamp AS e_timestamp, e.data AS e_data, t.quotas AS t_quotas, {} \
+                 FROM deliveries d JOIN events e ON e.id = d.event_id JOIN webhooks w ON w.id = d.webhook_id JOIN tenants t ON t.id = d.tenant_id WHERE d.id IN (",
                 super::common::WEBHOOK_COLUMNS
             ));
             let mut sep = q.separated(", ");

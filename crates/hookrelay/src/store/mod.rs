@@ -136,7 +136,26 @@ pub trait Store: Send + Sync + 'static {
         now: Millis,
         lease_until: Millis,
         limit: u32,
+    ) -> StoreResult<Vec<DeliveryClaim>> {
+        self.claim_due_excluding(owner, now, lease_until, limit, &ClaimExclusions::default())
+            .await
+    }
+    /// `claim_due`, skipping webhooks and tenants the worker cannot take more of right now
+    /// (at their in-flight cap or out of rate tokens): the fairness lever.
+    async fn claim_due_excluding(
+        &self,
+        owner: &str,
+        now: Millis,
+        lease_until: Millis,
+        limit: u32,
+        exclude: &ClaimExclusions,
     ) -> StoreResult<Vec<DeliveryClaim>>;
+    /// Hands claimed deliveries back unattempted, due again at the given times.
+    async fn release_claims(
+        &self,
+        owner: &str,
+        releases: &[(DeliveryId, Millis)],
+    ) -> StoreResult<()>;
     /// Reads one delivery as a claim without leasing it (its lease was set at ingest: `/test`).
     async fn load_claim(&self, id: &DeliveryId) -> StoreResult<Option<DeliveryClaim>>;
     /// Records finished attempts and the resulting delivery states, in one transaction.

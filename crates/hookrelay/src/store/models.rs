@@ -139,6 +139,15 @@ pub struct DeliveryClaim {
     /// Attempts made before this one.
     pub attempts_made: u32,
     pub webhook: Webhook,
+    /// The tenant's own quotas (for its delivery rate ceiling).
+    pub tenant_quotas: Quotas,
+}
+
+/// Webhooks and tenants a claim must skip.
+#[derive(Clone, Debug, Default)]
+pub struct ClaimExclusions {
+    pub webhooks: Vec<String>,
+    pub tenants: Vec<String>,
 }
 
 /// What a finished attempt does to its delivery.

@@ -75,21 +75,26 @@ impl SqliteStore {
         now: i64,
         lease_until: i64,
         limit: u32,
+        exclude: &super::ClaimExclusions,
     ) -> StoreResult<Vec<String>> {
-        let ids: Vec<String> = sqlx::query_scalar(
-            "UPDATE deliveries SET lease_owner = $1, lease_until = $2 WHERE id IN (\
-               SELECT d.id FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
-               WHERE d.status = 'pending' AND d.next_attempt_at <= $3 \
-                 AND (d.lease_until IS NULL OR d.lease_until <= $3) AND w.active = TRUE \
-               ORDER BY d.next_attempt_at LIMIT $4) RETURNING id",
+        let mut q = sqlx::QueryBuilder::<Sqlite>::new("UPDATE deliveries SET lease_owner = ");
+        q.push_bind(owner)
+            .push(", lease_until = ")
+            .push_bind(lease_until);
+        q.push(
+            " WHERE id IN (SELECT d.id FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+               WHERE d.status = 'pending' AND w.active = TRUE AND d.next_attempt_at <= ",
         )
-        .bind(owner)
-        .bind(lease_until)
-        .bind(now)
-        .bind(i64::from(limit))
-        .fetch_all(&mut **tx)
-        .await?;
-        Ok(ids)
+        .push_bind(now)
+        .push(" AND (d.lease_until IS NULL OR d.lease_until <= ")
+        .push_bind(now)
+        .push(")");
+        push_not_in(&mut q, "d.webhook_id", &exclude.webhooks);
+        push_not_in(&mut q, "d.tenant_id", &exclude.tenants);
+        q.push(" ORDER BY d.next_attempt_at LIMIT ")
+            .push_bind(i64::from(limit));
+        q.push(") RETURNING id");
+        Ok(q.build_query_scalar().fetch_all(&mut **tx).await?)
     }
 
     /// In-process wakeups are enough for a single node; the caller signals them.

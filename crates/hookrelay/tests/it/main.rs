@@ -6,5 +6,6 @@ mod support;
 mod api_errors;
 mod crash;
 mod delivery;
+mod fairness;
 mod ssrf;
 mod workers;

@@ -131,6 +131,7 @@ fn claim(url: &str) -> DeliveryClaim {
             created_at: now,
             updated_at: now,
         },
+        tenant_quotas: Default::default(),
     }
 }
 

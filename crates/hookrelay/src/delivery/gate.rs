@@ -1,0 +1,341 @@
+//! Fairness and rate limits for one worker: caps on deliveries in flight per webhook and per
+//! tenant, and token buckets for a webhook's `rate_limit_per_sec` and a tenant's delivery rate.
+//! A slow or flooding tenant fills its own caps, never the whole worker.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crate::store::{ClaimExclusions, DeliveryClaim};
+
+/// What the gate decides for one claimed delivery.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Admission {
+    Send,
+    /// Give it back unattempted; it may go again after this long.
+    Later(Duration),
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct GateLimits {
+    pub per_webhook_inflight: usize,
+    pub per_tenant_inflight: usize,
+    /// The operator's default tenant delivery rate (`HOOKRELAY_DEFAULT_QUOTAS`).
+    pub default_tenant_rate: Option<u64>,
+}
+
+/// A token bucket holding up to one second of tokens (at least one).
+#[derive(Debug)]
+struct Bucket {
+    rate: f64,
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn new(rate: f64, now: Instant) -> Self {
+        Self {
+            rate,
+            tokens: rate.max(1.0),
+            at: now,
+        }
+    }
+
+    fn refill(&mut self, rate: f64, now: Instant) {
+        self.rate = rate;
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * rate).min(rate.max(1.0));
+        self.at = now;
+    }
+
+    /// Time until a token is available (zero when one is).
+    fn wait(&self) -> Duration {
+        if self.tokens >= 1.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64((1.0 - self.tokens) / self.rate)
+        }
+    }
+}
+
+/// How long before a gated webhook or tenant is worth asking the store about again.
+const RETRY_GATED_AFTER: Duration = Duration::from_millis(50);
+
+#[derive(Debug)]
+pub struct Gate {
+    limits: GateLimits,
+    inflight_webhook: HashMap<String, usize>,
+    inflight_tenant: HashMap<String, usize>,
+    webhook_buckets: HashMap<String, Bucket>,
+    tenant_buckets: HashMap<String, Bucket>,
+}
+
+impl Gate {
+    pub fn new(limits: GateLimits) -> Self {
+        Self {
+            limits,
+            inflight_webhook: HashMap::new(),
+            inflight_tenant: HashMap::new(),
+            webhook_buckets: HashMap::new(),
+            tenant_buckets: HashMap::new(),
+        }
+    }
+
+    /// Webhooks and tenants the next claim should skip: at their cap, or out of tokens.
+    pub fn exclusions(&self, now: Instant) -> ClaimExclusions {
+        let full = |m: &HashMap<String, usize>, cap: usize| -> Vec<String> {
+            m.iter()
+                .filter(|(_, n)| **n >= cap)
+                .map(|(k, _)| k.clone())
+                .collect()
+        };
+        let mut webhooks = full(&self.inflight_webhook, self.limits.per_webhook_inflight);
+        let mut tenants = full(&self.inflight_tenant, self.limits.per_tenant_inflight);
+        let dry = |m: &HashMap<String, Bucket>| -> Vec<String> {
+            m.iter()
+                .filter(|(_, b)| {
+                    let mut b2 = Bucket {
+                        rate: b.rate,
+                        tokens: b.tokens,
+                        at: b.at,
+                    };
+                    b2.refill(b.rate, now);
+                    b2.tokens < 1.0
+                })
+                .map(|(k, _)| k.clone())
+                .collect()
+        };
+        webhooks.extend(dry(&self.webhook_buckets));
+        tenants.extend(dry(&self.tenant_buckets));
+        ClaimExclusions { webhooks, tenants }
+    }
+
+    /// Decides for one claim; a `Send` counts it in flight until `finish`.
+    pub fn admit(&mut self, claim: &DeliveryClaim, now: Instant) -> Admission {
+        let webhook = claim.webhook.id.as_str();
+        let tenant = claim.tenant_id.as_str();
+        if self.inflight_webhook.get(webhook).copied().unwrap_or(0)
+            >= self.limits.per_webhook_inflight
+            || self.inflight_tenant.get(tenant).copied().unwrap_or(0)
+                >= self.limits.per_tenant_inflight
+        {
+            return Admission::Later(RETRY_GATED_AFTER);
+        }
+        let webhook_rate = claim.webhook.rate_limit_per_sec.map(f64::from);
+        let tenant_rate = claim
+            .tenant_quotas
+            .delivery_rate_per_sec
+            .or(self.limits.default_tenant_rate)
+            .map(|r| r as f64);
+        let wait_w =
+            webhook_rate.map(|r| Self::bucket(&mut self.webhook_buckets, webhook, r, now).wait());
+        let wait_t =
+            tenant_rate.map(|r| Self::bucket(&mut self.tenant_buckets, tenant, r, now).wait());
+        let wait = wait_w.unwrap_or_default().max(wait_t.unwrap_or_default());
+        if !wait.is_zero() {
+            return Admission::Later(wait);
+        }
+        if webhook_rate.is_some() {
+            if let Some(b) = self.webhook_buckets.get_mut(webhook) {
+                b.tokens -= 1.0;
+            }
+        }
+        if tenant_rate.is_some() {
+            if let Some(b) = self.tenant_buckets.get_mut(tenant) {
+                b.tokens -= 1.0;
+            }
+        }
+        *self.inflight_webhook.entry(webhook.to_owned()).or_default() += 1;
+        *self.inflight_tenant.entry(tenant.to_owned()).or_default() += 1;
+        Admission::Send
+    }
+
+    fn bucket<'a>(
+        map: &'a mut HashMap<String, Bucket>,
+        key: &str,
+        rate: f64,
+        now: Instant,
+    ) -> &'a mut Bucket {
+        let b = map
+            .entry(key.to_owned())
+            .or_insert_with(|| Bucket::new(rate, now));
+        b.refill(rate, now);
+        b
+    }
+
+    /// A sent delivery finished (recorded or not): its slot is free again.
+    pub fn finish(&mut self, webhook: &str, tenant: &str) {
+        for (map, key) in [
+            (&mut self.inflight_webhook, webhook),
+            (&mut self.inflight_tenant, tenant),
+        ] {
+            if let Some(n) = map.get_mut(key) {
+                *n -= 1;
+                if *n == 0 {
+                    map.remove(key);
+                }
+            }
+        }
+    }
+
+    /// Drops buckets that have refilled completely, so idle webhooks do not accumulate.
+    pub fn tidy(&mut self, now: Instant) {
+        for map in [&mut self.webhook_buckets, &mut self.tenant_buckets] {
+            map.retain(|_, b| {
+                let mut b2 = Bucket {
+                    rate: b.rate,
+                    tokens: b.tokens,
+                    at: b.at,
+                };
+                b2.refill(b.rate, now);
+                b2.tokens < b.rate.max(1.0)
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{StoredSecret, Webhook};
+    use hookrelay_domain::quota::Quotas;
+    use hookrelay_domain::*;
+
+    fn claim(
+        webhook: &str,
+        tenant: &str,
+        rate: Option<u32>,
+        tenant_rate: Option<u64>,
+    ) -> DeliveryClaim {
+        DeliveryClaim {
+            delivery_id: DeliveryId::generate(),
+            tenant_id: TenantId::from_trusted(tenant.into()),
+            event_id: EventId::generate(),
+            event_type: "a.b".into(),
+            event_timestamp: 0,
+            data: "{}".into(),
+            attempts_made: 0,
+            webhook: Webhook {
+                id: WebhookId::from_trusted(webhook.into()),
+                tenant_id: TenantId::from_trusted(tenant.into()),
+                url: "https://example.com".into(),
+                kind: WebhookKind::Http,
+                description: None,
+                active: true,
+                events: vec![],
+                headers: Default::default(),
+                rate_limit_per_sec: rate,
+                templates: Default::default(),
+                retry_schedule: None,
+                secrets: vec![StoredSecret {
+                    secret: String::new(),
+                    expires_at: None,
+                }],
+                created_at: 0,
+                updated_at: 0,
+            },
+            tenant_quotas: Quotas {
+                delivery_rate_per_sec: tenant_rate,
+                ..Default::default()
+            },
+        }
+    }
+
+    fn gate() -> Gate {
+        Gate::new(GateLimits {
+            per_webhook_inflight: 2,
+            per_tenant_inflight: 3,
+            default_tenant_rate: None,
+        })
+    }
+
+    #[test]
+    fn caps_in_flight_per_webhook_and_tenant() {
+        let mut g = gate();
+        let now = Instant::now();
+        assert_eq!(
+            g.admit(&claim("wh_a", "ten_a", None, None), now),
+            Admission::Send
+        );
+        assert_eq!(
+            g.admit(&claim("wh_a", "ten_a", None, None), now),
+            Admission::Send
+        );
+        assert!(matches!(
+            g.admit(&claim("wh_a", "ten_a", None, None), now),
+            Admission::Later(_)
+        ));
+        assert_eq!(g.exclusions(now).webhooks, vec!["wh_a".to_string()]);
+        assert_eq!(
+            g.admit(&claim("wh_b", "ten_a", None, None), now),
+            Admission::Send
+        );
+        assert!(
+            matches!(
+                g.admit(&claim("wh_c", "ten_a", None, None), now),
+                Admission::Later(_)
+            ),
+            "tenant cap"
+        );
+        assert_eq!(g.exclusions(now).tenants, vec!["ten_a".to_string()]);
+        // Another tenant is unaffected.
+        assert_eq!(
+            g.admit(&claim("wh_z", "ten_b", None, None), now),
+            Admission::Send
+        );
+        g.finish("wh_a", "ten_a");
+        assert!(g.exclusions(now).webhooks.is_empty());
+        assert_eq!(
+            g.admit(&claim("wh_a", "ten_a", None, None), now),
+            Admission::Send
+        );
+    }
+
+    #[test]
+    fn webhook_rate_spreads_sends() {
+        let mut g = Gate::new(GateLimits {
+            per_webhook_inflight: 100,
+            per_tenant_inflight: 100,
+            default_tenant_rate: None,
+        });
+        let t0 = Instant::now();
+        let sent = (0..10)
+            .filter(|_| g.admit(&claim("wh_r", "ten_a", Some(4), None), t0) == Admission::Send)
+            .count();
+        assert_eq!(sent, 4, "a burst of one second's worth");
+        match g.admit(&claim("wh_r", "ten_a", Some(4), None), t0) {
+            Admission::Later(d) => assert!(
+                d > Duration::ZERO && d <= Duration::from_millis(250),
+                "{d:?}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(g.exclusions(t0).webhooks.contains(&"wh_r".to_string()));
+        let later = t0 + Duration::from_millis(500);
+        let sent = (0..10)
+            .filter(|_| g.admit(&claim("wh_r", "ten_a", Some(4), None), later) == Admission::Send)
+            .count();
+        assert_eq!(sent, 2, "two tokens refilled in half a second");
+    }
+
+    #[test]
+    fn tenant_rate_applies_across_webhooks_and_defaults() {
+        let mut g = Gate::new(GateLimits {
+            per_webhook_inflight: 100,
+            per_tenant_inflight: 100,
+            default_tenant_rate: Some(2),
+        });
+        let t0 = Instant::now();
+        let sent = ["wh_1", "wh_2", "wh_3"]
+            .iter()
+            .filter(|w| g.admit(&claim(w, "ten_q", None, None), t0) == Admission::Send)
+            .count();
+        assert_eq!(
+            sent, 2,
+            "the default tenant rate caps all its webhooks together"
+        );
+        let sent = (0..5)
+            .filter(|_| g.admit(&claim("wh_9", "ten_own", None, Some(5)), t0) == Admission::Send)
+            .count();
+        assert_eq!(sent, 5, "a tenant's own quota wins over the default");
+    }
+}
