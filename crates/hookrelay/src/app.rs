@@ -79,7 +79,11 @@ pub async fn run_with(
     shutdown: CancellationToken,
     lookup: Arc<dyn HostLookup>,
 ) -> anyhow::Result<()> {
-    let store = store::connect(&config.database_url).await?;
+    if config.master_key.is_none() {
+        tracing::warn!(dir = %config.data_dir().display(), "no HOOKRELAY_MASTER_KEY: using the key file in the data folder (dev only; prod refuses to start)");
+    }
+    let keyring = Arc::new(config.keyring()?);
+    let store = store::connect(&config.database_url, keyring).await?;
     store.migrate().await?;
     bootstrap(store.as_ref(), &config).await?;
 

@@ -7,4 +7,5 @@ pub mod auth;
 pub mod config;
 pub mod delivery;
 pub mod ingest;
+pub mod secrets;
 pub mod store;

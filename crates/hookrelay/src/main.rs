@@ -2,6 +2,7 @@
 //! lives in the library; this file only parses arguments, sets up logging and handles signals.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use hookrelay::app::{self, ProcessRole};
@@ -32,6 +33,9 @@ enum Command {
     },
     /// Apply the database schema and exit.
     Migrate,
+    /// Re-encrypt every stored secret with the current HOOKRELAY_MASTER_KEY (old keys go in
+    /// HOOKRELAY_PREVIOUS_MASTER_KEYS until this has run).
+    RotateMasterKey,
 }
 
 fn main() -> std::process::ExitCode {
@@ -67,9 +71,20 @@ fn main() -> std::process::ExitCode {
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Migrate => {
-            let store = hookrelay::store::connect(&config.database_url).await?;
+            let store =
+                hookrelay::store::connect(&config.database_url, Arc::new(config.keyring()?))
+                    .await?;
             store.migrate().await?;
             eprintln!("hookrelay: schema is up to date ({})", store.backend());
+            Ok(())
+        }
+        Command::RotateMasterKey => {
+            let keyring = Arc::new(config.keyring()?);
+            let current = keyring.current_id().to_owned();
+            let store = hookrelay::store::connect(&config.database_url, keyring).await?;
+            store.migrate().await?;
+            let changed = store.reseal_secrets().await?;
+            eprintln!("hookrelay: re-encrypted {changed} secret(s) with master key {current}; the previous keys are no longer needed");
             Ok(())
         }
         Command::Serve { role } => {

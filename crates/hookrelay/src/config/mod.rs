@@ -28,20 +28,63 @@ pub enum LogFormat {
     Pretty,
 }
 
+/// A setting read as text even when the environment spells it like a number (`0`, `5`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Text {
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    List(Vec<Text>),
+}
+
+impl Text {
+    fn into_string(self) -> String {
+        match self {
+            Text::Str(s) => s,
+            Text::Int(i) => i.to_string(),
+            Text::Float(f) => f.to_string(),
+            Text::Bool(b) => b.to_string(),
+            Text::List(items) => items
+                .into_iter()
+                .map(Text::into_string)
+                .collect::<Vec<_>>()
+                .join(","),
+        }
+    }
+}
+
+fn text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Text::deserialize(d).map(Text::into_string)
+}
+
+fn opt_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Option::<Text>::deserialize(d).map(|t| t.map(Text::into_string))
+}
+
 /// The settings as written, before validation.
 #[derive(Debug, Deserialize)]
 struct RawConfig {
     listen: String,
     database_url: String,
     env: Environment,
+    #[serde(default, deserialize_with = "opt_text")]
     admin_key: Option<String>,
+    #[serde(default, deserialize_with = "opt_text")]
     master_key: Option<String>,
+    #[serde(deserialize_with = "text")]
+    previous_master_keys: String,
+    #[serde(deserialize_with = "text")]
     allowed_target_networks: String,
     require_https: Option<bool>,
+    #[serde(deserialize_with = "text")]
     retry_schedule: String,
     delivery_timeout_ms: u64,
     log_format: Option<LogFormat>,
+    #[serde(deserialize_with = "text")]
     otlp_endpoint: String,
+    #[serde(deserialize_with = "text")]
     default_quotas: String,
     max_body_bytes: usize,
     worker_concurrency: usize,
@@ -61,6 +104,7 @@ pub struct Config {
     pub env: Environment,
     pub admin_key: Option<String>,
     pub master_key: Option<String>,
+    pub previous_master_keys: Vec<String>,
     pub allowed_target_networks: Vec<String>,
     pub require_https: bool,
     pub retry_schedule: RetrySchedule,
@@ -83,6 +127,31 @@ pub struct Config {
 pub struct ConfigError(String);
 
 impl Config {
+    /// The folder for local state: next to the SQLite file, else `./hookrelay-data`.
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        let path = self
+            .database_url
+            .strip_prefix("sqlite://")
+            .or_else(|| self.database_url.strip_prefix("sqlite:"));
+        match path
+            .map(|p| p.split('?').next().unwrap_or(p))
+            .map(std::path::Path::new)
+            .and_then(|p| p.parent())
+        {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => std::path::PathBuf::from("./hookrelay-data"),
+        }
+    }
+
+    /// The master keyring: the configured key, or in dev/staging a key kept in the data folder.
+    pub fn keyring(&self) -> Result<crate::secrets::Keyring, crate::secrets::KeyError> {
+        let current = match &self.master_key {
+            Some(k) => k.clone(),
+            None => crate::secrets::Keyring::key_from_file(&self.data_dir())?,
+        };
+        crate::secrets::Keyring::new(&current, &self.previous_master_keys)
+    }
+
     /// Loads defaults, then `file` if given, then the process environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         Self::from_figment(Self::figment(file).merge(Env::prefixed("HOOKRELAY_")))
@@ -162,6 +231,13 @@ impl RawConfig {
             env: self.env,
             admin_key,
             master_key: self.master_key.filter(|k| !k.is_empty()),
+            previous_master_keys: self
+                .previous_master_keys
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect(),
             allowed_target_networks: networks,
             retry_schedule,
             delivery_timeout: Duration::from_millis(self.delivery_timeout_ms),
@@ -234,6 +310,23 @@ mod tests {
         assert!(e.contains("HOOKRELAY_MASTER_KEY"), "{e}");
         let e = with(&[("env", "production")]).unwrap_err().to_string();
         assert!(e.contains("env"), "{e}");
+    }
+
+    #[test]
+    fn numbers_are_accepted_where_text_is_expected() {
+        let c = with(&[]).unwrap();
+        let fig = Config::figment(None).merge(Serialized::default("retry_schedule", 0));
+        let c0 = Config::from_figment(fig).unwrap();
+        assert_eq!(c0.retry_schedule.delays_secs(), &[0]);
+        assert_ne!(c.retry_schedule, c0.retry_schedule);
+        let fig = Config::figment(None).merge(Serialized::default("retry_schedule", vec![1, 2]));
+        assert_eq!(
+            Config::from_figment(fig)
+                .unwrap()
+                .retry_schedule
+                .delays_secs(),
+            &[1, 2]
+        );
     }
 
     #[test]

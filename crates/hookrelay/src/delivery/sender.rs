@@ -89,7 +89,7 @@ impl Sender {
             claim.event_id.as_str(),
             &claim.data,
         );
-        let (headers, shown) = self.headers(claim, attempt_n, started_at / 1000, &body);
+        let (headers, shown) = self.headers(claim, attempt_n, started_at, &body);
         let blocked = match url::Url::parse(&claim.webhook.url) {
             Ok(url) => check_literal(&self.policy, &url)
                 .err()
@@ -152,10 +152,10 @@ impl Sender {
         &self,
         claim: &DeliveryClaim,
         attempt_n: u32,
-        unix_secs: i64,
+        now: i64,
         body: &[u8],
     ) -> (HeaderMap, String) {
-        let now = unix_secs * 1000;
+        let unix_secs = now / 1000;
         let secrets: Vec<WebhookSecret> = claim
             .webhook
             .secrets

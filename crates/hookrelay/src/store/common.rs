@@ -13,6 +13,7 @@ use hookrelay_domain::quota::Quotas;
 use hookrelay_domain::*;
 
 use super::{StoreError, StoreResult, StoredSecret};
+use crate::secrets::Keyring;
 
 pub(super) fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| String::from("null"))
@@ -22,12 +23,17 @@ pub(super) fn from_json<T: serde::de::DeserializeOwned>(raw: &str, what: &str) -
     serde_json::from_str(raw).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
 
-pub(super) fn encode_secrets(secrets: &[StoredSecret]) -> String {
-    to_json(&secrets)
+/// Seals a webhook's secrets for storage, bound to the webhook's id.
+pub(super) fn encode_secrets(secrets: &[StoredSecret], ring: &Keyring, owner: &str) -> String {
+    ring.seal(&to_json(&secrets), owner)
 }
 
-pub(super) fn decode_secrets(raw: &str) -> StoreResult<Vec<StoredSecret>> {
-    from_json(raw, "webhook secrets")
+pub(super) fn decode_secrets(
+    raw: &str,
+    ring: &Keyring,
+    owner: &str,
+) -> StoreResult<Vec<StoredSecret>> {
+    from_json(&ring.open(raw, owner)?, "webhook secrets")
 }
 
 pub(super) fn parse_quotas(raw: &str) -> StoreResult<Quotas> {
@@ -107,10 +113,12 @@ macro_rules! impl_store {
                 })
             }
 
-            pub fn webhook(r: &$row) -> StoreResult<Webhook> {
+            pub fn webhook(r: &$row, ring: &crate::secrets::Keyring) -> StoreResult<Webhook> {
                 let schedule: Option<String> = r.try_get("retry_schedule")?;
+                let id: String = r.try_get("id")?;
                 Ok(Webhook {
-                    id: WebhookId::from_trusted(r.try_get("id")?),
+                    secrets: decode_secrets(&r.try_get::<String, _>("secrets")?, ring, &id)?,
+                    id: WebhookId::from_trusted(id),
                     tenant_id: TenantId::from_trusted(r.try_get("tenant_id")?),
                     url: r.try_get("url")?,
                     kind: parse_kind(&r.try_get::<String, _>("kind")?)?,
@@ -121,7 +129,6 @@ macro_rules! impl_store {
                     rate_limit_per_sec: r.try_get::<Option<i64>, _>("rate_limit_per_sec")?.map(|v| v as u32),
                     templates: parse_string_map(&r.try_get::<String, _>("templates")?, "webhook templates")?,
                     retry_schedule: schedule.map(|s| from_json(&s, "retry schedule")).transpose()?,
-                    secrets: decode_secrets(&r.try_get::<String, _>("secrets")?)?,
                     created_at: r.try_get("created_at")?,
                     updated_at: r.try_get("updated_at")?,
                 })
@@ -175,7 +182,7 @@ macro_rules! impl_store {
 
             /// A claim row: the delivery's columns prefixed `d_`, the event's `e_`, then the
             /// webhook's own columns.
-            pub fn claim(r: &$row) -> StoreResult<DeliveryClaim> {
+            pub fn claim(r: &$row, ring: &crate::secrets::Keyring) -> StoreResult<DeliveryClaim> {
                 Ok(DeliveryClaim {
                     delivery_id: DeliveryId::from_trusted(r.try_get("d_id")?),
                     tenant_id: TenantId::from_trusted(r.try_get("tenant_id")?),
@@ -184,7 +191,7 @@ macro_rules! impl_store {
                     event_timestamp: r.try_get("e_timestamp")?,
                     data: r.try_get("e_data")?,
                     attempts_made: r.try_get::<i64, _>("d_attempts")? as u32,
-                    webhook: webhook(r)?,
+                    webhook: webhook(r, ring)?,
                     tenant_quotas: parse_quotas(&r.try_get::<String, _>("t_quotas")?)?,
                 })
             }
@@ -307,7 +314,7 @@ macro_rules! impl_store {
                 let q = sqlx::query("INSERT INTO webhooks (id, tenant_id, url, kind, description, active, events, headers, rate_limit_per_sec, templates, retry_schedule, secrets, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)")
                     .bind(w.id.as_str())
                     .bind(w.tenant_id.as_str());
-                bind_webhook_fields(q, w).bind(w.created_at).bind(w.updated_at).execute(self.writer()).await?;
+                bind_webhook_fields(q, w, self.keyring()).bind(w.created_at).bind(w.updated_at).execute(self.writer()).await?;
                 Ok(())
             }
 
@@ -319,7 +326,7 @@ macro_rules! impl_store {
                     .fetch_optional(self.reader())
                     .await?
                     .ok_or(super::StoreError::NotFound)?;
-                rows::webhook(&row)
+                rows::webhook(&row, self.keyring())
             }
 
             async fn list_webhooks(&self, tenant: &hookrelay_domain::TenantId, query: &super::WebhookQuery, page: &super::PageRequest) -> super::StoreResult<super::Page<super::Webhook>> {
@@ -338,7 +345,7 @@ macro_rules! impl_store {
                         let rows = q.build().fetch_all(self.reader()).await?;
                         let mut items = Vec::new();
                         for row in &rows {
-                            let w = rows::webhook(row)?;
+                            let w = rows::webhook(row, self.keyring())?;
                             let matches = hookrelay_domain::EventFilter::parse(&w.events)
                                 .map(|f| f.matches(event_type))
                                 .unwrap_or(false);
@@ -354,7 +361,7 @@ macro_rules! impl_store {
                     None => {
                         push_page(&mut q, "w.id", page);
                         let rows = q.build().fetch_all(self.reader()).await?;
-                        let items = rows.iter().map(rows::webhook).collect::<super::StoreResult<Vec<_>>>()?;
+                        let items = rows.iter().map(|r| rows::webhook(r, self.keyring())).collect::<super::StoreResult<Vec<_>>>()?;
                         Ok(super::Page::from_rows(items, page.limit, |w| w.id.to_string()))
                     }
                 }
@@ -381,7 +388,7 @@ macro_rules! impl_store {
                         .await?;
                 }
                 let q = sqlx::query("UPDATE webhooks SET url = $1, kind = $2, description = $3, active = $4, events = $5, headers = $6, rate_limit_per_sec = $7, templates = $8, retry_schedule = $9, secrets = $10, updated_at = $11 WHERE id = $12 AND tenant_id = $13");
-                let done = bind_webhook_fields(q, w)
+                let done = bind_webhook_fields(q, w, self.keyring())
                     .bind(w.updated_at)
                     .bind(w.id.as_str())
                     .bind(w.tenant_id.as_str())
@@ -658,7 +665,7 @@ macro_rules! impl_store {
             async fn claim_due_excluding(&self, owner: &str, now: i64, lease_until: i64, limit: u32, exclude: &super::ClaimExclusions) -> super::StoreResult<Vec<super::DeliveryClaim>> {
                 let mut tx = self.writer().begin().await?;
                 let ids = Self::lease_due_ids(&mut tx, owner, now, lease_until, limit, exclude).await?;
-                let claims = fetch_claims(&mut tx, &ids).await?;
+                let claims = fetch_claims(&mut tx, &ids, self.keyring()).await?;
                 tx.commit().await?;
                 Ok(claims)
             }
@@ -683,7 +690,7 @@ macro_rules! impl_store {
 
             async fn load_claim(&self, id: &hookrelay_domain::DeliveryId) -> super::StoreResult<Option<super::DeliveryClaim>> {
                 let mut conn = self.reader().acquire().await?;
-                Ok(fetch_claims(&mut conn, &[id.to_string()]).await?.pop())
+                Ok(fetch_claims(&mut conn, &[id.to_string()], self.keyring()).await?.pop())
             }
 
             async fn record_attempts(&self, records: &[super::AttemptRecord]) -> super::StoreResult<()> {
@@ -762,6 +769,25 @@ macro_rules! impl_store {
                 })
             }
 
+            async fn reseal_secrets(&self) -> super::StoreResult<u64> {
+                let rows: Vec<(String, String)> = sqlx::query_as("SELECT id, secrets FROM webhooks").fetch_all(self.reader()).await?;
+                let mut changed = 0;
+                for (id, stored) in rows {
+                    if self.keyring().is_current(&stored) {
+                        continue;
+                    }
+                    let plain = self.keyring().open(&stored, &id)?;
+                    sqlx::query("UPDATE webhooks SET secrets = $1 WHERE id = $2 AND secrets = $3")
+                        .bind(self.keyring().seal(&plain, &id))
+                        .bind(&id)
+                        .bind(&stored)
+                        .execute(self.writer())
+                        .await?;
+                    changed += 1;
+                }
+                Ok(changed)
+            }
+
             async fn forward_wakeups(&self, wake: std::sync::Arc<tokio::sync::Notify>, shutdown: tokio_util::sync::CancellationToken) {
                 self.forward_wakeups_impl(wake, shutdown).await
             }
@@ -831,6 +857,7 @@ macro_rules! impl_store {
         fn bind_webhook_fields<'q>(
             q: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
             w: &'q super::Webhook,
+            ring: &crate::secrets::Keyring,
         ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>> {
             q.bind(&w.url)
                 .bind(w.kind.as_str())
@@ -841,10 +868,10 @@ macro_rules! impl_store {
                 .bind(w.rate_limit_per_sec.map(i64::from))
                 .bind(super::common::to_json(&w.templates))
                 .bind(w.retry_schedule.as_ref().map(super::common::to_json))
-                .bind(super::common::encode_secrets(&w.secrets))
+                .bind(super::common::encode_secrets(&w.secrets, ring, w.id.as_str()))
         }
 
-        async fn fetch_claims(conn: &mut <$db as sqlx::Database>::Connection, ids: &[String]) -> super::StoreResult<Vec<super::DeliveryClaim>> {
+        async fn fetch_claims(conn: &mut <$db as sqlx::Database>::Connection, ids: &[String], ring: &crate::secrets::Keyring) -> super::StoreResult<Vec<super::DeliveryClaim>> {
             if ids.is_empty() {
                 return Ok(Vec::new());
             }
@@ -859,7 +886,7 @@ macro_rules! impl_store {
             }
             q.push(") ORDER BY d.next_attempt_at");
             let rows = q.build().fetch_all(&mut *conn).await?;
-            rows.iter().map(rows::claim).collect()
+            rows.iter().map(|r| rows::claim(r, ring)).collect()
         }
     };
 }

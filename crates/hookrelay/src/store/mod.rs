@@ -12,6 +12,8 @@ use async_trait::async_trait;
 use hookrelay_domain::time::Millis;
 use hookrelay_domain::*;
 use tokio::sync::Notify;
+
+use crate::secrets::{KeyError, Keyring};
 use tokio_util::sync::CancellationToken;
 
 pub use models::*;
@@ -31,6 +33,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("unsupported database url: {0}")]
     UnsupportedUrl(String),
+    #[error("secret at rest: {0}")]
+    Secret(#[from] KeyError),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -166,17 +170,20 @@ pub trait Store: Send + Sync + 'static {
     async fn next_due_at(&self) -> StoreResult<Option<Millis>>;
     async fn queue_stats(&self, now: Millis) -> StoreResult<QueueStats>;
 
+    /// Re-seals every stored secret with the current master key; returns how many changed.
+    async fn reseal_secrets(&self) -> StoreResult<u64>;
+
     /// Forwards cross-node "work is due" signals into `wake` until `shutdown` (PostgreSQL
     /// `LISTEN`); a single-node store has none and returns at once.
     async fn forward_wakeups(&self, _wake: Arc<Notify>, _shutdown: CancellationToken) {}
 }
 
-/// Opens the store a `sqlite://` or `postgres://` URL names.
-pub async fn connect(url: &str) -> StoreResult<Arc<dyn Store>> {
+/// Opens the store a `sqlite://` or `postgres://` URL names; secrets are sealed with `keyring`.
+pub async fn connect(url: &str, keyring: Arc<Keyring>) -> StoreResult<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(sqlite::SqliteStore::connect(url).await?))
+        Ok(Arc::new(sqlite::SqliteStore::connect(url, keyring).await?))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Ok(Arc::new(postgres::PgStore::connect(url).await?))
+        Ok(Arc::new(postgres::PgStore::connect(url, keyring).await?))
     } else {
         Err(StoreError::UnsupportedUrl(
             url.split(':').next().unwrap_or_default().to_owned(),

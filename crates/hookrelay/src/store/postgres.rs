@@ -11,16 +11,18 @@ use tokio_util::sync::CancellationToken;
 
 use super::common::impl_store;
 use super::StoreResult;
+use crate::secrets::Keyring;
 
 /// The channel ingest and retries notify on when deliveries become due.
 const DUE_CHANNEL: &str = "hookrelay_due";
 
 pub struct PgStore {
     pool: PgPool,
+    keyring: Arc<Keyring>,
 }
 
 impl PgStore {
-    pub async fn connect(url: &str) -> StoreResult<Self> {
+    pub async fn connect(url: &str, keyring: Arc<Keyring>) -> StoreResult<Self> {
         let max = std::env::var("HOOKRELAY_DB_MAX_CONNECTIONS")
             .ok()
             .and_then(|v| v.parse().ok())
@@ -30,7 +32,7 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(30))
             .connect(url)
             .await?;
-        Ok(Self { pool })
+        Ok(Self { pool, keyring })
     }
 
     fn writer(&self) -> &PgPool {
@@ -39,6 +41,10 @@ impl PgStore {
 
     fn reader(&self) -> &PgPool {
         &self.pool
+    }
+
+    fn keyring(&self) -> &Keyring {
+        &self.keyring
     }
 
     async fn run_migrations(&self) -> StoreResult<()> {

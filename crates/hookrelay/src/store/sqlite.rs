@@ -13,15 +13,17 @@ use tokio_util::sync::CancellationToken;
 
 use super::common::impl_store;
 use super::{StoreError, StoreResult};
+use crate::secrets::Keyring;
 
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    keyring: Arc<Keyring>,
 }
 
 impl SqliteStore {
     /// Opens (creating if needed, folder included) the database a `sqlite://PATH` URL names.
-    pub async fn connect(url: &str) -> StoreResult<Self> {
+    pub async fn connect(url: &str, keyring: Arc<Keyring>) -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -50,7 +52,11 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options.read_only(false))
             .await?;
-        Ok(Self { writer, reader })
+        Ok(Self {
+            writer,
+            reader,
+            keyring,
+        })
     }
 
     fn writer(&self) -> &SqlitePool {
@@ -59,6 +65,10 @@ impl SqliteStore {
 
     fn reader(&self) -> &SqlitePool {
         &self.reader
+    }
+
+    fn keyring(&self) -> &Keyring {
+        &self.keyring
     }
 
     async fn run_migrations(&self) -> StoreResult<()> {

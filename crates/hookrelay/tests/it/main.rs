@@ -7,5 +7,6 @@ mod api_errors;
 mod crash;
 mod delivery;
 mod fairness;
+mod secrets;
 mod ssrf;
 mod workers;

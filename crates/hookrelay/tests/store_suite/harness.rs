@@ -49,7 +49,7 @@ impl Harness {
 pub async fn sqlite() -> Harness {
     let dir = tempfile::tempdir().expect("temporary folder for the SQLite test database");
     let url = format!("sqlite://{}/t.db", dir.path().display());
-    let store = store::connect(&url)
+    let store = store::connect(&url, test_keyring())
         .await
         .unwrap_or_else(|e| panic!("opening {url}: {e}"));
     assert_eq!(store.backend(), "sqlite");
@@ -77,7 +77,7 @@ pub async fn postgres() -> Harness {
     // `options` is sent as the startup parameter of every pooled connection (and the LISTEN one).
     let sep = if base_url.contains('?') { '&' } else { '?' };
     let url = format!("{base_url}{sep}options=-csearch_path%3D{schema}");
-    let store = store::connect(&url)
+    let store = store::connect(&url, test_keyring())
         .await
         .unwrap_or_else(|e| panic!("opening {url}: {e}"));
     assert_eq!(store.backend(), "postgres");
@@ -108,4 +108,12 @@ async fn admin_connection(base_url: &str) -> PgConnection {
     PgConnection::connect(base_url)
         .await
         .unwrap_or_else(|e| panic!("connecting to {POSTGRES_URL_VAR} ({base_url}): {e}"))
+}
+
+/// A fresh master keyring for one test store.
+pub fn test_keyring() -> std::sync::Arc<hookrelay::secrets::Keyring> {
+    let key = hookrelay::secrets::Keyring::generate_key();
+    std::sync::Arc::new(
+        hookrelay::secrets::Keyring::new(&key, &[]).expect("a generated key is valid"),
+    )
 }
