@@ -123,6 +123,7 @@ pub async fn run_with(
         sender,
         config: config.clone(),
         keys: Arc::new(api::auth::KeyCache::new(config.key_cache_ttl)),
+        quotas: Arc::new(api::quotas::QuotaCache::new(config.key_cache_ttl)),
         wake,
         metrics: metrics_handle(),
         node_id,

@@ -88,7 +88,7 @@ async fn commit(store: &dyn Store, wake: &Notify, jobs: &mut Vec<Job>) {
                 .iter()
                 .map(|o| match o {
                     IngestOutcome::Accepted { deliveries, .. } => u64::from(*deliveries),
-                    IngestOutcome::Duplicate { .. } => 0,
+                    IngestOutcome::Duplicate { .. } | IngestOutcome::QuotaExceeded { .. } => 0,
                 })
                 .sum();
             metrics::counter!("hookrelay_events_ingested_total").increment(all.len() as u64);

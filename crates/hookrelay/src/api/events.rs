@@ -17,9 +17,10 @@ use utoipa::ToSchema;
 use super::auth::Caller;
 use super::error::{missing, ApiError, ApiResult};
 use super::extract::{page, parse_json_object, time_param, JsonBody, StrictQuery};
+use super::quotas::event_quota;
 use super::views::{DeliveryView, EventView, ListView};
 use super::AppState;
-use crate::store::{Event, EventQuery, IngestOutcome, NewEvent};
+use crate::store::{Event, EventQuery, EventQuota, IngestOutcome, NewEvent};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -61,7 +62,12 @@ const MAX_EVENT_ID_LEN: usize = 255;
 pub const MAX_BATCH: usize = 1000;
 
 /// Validates one incoming event into a `NewEvent` for `tenant`.
-fn to_new_event(e: EmitEvent, header_key: Option<&str>, tenant: &TenantId) -> ApiResult<NewEvent> {
+fn to_new_event(
+    e: EmitEvent,
+    header_key: Option<&str>,
+    tenant: &TenantId,
+    quota: EventQuota,
+) -> ApiResult<NewEvent> {
     if !is_valid_event_type(&e.event_type) {
         return Err(ApiError::field(
             "type",
@@ -96,7 +102,15 @@ fn to_new_event(e: EmitEvent, header_key: Option<&str>, tenant: &TenantId) -> Ap
         },
         only_webhook: None,
         lease: None,
+        quota,
     })
+}
+
+fn quota_error(limit: &str, retry_after_secs: u64) -> ApiError {
+    ApiError::QuotaExceeded {
+        message: format!("the tenant's {limit} quota is used up"),
+        retry_after_secs,
+    }
 }
 
 fn idempotency_header(headers: &HeaderMap) -> ApiResult<Option<&str>> {
@@ -127,6 +141,10 @@ fn answer(outcome: IngestOutcome) -> Response {
             }),
         )
             .into_response(),
+        IngestOutcome::QuotaExceeded {
+            limit,
+            retry_after_secs,
+        } => quota_error(limit, retry_after_secs).into_response(),
     }
 }
 
@@ -143,7 +161,8 @@ pub async fn emit(
     JsonBody(body): JsonBody<EmitEvent>,
 ) -> ApiResult<Response> {
     caller.require(Action::Publish)?;
-    let new = to_new_event(body, idempotency_header(&headers)?, &caller.tenant)?;
+    let quota = event_quota(&s, &caller.tenant).await?;
+    let new = to_new_event(body, idempotency_header(&headers)?, &caller.tenant, quota)?;
     let outcome = s.ingestor.submit(vec![new]).await?;
     let first = outcome
         .into_iter()
@@ -172,6 +191,7 @@ pub async fn emit_batch(
     if body.events.is_empty() || body.events.len() > MAX_BATCH {
         return Err(ApiError::field("events", "must hold 1 to 1000 events"));
     }
+    let quota = event_quota(&s, &caller.tenant).await?;
     // Validate each entry; refused ones get their error in place, the rest go in one commit.
     let mut results: Vec<Option<serde_json::Value>> = Vec::with_capacity(body.events.len());
     let mut accepted = Vec::with_capacity(body.events.len());
@@ -182,7 +202,7 @@ pub async fn emit_batch(
             }
             other => other,
         });
-        match parsed.and_then(|e| to_new_event(e, None, &caller.tenant)) {
+        match parsed.and_then(|e| to_new_event(e, None, &caller.tenant, quota)) {
             Ok(new) => {
                 results.push(None);
                 accepted.push((i, new));
@@ -201,6 +221,10 @@ pub async fn emit_batch(
                 IngestOutcome::Duplicate { id } => {
                     json!({"id": id, "deliveries": 0, "duplicate": true})
                 }
+                IngestOutcome::QuotaExceeded {
+                    limit,
+                    retry_after_secs,
+                } => quota_error(limit, retry_after_secs).body(),
             });
         }
     }

@@ -9,6 +9,7 @@ pub mod extract;
 pub mod health;
 pub mod keys;
 pub mod openapi;
+pub mod quotas;
 pub mod tenants;
 pub mod views;
 pub mod webhooks;
@@ -38,6 +39,7 @@ pub struct AppState {
     pub sender: Sender,
     pub config: Arc<Config>,
     pub keys: Arc<auth::KeyCache>,
+    pub quotas: Arc<quotas::QuotaCache>,
     pub wake: Arc<Notify>,
     pub metrics: Option<PrometheusHandle>,
     /// Names this process in leases it takes itself (the `/test` action).
@@ -53,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .merge(webhooks::routes())
         .merge(events::routes())
         .merge(deliveries::routes())
+        .merge(quotas::routes())
         .merge(openapi::routes())
         .merge(health::routes())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })

@@ -7,7 +7,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::AppState;
-use super::{deliveries, events, health, keys, tenants, webhooks};
+use super::{deliveries, events, health, keys, quotas, tenants, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -26,6 +26,7 @@ Paused webhooks keep receiving deliveries, which wait as `pending` until resumed
         events::emit, events::emit_batch, events::list, events::read,
         deliveries::list, deliveries::read, deliveries::retry,
         deliveries::list_dlq, deliveries::retry_dlq, deliveries::retry_dlq_bulk,
+        quotas::read,
         health::health, health::ready, health::metrics,
     ),
     modifiers(&BearerAuth),

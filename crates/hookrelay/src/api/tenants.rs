@@ -140,5 +140,6 @@ pub async fn update(
     }
     tenant.updated_at = now_millis();
     s.store.update_tenant(&tenant).await?;
+    s.quotas.forget(&tenant.id);
     Ok(Json(TenantView::from(&tenant)))
 }

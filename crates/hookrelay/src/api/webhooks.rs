@@ -399,6 +399,8 @@ pub async fn test(
             event,
             only_webhook: Some(webhook.id.clone()),
             lease: Some((owner.clone(), lease_until)),
+            // Test sends do not count against event quotas.
+            quota: Default::default(),
         }])
         .await?;
     let delivery_id = match outcome.into_iter().next() {

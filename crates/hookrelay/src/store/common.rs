@@ -69,6 +69,14 @@ pub(super) fn conflict_on_unique(err: sqlx::Error, what: &str) -> StoreError {
 /// Rows per multi-row INSERT: well under both backends' bind-parameter limits.
 pub(super) const INSERT_CHUNK: usize = 500;
 
+pub(super) const MINUTE_MS: i64 = 60_000;
+pub(super) const DAY_MS: i64 = 86_400_000;
+
+/// Start of the bucket holding `now`.
+pub(super) fn bucket_start(now: i64, size: i64) -> i64 {
+    now - now.rem_euclid(size)
+}
+
 pub(super) const WEBHOOK_COLUMNS: &str =
     "w.id, w.tenant_id, w.url, w.kind, w.description, w.active, \
     w.events, w.headers, w.rate_limit_per_sec, w.templates, w.retry_schedule, w.secrets, \
@@ -452,11 +460,29 @@ macro_rules! impl_store {
                 let mut tx = self.writer().begin().await?;
                 let mut outcomes = Vec::with_capacity(events.len());
                 let mut hooks: HashMap<String, Vec<(WebhookId, EventFilter)>> = HashMap::new();
+                let mut quota = reserve_quota(&mut tx, events).await?;
                 let mut deliveries: Vec<(DeliveryId, &super::NewEvent, WebhookId)> = Vec::new();
                 let mut plain: Vec<&super::Event> = Vec::new();
 
                 for ne in events {
                     let e = &ne.event;
+                    if let Some(refusal) = quota.admit(e.tenant_id.as_str()) {
+                        // A repeat of an accepted event stores nothing: it is answered as a
+                        // duplicate even when the tenant is over its quota.
+                        let existing: Option<String> = match &e.idempotency_key {
+                            Some(key) => sqlx::query_scalar("SELECT id FROM events WHERE tenant_id = $1 AND idempotency_key = $2")
+                                .bind(e.tenant_id.as_str())
+                                .bind(key)
+                                .fetch_optional(&mut *tx)
+                                .await?,
+                            None => None,
+                        };
+                        outcomes.push(match existing {
+                            Some(id) => IngestOutcome::Duplicate { id: EventId::from_trusted(id) },
+                            None => refusal,
+                        });
+                        continue;
+                    }
                     if let Some(key) = &e.idempotency_key {
                         let inserted: Option<String> = sqlx::query_scalar("INSERT INTO events (id, tenant_id, type, source, idempotency_key, data, timestamp, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id")
                             .bind(e.id.as_str()).bind(e.tenant_id.as_str()).bind(&e.event_type).bind(&e.source)
@@ -470,6 +496,7 @@ macro_rules! impl_store {
                                 .fetch_one(&mut *tx)
                                 .await?;
                             outcomes.push(IngestOutcome::Duplicate { id: EventId::from_trusted(existing) });
+                            quota.unuse(e.tenant_id.as_str());
                             continue;
                         }
                     } else {
@@ -534,8 +561,23 @@ macro_rules! impl_store {
                 if !deliveries.is_empty() {
                     Self::notify_due(&mut tx).await?;
                 }
+                quota.give_back(&mut tx).await?;
                 tx.commit().await?;
                 Ok(outcomes)
+            }
+
+            async fn event_usage(&self, tenant: &hookrelay_domain::TenantId, now: i64) -> super::StoreResult<super::EventUsage> {
+                use super::common::{bucket_start, DAY_MS, MINUTE_MS};
+                let count = |bucket: &'static str, start: i64| {
+                    sqlx::query_scalar::<_, i64>("SELECT count FROM tenant_usage WHERE tenant_id = $1 AND bucket = $2 AND bucket_start = $3")
+                        .bind(tenant.as_str())
+                        .bind(bucket)
+                        .bind(start)
+                        .fetch_optional(self.reader())
+                };
+                let minute = count("m", bucket_start(now, MINUTE_MS)).await?.unwrap_or(0);
+                let day = count("d", bucket_start(now, DAY_MS)).await?.unwrap_or(0);
+                Ok(super::EventUsage { this_minute: minute.max(0) as u64, today: day.max(0) as u64 })
             }
 
             async fn get_event(&self, tenant: &hookrelay_domain::TenantId, id: &hookrelay_domain::EventId) -> super::StoreResult<(super::Event, Vec<super::Delivery>)> {
@@ -822,6 +864,105 @@ macro_rules! impl_store {
                 tx.commit().await?;
                 Ok(())
             }
+        }
+
+        /// One tenant's event allowance within an ingest transaction.
+        struct Allowance {
+            /// Events that may still be stored.
+            left: u64,
+            /// `left` as it started.
+            initial: u64,
+            /// Added to the usage rows up front.
+            reserved: u64,
+            refusal: super::IngestOutcome,
+        }
+
+        /// Per-tenant event allowances for one ingest transaction.
+        struct QuotaBook {
+            tenants: std::collections::HashMap<String, Allowance>,
+            minute: i64,
+            day: i64,
+        }
+
+        impl QuotaBook {
+            /// `None`: go ahead (counted). `Some(refusal)`: over quota.
+            fn admit(&mut self, tenant: &str) -> Option<super::IngestOutcome> {
+                let a = self.tenants.get_mut(tenant)?;
+                if a.left == 0 {
+                    return Some(a.refusal.clone());
+                }
+                a.left -= 1;
+                None
+            }
+
+            /// A duplicate stored nothing, so it does not count.
+            fn unuse(&mut self, tenant: &str) {
+                if let Some(a) = self.tenants.get_mut(tenant) {
+                    a.left += 1;
+                }
+            }
+
+            /// Returns the reservation not used by stored events (refused or duplicate ones).
+            async fn give_back(&self, tx: &mut sqlx::Transaction<'_, $db>) -> super::StoreResult<()> {
+                for (tenant, a) in &self.tenants {
+                    let used = a.initial - a.left;
+                    let unused = a.reserved.saturating_sub(used) as i64;
+                    if unused == 0 {
+                        continue;
+                    }
+                    for (bucket, start) in [("m", self.minute), ("d", self.day)] {
+                        sqlx::query("UPDATE tenant_usage SET count = count - $1 WHERE tenant_id = $2 AND bucket = $3 AND bucket_start = $4")
+                            .bind(unused)
+                            .bind(tenant)
+                            .bind(bucket)
+                            .bind(start)
+                            .execute(&mut **tx)
+                            .await?;
+                    }
+                }
+                Ok(())
+            }
+        }
+
+        /// Reserves, per tenant with event quotas, as many of its events as the limits allow.
+        /// The upsert holds the usage rows' locks until commit, so concurrent nodes see exact
+        /// counts.
+        async fn reserve_quota(tx: &mut sqlx::Transaction<'_, $db>, events: &[super::NewEvent]) -> super::StoreResult<QuotaBook> {
+            use super::common::{bucket_start, DAY_MS, MINUTE_MS};
+            let now = hookrelay_domain::time::now_millis();
+            let mut book = QuotaBook { tenants: Default::default(), minute: bucket_start(now, MINUTE_MS), day: bucket_start(now, DAY_MS) };
+            let mut wanted: std::collections::HashMap<&str, (u64, super::EventQuota)> = Default::default();
+            for ne in events.iter().filter(|ne| ne.quota != super::EventQuota::default()) {
+                wanted.entry(ne.event.tenant_id.as_str()).or_insert((0, ne.quota)).0 += 1;
+            }
+            for (tenant, (n, q)) in wanted {
+                let mut left = n;
+                let mut refusal = super::IngestOutcome::QuotaExceeded { limit: "events_per_minute", retry_after_secs: 1 };
+                for (bucket, start, size, limit, name) in [
+                    ("m", book.minute, MINUTE_MS, q.per_minute, "events_per_minute"),
+                    ("d", book.day, DAY_MS, q.per_day, "events_per_day"),
+                ] {
+                    let total: i64 = sqlx::query_scalar("INSERT INTO tenant_usage (tenant_id, bucket, bucket_start, count) VALUES ($1, $2, $3, $4) \
+                        ON CONFLICT (tenant_id, bucket, bucket_start) DO UPDATE SET count = tenant_usage.count + $4 RETURNING count")
+                        .bind(tenant)
+                        .bind(bucket)
+                        .bind(start)
+                        .bind(n as i64)
+                        .fetch_one(&mut **tx)
+                        .await?;
+                    if let Some(limit) = limit {
+                        let before = (total as u64).saturating_sub(n);
+                        let room = limit.saturating_sub(before);
+                        if room < left {
+                            left = room;
+                            let retry = ((start + size - now).max(0) as u64).div_ceil(1000).max(1);
+                            refusal = super::IngestOutcome::QuotaExceeded { limit: name, retry_after_secs: retry };
+                        }
+                    }
+                }
+                book.tenants.insert(tenant.to_owned(), Allowance { left, initial: left, reserved: n, refusal });
+            }
+            Ok(book)
         }
 
         fn expect_one(rows: u64) -> super::StoreResult<()> {

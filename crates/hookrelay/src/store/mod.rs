@@ -91,6 +91,8 @@ pub trait Store: Send + Sync + 'static {
     // Events
     /// Writes each event and one delivery per matching webhook, all in one transaction.
     async fn ingest(&self, events: &[NewEvent]) -> StoreResult<Vec<IngestOutcome>>;
+    /// Events counted in the tenant's current minute and day.
+    async fn event_usage(&self, tenant: &TenantId, now: Millis) -> StoreResult<EventUsage>;
     async fn get_event(
         &self,
         tenant: &TenantId,

@@ -80,6 +80,15 @@ pub struct NewEvent {
     pub only_webhook: Option<WebhookId>,
     /// `(owner, lease_until)`.
     pub lease: Option<(String, Millis)>,
+    /// The tenant's event quotas, checked and counted in the ingest transaction.
+    pub quota: EventQuota,
+}
+
+/// Event limits of the emitting tenant (`None`: unlimited).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventQuota {
+    pub per_minute: Option<u64>,
+    pub per_day: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,6 +101,18 @@ pub enum IngestOutcome {
     Duplicate {
         id: EventId,
     },
+    /// Refused: the tenant is over `limit`; nothing was stored.
+    QuotaExceeded {
+        limit: &'static str,
+        retry_after_secs: u64,
+    },
+}
+
+/// Events counted against a tenant's quotas in the current windows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventUsage {
+    pub this_minute: u64,
+    pub today: u64,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -7,6 +7,7 @@ mod api_errors;
 mod crash;
 mod delivery;
 mod fairness;
+mod quotas;
 mod secrets;
 mod ssrf;
 mod workers;
