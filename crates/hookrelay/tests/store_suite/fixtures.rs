@@ -99,6 +99,7 @@ pub fn event_at(tenant: &TenantId, event_type: &str, at: Millis) -> NewEvent {
         },
         only_webhook: None,
         lease: None,
+        quota: Default::default(),
     }
 }
 
