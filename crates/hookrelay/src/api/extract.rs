@@ -32,6 +32,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 /// intermediate `Value`): syntax errors and non-objects are `400 invalid_json`, a field of the
 /// wrong shape is `422 validation_failed` naming the field.
 pub fn parse_json_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if nesting_exceeds(bytes, MAX_JSON_DEPTH) {
+        return Err(ApiError::InvalidJson(format!(
+            "the body nests deeper than {MAX_JSON_DEPTH} levels"
+        )));
+    }
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(
             match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
@@ -51,6 +56,38 @@ pub fn parse_json_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
     de.end()
         .map_err(|e| ApiError::InvalidJson(format!("the body is not valid JSON: {e}")))?;
     Ok(value)
+}
+
+/// Deepest nesting of arrays and objects accepted in a body. Raw `data` is stored without being
+/// parsed into a tree, so the parser's own recursion limit does not apply to it.
+pub const MAX_JSON_DEPTH: usize = 64;
+
+/// Whether `[`/`{` nest deeper than `max` outside strings (a linear scan, no allocation).
+pub fn nesting_exceeds(bytes: &[u8], max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Turns a deserialisation error into a 422 naming the offending field.
@@ -144,4 +181,19 @@ pub fn time_param(field: &str, raw: &Option<String>) -> Result<Option<i64>, ApiE
             })
         })
         .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nesting_is_measured_outside_strings() {
+        assert!(!nesting_exceeds(br#"{"a": [1, {"b": 2}]}"#, 3));
+        assert!(nesting_exceeds(br#"{"a": [1, {"b": 2}]}"#, 2));
+        assert!(!nesting_exceeds(br#"{"a": "[[[[[[[[["}"#, 1));
+        assert!(!nesting_exceeds(br#"{"a": "\"[[[[["}"#, 1));
+        let deep = format!("{}{}", "[".repeat(65), "]".repeat(65));
+        assert!(nesting_exceeds(deep.as_bytes(), MAX_JSON_DEPTH));
+    }
 }

@@ -96,10 +96,13 @@ async fn request_context(State(_state): State<AppState>, req: Request, next: Nex
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
     let started = Instant::now();
+    let too_big = request_too_big(&req);
     let mut response = REQUEST_ID
         .scope(id.clone(), async move {
-            let response = next.run(req).await;
-            normalise_error(response)
+            match too_big {
+                Some(error) => error.into_response(),
+                None => normalise_error(next.run(req).await),
+            }
         })
         .await;
     if let Ok(v) = HeaderValue::from_str(&id) {
@@ -110,6 +113,25 @@ async fn request_context(State(_state): State<AppState>, req: Request, next: Nex
     metrics::histogram!("hookrelay_http_request_duration_seconds", "route" => route)
         .record(started.elapsed().as_secs_f64());
     response
+}
+
+/// Longest request target (path and query) accepted.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// Largest total size of request header names and values accepted.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// Refuses oversized URLs and header sets before any handler parses them.
+fn request_too_big(req: &Request) -> Option<ApiError> {
+    let uri_len = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if uri_len > MAX_URI_BYTES {
+        return Some(ApiError::UriTooLong(MAX_URI_BYTES));
+    }
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len())
+        .sum();
+    (header_bytes > MAX_HEADER_BYTES).then_some(ApiError::HeadersTooLarge(MAX_HEADER_BYTES))
 }
 
 fn is_sane_request_id(v: &str) -> bool {

@@ -509,3 +509,54 @@ async fn openapi_document_lists_the_routes() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn oversized_urls_headers_and_deep_json_are_refused() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let long = format!("{}/api/v1/events?type={}", server.base, "a".repeat(9000));
+    let r = server
+        .client
+        .get(long)
+        .bearer_auth(&server.admin_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 414);
+    let body: Value = r.json().await.unwrap();
+    assert_error(414, &body, 414, "uri_too_long");
+
+    let mut req = server
+        .client
+        .get(format!("{}/api/v1/webhooks", server.base))
+        .bearer_auth(&server.admin_key);
+    for i in 0..40 {
+        req = req.header(format!("x-filler-{i}"), "v".repeat(1000));
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let body: Value = r.json().await.unwrap();
+    assert_error(status, &body, 431, "headers_too_large");
+
+    // Nesting deeper than the parser's limit (128) is refused as invalid JSON, never a crash.
+    let deep = format!(
+        "{{\"type\": \"a.b\", \"data\": {}{}}}",
+        "[".repeat(5000),
+        "]".repeat(5000)
+    );
+    let r = server
+        .client
+        .post(format!("{}/api/v1/events", server.base))
+        .bearer_auth(&server.admin_key)
+        .header("content-type", "application/json")
+        .body(deep)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let body: Value = r.json().await.unwrap();
+    assert_error(status, &body, 400, "invalid_json");
+    // The server is still healthy.
+    let (s, _) = server.get("/health").await;
+    assert_eq!(s, 200);
+    server.stop().await;
+}
