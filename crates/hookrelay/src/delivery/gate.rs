@@ -106,7 +106,11 @@ impl Gate {
         };
         webhooks.extend(dry(&self.webhook_buckets));
         tenants.extend(dry(&self.tenant_buckets));
-        ClaimExclusions { webhooks, tenants }
+        ClaimExclusions {
+            webhooks,
+            tenants,
+            max_per_webhook: Some(self.limits.per_webhook_inflight as u32),
+        }
     }
 
     /// Decides for one claim; a `Send` counts it in flight until `finish`.
@@ -162,19 +166,30 @@ impl Gate {
         b
     }
 
-    /// A sent delivery finished (recorded or not): its slot is free again.
-    pub fn finish(&mut self, webhook: &str, tenant: &str) {
-        for (map, key) in [
+    /// A sent delivery finished (recorded or not): its slot is free again. Returns whether the
+    /// webhook or tenant was at its cap, so the dispatcher (which skipped it) should look again.
+    pub fn finish(&mut self, webhook: &str, tenant: &str) -> bool {
+        let caps = [
+            self.limits.per_webhook_inflight,
+            self.limits.per_tenant_inflight,
+        ];
+        let mut was_full = false;
+        for ((map, key), cap) in [
             (&mut self.inflight_webhook, webhook),
             (&mut self.inflight_tenant, tenant),
-        ] {
+        ]
+        .into_iter()
+        .zip(caps)
+        {
             if let Some(n) = map.get_mut(key) {
+                was_full |= *n >= cap;
                 *n -= 1;
                 if *n == 0 {
                     map.remove(key);
                 }
             }
         }
+        was_full
     }
 
     /// Drops buckets that have refilled completely, so idle webhooks do not accumulate.
@@ -282,8 +297,12 @@ mod tests {
             g.admit(&claim("wh_z", "ten_b", None, None), now),
             Admission::Send
         );
-        g.finish("wh_a", "ten_a");
+        assert!(
+            g.finish("wh_a", "ten_a"),
+            "freeing a capped webhook is reported"
+        );
         assert!(g.exclusions(now).webhooks.is_empty());
+        assert!(!g.finish("wh_z", "ten_b"));
         assert_eq!(
             g.admit(&claim("wh_a", "ten_a", None, None), now),
             Admission::Send

@@ -144,7 +144,10 @@ async fn dispatch_loop(
                     let (ctx, tx, gate) = (ctx.clone(), tx.clone(), gate.clone());
                     inflight.spawn(async move {
                         let record = attempt(&ctx, &claim).await;
-                        lock(&gate).finish(claim.webhook.id.as_str(), claim.tenant_id.as_str());
+                        if lock(&gate).finish(claim.webhook.id.as_str(), claim.tenant_id.as_str()) {
+                            // The dispatcher skipped this webhook or tenant; it may claim again.
+                            ctx.wake.notify_one();
+                        }
                         let _ = tx
                             .send(Finished {
                                 record,

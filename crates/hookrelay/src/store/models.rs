@@ -164,11 +164,13 @@ pub struct DeliveryClaim {
     pub tenant_quotas: Quotas,
 }
 
-/// Webhooks and tenants a claim must skip.
+/// Webhooks and tenants a claim must skip, and how many of one webhook's deliveries one claim
+/// may take (so a single busy webhook does not fill a batch only to have most of it handed back).
 #[derive(Clone, Debug, Default)]
 pub struct ClaimExclusions {
     pub webhooks: Vec<String>,
     pub tenants: Vec<String>,
+    pub max_per_webhook: Option<u32>,
 }
 
 /// What a finished attempt does to its delivery.

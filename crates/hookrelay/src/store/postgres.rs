@@ -72,8 +72,11 @@ impl PgStore {
         q.push_bind(owner)
             .push(", lease_until = ")
             .push_bind(lease_until);
+        // Candidates in due order, then at most `max_per_webhook` of any one webhook.
         q.push(
-            " WHERE id IN (SELECT d.id FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+            " WHERE id IN (SELECT id FROM (SELECT c.id, c.next_attempt_at, \
+               ROW_NUMBER() OVER (PARTITION BY c.webhook_id ORDER BY c.next_attempt_at) AS rn FROM (\
+               SELECT d.id, d.webhook_id, d.next_attempt_at FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
                WHERE d.status = 'pending' AND w.active = TRUE AND d.next_attempt_at <= ",
         )
         .push_bind(now)
@@ -82,9 +85,19 @@ impl PgStore {
         .push(")");
         push_not_in(&mut q, "d.webhook_id", &exclude.webhooks);
         push_not_in(&mut q, "d.tenant_id", &exclude.tenants);
+        let candidates = i64::from(limit)
+            * if exclude.max_per_webhook.is_some() {
+                4
+            } else {
+                1
+            };
         q.push(" ORDER BY d.next_attempt_at LIMIT ")
+            .push_bind(candidates);
+        q.push(" FOR UPDATE OF d SKIP LOCKED) c) ranked WHERE rn <= ")
+            .push_bind(i64::from(exclude.max_per_webhook.unwrap_or(limit)))
+            .push(" ORDER BY next_attempt_at LIMIT ")
             .push_bind(i64::from(limit));
-        q.push(" FOR UPDATE OF d SKIP LOCKED) RETURNING id");
+        q.push(") RETURNING id");
         Ok(q.build_query_scalar().fetch_all(&mut **tx).await?)
     }
 
