@@ -1,6 +1,5 @@
 //! Test harness: start servers on a fresh store, run receivers, call the API, wait by polling.
 
-pub mod process;
 pub mod receiver;
 pub mod server;
 
