@@ -101,6 +101,9 @@ pub async fn run(
         wake,
         metrics: metrics_handle(),
         node_id,
+        schemas: Arc::new(crate::destinations::catalog::SchemaCache::new(
+            config.key_cache_ttl,
+        )),
     };
     let router = if role.runs_api() {
         api::router(state)
@@ -156,21 +159,22 @@ pub async fn bootstrap(store: &dyn Store, config: &Config) -> anyhow::Result<()>
         created_at: now_millis(),
     };
     match &config.admin_key {
-        Some(key) => {
+        Some(key)
             if store
                 .find_api_key_by_hash(&hash_api_key(key))
                 .await?
-                .is_none()
+                .is_none() =>
+        {
+            match store
+                .create_api_key(&admin(key, "bootstrap (HOOKRELAY_ADMIN_KEY)"))
+                .await
             {
-                match store
-                    .create_api_key(&admin(key, "bootstrap (HOOKRELAY_ADMIN_KEY)"))
-                    .await
-                {
-                    Ok(()) | Err(StoreError::Conflict(_)) => {}
-                    Err(e) => return Err(e.into()),
-                }
+                // Another node registered it first.
+                Ok(()) | Err(StoreError::Conflict(_)) => {}
+                Err(e) => return Err(e.into()),
             }
         }
+        Some(_) => {}
         None if !store.has_server_admin_key().await? => {
             let key = generate_api_key();
             store

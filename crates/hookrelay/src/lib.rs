@@ -6,5 +6,6 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod delivery;
+pub mod destinations;
 pub mod ingest;
 pub mod store;

@@ -18,6 +18,7 @@ use super::error::{missing, ApiError, ApiResult};
 use super::extract::{from_value, page, time_param, JsonBody, StrictQuery};
 use super::views::{DeliveryView, EventView, ListView};
 use super::AppState;
+use crate::destinations::catalog::TenantSchemas;
 use crate::store::{Event, EventQuery, IngestOutcome, NewEvent};
 
 pub fn routes() -> Router<AppState> {
@@ -59,8 +60,14 @@ pub struct DuplicateAnswer {
 const MAX_EVENT_ID_LEN: usize = 255;
 pub const MAX_BATCH: usize = 1000;
 
-/// Validates one incoming event into a `NewEvent` for `tenant`.
-fn to_new_event(e: EmitEvent, header_key: Option<&str>, tenant: &TenantId) -> ApiResult<NewEvent> {
+/// Validates one incoming event into a `NewEvent` for `tenant`; `data` must satisfy the schema
+/// its type has in the tenant's catalog, if any (`422` naming each failing `data.<path>`).
+fn to_new_event(
+    e: EmitEvent,
+    header_key: Option<&str>,
+    tenant: &TenantId,
+    schemas: &TenantSchemas,
+) -> ApiResult<NewEvent> {
     if !is_valid_event_type(&e.event_type) {
         return Err(ApiError::field(
             "type",
@@ -79,7 +86,11 @@ fn to_new_event(e: EmitEvent, header_key: Option<&str>, tenant: &TenantId) -> Ap
             .ok_or_else(|| ApiError::field("timestamp", "must be an RFC 3339 time"))?,
         None => now,
     };
-    let data = e.data.unwrap_or_else(|| json!({})).to_string();
+    let data = e.data.unwrap_or_else(|| json!({}));
+    schemas
+        .validate(&e.event_type, &data)
+        .map_err(ApiError::Validation)?;
+    let data = data.to_string();
     Ok(NewEvent {
         event: Event {
             id: EventId::generate(),
@@ -131,7 +142,7 @@ fn answer(outcome: IngestOutcome) -> Response {
     params(("Idempotency-Key" = Option<String>, Header, description = "used when the body has no event_id")),
     responses((status = 202, body = Accepted, description = "stored with its deliveries"),
               (status = 200, body = DuplicateAnswer, description = "a repeat of an event already accepted"),
-              (status = 422, description = "invalid field")),
+              (status = 422, description = "invalid field, or `data` fails the JSON Schema of its type in the event catalog: one `details` entry per failure, `field` = `data.<path>`")),
     security(("bearer" = [])))]
 pub async fn emit(
     State(s): State<AppState>,
@@ -140,7 +151,16 @@ pub async fn emit(
     JsonBody(body): JsonBody<EmitEvent>,
 ) -> ApiResult<Response> {
     caller.require(Action::Publish)?;
-    let new = to_new_event(body, idempotency_header(&headers)?, &caller.tenant)?;
+    let schemas = s
+        .schemas
+        .for_tenant(s.store.as_ref(), &caller.tenant)
+        .await?;
+    let new = to_new_event(
+        body,
+        idempotency_header(&headers)?,
+        &caller.tenant,
+        &schemas,
+    )?;
     let outcome = s.ingestor.submit(vec![new]).await?;
     let first = outcome
         .into_iter()
@@ -169,6 +189,10 @@ pub async fn emit_batch(
     if body.events.is_empty() || body.events.len() > MAX_BATCH {
         return Err(ApiError::field("events", "must hold 1 to 1000 events"));
     }
+    let schemas = s
+        .schemas
+        .for_tenant(s.store.as_ref(), &caller.tenant)
+        .await?;
     // Validate each entry; refused ones get their error in place, the rest go in one commit.
     let mut results: Vec<Option<serde_json::Value>> = Vec::with_capacity(body.events.len());
     let mut accepted = Vec::with_capacity(body.events.len());
@@ -180,7 +204,7 @@ pub async fn emit_batch(
                 "each event must be a JSON object".into(),
             ))
         };
-        match parsed.and_then(|e| to_new_event(e, None, &caller.tenant)) {
+        match parsed.and_then(|e| to_new_event(e, None, &caller.tenant, &schemas)) {
             Ok(new) => {
                 results.push(None);
                 accepted.push((i, new));

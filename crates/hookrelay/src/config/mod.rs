@@ -49,6 +49,7 @@ struct RawConfig {
     lease_grace_ms: u64,
     db_max_connections: u32,
     key_cache_ttl_ms: u64,
+    strict_event_types: bool,
 }
 
 /// Validated settings.
@@ -72,6 +73,8 @@ pub struct Config {
     pub lease_grace: Duration,
     pub db_max_connections: u32,
     pub key_cache_ttl: Duration,
+    /// Refuse (`422`) webhook event patterns that match no catalog type, instead of warning.
+    pub strict_event_types: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -170,6 +173,7 @@ impl RawConfig {
             lease_grace: Duration::from_millis(self.lease_grace_ms),
             db_max_connections: self.db_max_connections,
             key_cache_ttl: Duration::from_millis(self.key_cache_ttl_ms),
+            strict_event_types: self.strict_event_types,
         })
     }
 }
@@ -195,9 +199,11 @@ mod tests {
         assert_eq!(c.retry_schedule, RetrySchedule::default());
         assert_eq!(c.delivery_timeout, Duration::from_secs(15));
         assert!(!c.require_https);
+        assert!(!c.strict_event_types);
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own large error type
     fn env_overrides_file() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("hookrelay.toml");

@@ -1,13 +1,16 @@
-//! Sends one attempt: builds the signed request for a claim, posts it with the shared
-//! keep-alive client, and captures what the receiver said (status, first 4 KiB, timing).
+//! Sends one attempt: builds the signed request for a claim (the http envelope, or a rendered
+//! Discord/Slack message), posts it with the shared keep-alive client, and captures what the
+//! receiver said (status, first 4 KiB, timing, rate-limit hints).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hookrelay_domain::signing::standard_signature_header;
 use hookrelay_domain::time::{now_millis, to_rfc3339};
-use hookrelay_domain::{envelope, ErrorKind, WebhookSecret};
+use hookrelay_domain::{envelope, ErrorKind, WebhookKind, WebhookSecret};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 
+use crate::destinations::{self, pacing::Pacer, RateHeaders};
 use crate::store::DeliveryClaim;
 
 pub const USER_AGENT_VALUE: &str = concat!("hookrelay/", env!("CARGO_PKG_VERSION"));
@@ -24,6 +27,9 @@ pub struct SendResult {
     pub retry_after: Option<String>,
     pub body: Option<String>,
     pub error: Option<(ErrorKind, String)>,
+    /// How long a chat destination asked us to hold off (Discord's `429` `retry_after`, an
+    /// exhausted `X-RateLimit-*` bucket); a floor for the next attempt.
+    pub retry_hint: Option<Duration>,
 }
 
 /// The shared HTTP client and the per-attempt timeout.
@@ -31,6 +37,8 @@ pub struct SendResult {
 pub struct Sender {
     client: reqwest::Client,
     timeout: Duration,
+    /// Holds a chat webhook's sends after the service asked for a pause.
+    pacer: Arc<Pacer>,
 }
 
 impl Sender {
@@ -43,7 +51,11 @@ impl Sender {
             .tcp_nodelay(true)
             .use_rustls_tls()
             .build()?;
-        Ok(Self { client, timeout })
+        Ok(Self {
+            client,
+            timeout,
+            pacer: Arc::new(Pacer::default()),
+        })
     }
 
     pub fn timeout(&self) -> Duration {
@@ -52,14 +64,38 @@ impl Sender {
 
     /// Posts the delivery as attempt number `attempt_n`.
     pub async fn send(&self, claim: &DeliveryClaim, attempt_n: u32) -> SendResult {
+        let kind = claim.webhook.kind;
+        let chat = kind != WebhookKind::Http;
+        if chat {
+            self.pacer.wait_turn(claim.webhook.id.as_str()).await;
+        }
         let started_at = now_millis();
         let clock = Instant::now();
-        let body = envelope::http_body(
-            &claim.event_type,
-            &to_rfc3339(claim.event_timestamp),
-            claim.event_id.as_str(),
-            &claim.data,
-        );
+        let body = if chat {
+            match destinations::body_for_claim(claim) {
+                Ok(body) => body,
+                // Nothing is sent: the attempt records why, and the delivery fails at once.
+                Err(e) => {
+                    return SendResult {
+                        started_at,
+                        duration: clock.elapsed(),
+                        request_headers: String::from("{}"),
+                        status: None,
+                        retry_after: None,
+                        body: None,
+                        error: Some((ErrorKind::Render, e.to_string())),
+                        retry_hint: None,
+                    }
+                }
+            }
+        } else {
+            envelope::http_body(
+                &claim.event_type,
+                &to_rfc3339(claim.event_timestamp),
+                claim.event_id.as_str(),
+                &claim.data,
+            )
+        };
         let (headers, shown) = self.headers(claim, attempt_n, started_at / 1000, &body);
         let request = self
             .client
@@ -75,6 +111,7 @@ impl Sender {
             retry_after: None,
             body: None,
             error: None,
+            retry_hint: None,
         };
         match request.send().await {
             Ok(mut response) => {
@@ -84,21 +121,39 @@ impl Sender {
                     .get(RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned);
+                let header = |name: &str| {
+                    response
+                        .headers()
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned)
+                };
+                let rate = RateHeaders {
+                    remaining: header("x-ratelimit-remaining"),
+                    reset_after: header("x-ratelimit-reset-after"),
+                    retry_after: result.retry_after.clone(),
+                };
                 let mut kept = Vec::new();
                 // Read at most the first 4 KiB; a timeout while reading still counts the status.
-                loop {
-                    match response.chunk().await {
-                        Ok(Some(chunk)) => {
-                            let room = RESPONSE_BODY_LIMIT - kept.len();
-                            kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                            if kept.len() >= RESPONSE_BODY_LIMIT {
-                                break;
-                            }
-                        }
-                        Ok(None) | Err(_) => break,
+                while let Ok(Some(chunk)) = response.chunk().await {
+                    let room = RESPONSE_BODY_LIMIT - kept.len();
+                    kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                    if kept.len() >= RESPONSE_BODY_LIMIT {
+                        break;
                     }
                 }
                 result.body = Some(String::from_utf8_lossy(&kept).into_owned());
+                if chat {
+                    result.retry_hint = destinations::retry_hint(
+                        kind,
+                        result.status,
+                        &rate,
+                        result.body.as_deref(),
+                    );
+                    if let Some(pause) = result.retry_hint {
+                        self.pacer.hold(claim.webhook.id.as_str(), pause);
+                    }
+                }
             }
             Err(e) => result.error = Some(classify_transport_error(&e)),
         }
