@@ -6,4 +6,5 @@ mod support;
 mod api_errors;
 mod crash;
 mod delivery;
+mod destinations;
 mod workers;
