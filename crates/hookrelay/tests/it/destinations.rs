@@ -38,6 +38,7 @@ both_backends!(
     destination_urls_and_templates_are_checked,
     unknown_event_types_warn_or_are_refused_when_strict,
     preview_renders_without_sending,
+    worked_example_one_event_two_discord_channels_and_slack,
 );
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -1038,5 +1039,106 @@ async fn preview_renders_without_sending(backend: Backend) {
         .await;
     assert_eq!(status, 404);
     assert_eq!(rx.count(), 0, "a preview sends nothing");
+    server.stop().await;
+}
+
+/// The worked example of docs/destinations.md, with local receivers standing in for the two
+/// Discord channels and the Slack workspace.
+async fn worked_example_one_event_two_discord_channels_and_slack(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (announcements, hackers, slack) = (
+        Receiver::start().await,
+        Receiver::start().await,
+        Receiver::start().await,
+    );
+    let (status, _) = server
+        .patch(
+            "/api/v1/event-types/hackathon.created",
+            json!({
+            "schema": {"type": "object", "required": ["name", "url"],
+                       "properties": {"name": {"type": "string"}, "url": {"type": "string"},
+                                      "prize_pool": {"type": "number", "minimum": 0}}},
+            "example": {"name": "Winter Hack 2026", "url": "https://example.org/h/3",
+                        "starts_at": "2026-12-05", "prize_pool": 5000}}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    server
+        .webhook(json!({"kind": "discord", "url": announcements.url("/api/webhooks/111/announcements-token"),
+            "events": ["hackathon.*"], "description": "#announcements",
+            "templates": {"hackathon.created": "🚀 **{{ data.name }}** is open! Starts {{ data.starts_at }} → {{ data.url }}"}}))
+        .await;
+    server
+        .webhook(json!({"kind": "discord", "url": hackers.url("/api/webhooks/222/hackers-token"),
+            "events": ["hackathon.created"], "description": "#hackers",
+            "filter": {"data.prize_pool": {"$gt": 0}},
+            "templates": {"hackathon.*": "{\"content\": \"New hackathon 🏆\", \"embeds\": [{\"title\": \"{{ data.name }}\", \"url\": \"{{ data.url }}\", \"color\": \"#f1c40f\", \"fields\": [{\"name\": \"Prize pool\", \"value\": \"{{ data.prize_pool }} €\", \"inline\": true}, {\"name\": \"Starts\", \"value\": \"{{ data.starts_at }}\", \"inline\": true}]}]}"}}))
+        .await;
+    let slack_hook = server
+        .webhook(json!({"kind": "slack", "url": slack.url("/services/T000/B000/XXXX"),
+            "events": ["hackathon.created"], "description": "Slack #general",
+            "templates": {"*": "{\"text\": \"Hackathon: {{ data.name }}\", \"blocks\": [{\"type\": \"section\", \"text\": {\"type\": \"mrkdwn\", \"text\": \":rocket: *{{ data.name }}* starts {{ data.starts_at }}\\n<{{ data.url }}|Sign up>\"}}]}"}}))
+        .await;
+    assert_eq!(slack_hook["warnings"], json!([]));
+
+    let data = json!({"name": "Winter Hack 2026", "url": "https://example.org/h/3", "starts_at": "2026-12-05", "prize_pool": 5000});
+    let (status, preview) = server
+        .post(
+            &format!(
+                "/api/v1/webhooks/{}/preview",
+                slack_hook["id"].as_str().unwrap()
+            ),
+            json!({"event_type": "hackathon.created"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{preview}");
+    let ev = server
+        .emit(json!({"type": "hackathon.created", "data": data}))
+        .await;
+    assert_eq!(ev["deliveries"], 3);
+
+    assert_eq!(
+        bodies(&announcements, 1).await[0],
+        json!({"content": "🚀 **Winter Hack 2026** is open! Starts 2026-12-05 → https://example.org/h/3",
+               "allowed_mentions": {"parse": []}})
+    );
+    assert_eq!(
+        bodies(&hackers, 1).await[0],
+        json!({"content": "New hackathon 🏆",
+               "embeds": [{"title": "Winter Hack 2026", "url": "https://example.org/h/3", "color": 15844367,
+                           "fields": [{"name": "Prize pool", "value": "5000 €", "inline": true},
+                                      {"name": "Starts", "value": "2026-12-05", "inline": true}]}],
+               "allowed_mentions": {"parse": []}})
+    );
+    let slack_body = bodies(&slack, 1).await.remove(0);
+    assert_eq!(
+        slack_body,
+        json!({"text": "Hackathon: Winter Hack 2026",
+               "blocks": [{"type": "section", "text": {"type": "mrkdwn",
+                 "text": ":rocket: *Winter Hack 2026* starts 2026-12-05\n<https://example.org/h/3|Sign up>"}}]})
+    );
+    assert_eq!(preview["body"], slack_body, "the preview is what was sent");
+
+    // Without a prize pool, #hackers is skipped; without a url, nothing is stored.
+    let ev = server
+        .emit(json!({"type": "hackathon.created", "data": {"name": "Spring Jam", "url": "https://example.org/h/4"}}))
+        .await;
+    assert_eq!(ev["deliveries"], 2);
+    let (status, answer) = server
+        .post(
+            "/api/v1/events",
+            json!({"type": "hackathon.created", "data": {"name": "No URL"}}),
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(answer["error"]["details"][0]["field"], "data.url");
+    let (_, doc) = server.get("/api/v1/openapi.json").await;
+    for path in [
+        "/api/v1/event-types",
+        "/api/v1/event-types/{name}",
+        "/api/v1/webhooks/{id}/preview",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "OpenAPI lists {path}");
+    }
     server.stop().await;
 }
