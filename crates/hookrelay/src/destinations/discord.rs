@@ -107,6 +107,12 @@ pub fn message(raw: Raw) -> Result<Value, RenderError> {
             "a Discord message must be a JSON object".into(),
         ));
     };
+    // `"content": 5` in a JSON template is meant as text; Discord would refuse a number.
+    if let Some(c) = obj.get_mut("content") {
+        if c.is_number() || c.is_boolean() {
+            *c = Value::String(c.to_string());
+        }
+    }
     clip(obj, "content", MAX_CONTENT);
     clip(obj, "username", MAX_USERNAME);
     drop_if_empty(obj, "avatar_url");

@@ -123,7 +123,7 @@ pub fn check_templates(
             continue;
         }
         let data = example_data(key).unwrap_or_else(|| json!({}));
-        if let Err(m) = template::check(kind, key, source, &catalog::example_envelope(key, data)) {
+        if let Err(m) = template::check(kind, source, &catalog::example_envelope(key, data)) {
             errors.push(FieldError::new(field, m));
         }
     }

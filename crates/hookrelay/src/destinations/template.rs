@@ -16,7 +16,8 @@ use minijinja::value::Value as JValue;
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior};
 use serde_json::Value;
 
-/// Instructions (and, roughly, 64-byte allocations) one string of a template may use.
+/// Instructions (and, roughly, 64-byte allocations: a few MB in all) one string of a template
+/// may use.
 pub const FUEL: u64 = 100_000;
 /// Bytes one rendered string may produce before the render is stopped.
 pub const MAX_OUTPUT: usize = 64 * 1024;
@@ -258,7 +259,7 @@ fn is_static_error(kind: ErrorKind) -> bool {
 /// Checks one stored template for `kind`: its form, its structure (per kind), that every string
 /// compiles, and a trial render against `example` (the catalog's example envelope) that must not
 /// hit an unknown filter, function or test. Data-dependent failures are left to delivery time.
-pub fn check(kind: WebhookKind, key: &str, source: &str, example: &Value) -> Result<(), String> {
+pub fn check(kind: WebhookKind, source: &str, example: &Value) -> Result<(), String> {
     if source.len() > MAX_TEMPLATE_LEN {
         return Err(format!("must be at most {} KiB", MAX_TEMPLATE_LEN / 1024));
     }
@@ -294,7 +295,6 @@ pub fn check(kind: WebhookKind, key: &str, source: &str, example: &Value) -> Res
             }
         }
     }
-    let _ = key;
     Ok(())
 }
 
@@ -414,6 +414,24 @@ mod tests {
     }
 
     #[test]
+    fn fuel_also_bounds_memory() {
+        // One unit of fuel is charged per ~64 bytes allocated: a render stays within a few MB.
+        for src in [
+            "{{ 'x' * 100000000 }}",
+            "{% set a = 'x' * 4000000 %}{{ (a ~ a ~ a) | length }}",
+            "{{ range(100000) | list | length }}",
+        ] {
+            let start = std::time::Instant::now();
+            let err = render(WebhookKind::Discord, src, json!({})).unwrap_err();
+            assert!(
+                err.0.contains("fuel") || err.0.contains("too large"),
+                "{src}: {err}"
+            );
+            assert!(start.elapsed() < std::time::Duration::from_secs(2), "{src}");
+        }
+    }
+
+    #[test]
     fn output_is_capped() {
         let err = render(
             WebhookKind::Discord,
@@ -438,7 +456,6 @@ mod tests {
         );
         assert!(check(
             WebhookKind::Discord,
-            "x",
             "{% include '/etc/passwd' %}",
             &envelope(json!({}))
         )
@@ -508,23 +525,23 @@ mod tests {
     fn checks_refuse_broken_templates_only() {
         let ex = envelope(json!({"name": "Ada"}));
         let k = WebhookKind::Discord;
-        assert!(check(k, "m", "🎉 {{ data.name }} joined", &ex).is_ok());
+        assert!(check(k, "🎉 {{ data.name }} joined", &ex).is_ok());
         assert!(
-            check(k, "m", "{{ data.pr.title }}", &ex).is_ok(),
+            check(k, "{{ data.pr.title }}", &ex).is_ok(),
             "data-dependent"
         );
-        assert!(check(k, "m", "{{ data.name", &ex)
+        assert!(check(k, "{{ data.name", &ex)
             .unwrap_err()
             .contains("syntax"));
-        assert!(check(k, "m", "{{ data.name | shout }}", &ex)
+        assert!(check(k, "{{ data.name | shout }}", &ex)
             .unwrap_err()
             .contains("unknown filter"));
-        assert!(check(k, "m", "{{ launch_missiles() }}", &ex)
+        assert!(check(k, "{{ launch_missiles() }}", &ex)
             .unwrap_err()
             .contains("unknown function"));
-        assert!(check(k, "m", &"x".repeat(MAX_TEMPLATE_LEN + 1), &ex).is_err());
-        assert!(check(k, "m", r#"{"content": "{{ data.name | shout }}"}"#, &ex).is_err());
-        assert!(check(k, "m", r#"{"content": "ok"}"#, &ex).is_ok());
+        assert!(check(k, &"x".repeat(MAX_TEMPLATE_LEN + 1), &ex).is_err());
+        assert!(check(k, r#"{"content": "{{ data.name | shout }}"}"#, &ex).is_err());
+        assert!(check(k, r#"{"content": "ok"}"#, &ex).is_ok());
     }
 
     #[test]
