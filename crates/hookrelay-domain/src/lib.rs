@@ -6,6 +6,7 @@ pub mod filter;
 pub mod ids;
 pub mod netpolicy;
 pub mod outcome;
+pub mod payload_filter;
 pub mod quota;
 pub mod retry;
 pub mod role;
@@ -16,7 +17,8 @@ pub mod validate;
 
 pub use filter::EventFilter;
 pub use ids::*;
-pub use outcome::{classify, AttemptOutcome, ErrorKind};
+pub use outcome::{classify, classify_with_hint, AttemptOutcome, ErrorKind};
+pub use payload_filter::PayloadFilter;
 pub use retry::RetrySchedule;
 pub use role::{Action, Role};
 pub use signing::WebhookSecret;

@@ -65,6 +65,28 @@ pub fn classify(
     }
 }
 
+/// Like [`classify`], with a delay the destination asked for by other means than `Retry-After`:
+/// Discord's JSON `retry_after` on a `429`, or an exhausted rate-limit bucket
+/// (`X-RateLimit-Remaining: 0` with `X-RateLimit-Reset-After`). The caller parses the hint so
+/// this stays pure; the longer of the two delays is honoured (capped), only when retrying.
+pub fn classify_with_hint(
+    status: Option<u16>,
+    error: Option<ErrorKind>,
+    retry_after: Option<&str>,
+    hint: Option<Duration>,
+    now_unix_secs: i64,
+) -> AttemptOutcome {
+    match classify(status, error, retry_after, now_unix_secs) {
+        AttemptOutcome::Retry { not_before } => AttemptOutcome::Retry {
+            not_before: match (not_before, hint.map(|h| h.min(MAX_RETRY_AFTER))) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            },
+        },
+        other => other,
+    }
+}
+
 /// `Retry-After` is either delta-seconds or an HTTP date; both are capped.
 pub fn parse_retry_after(raw: &str, now_unix_secs: i64) -> Option<Duration> {
     let raw = raw.trim();
@@ -133,6 +155,46 @@ mod tests {
         assert_eq!(parse_retry_after("999999999", now), Some(MAX_RETRY_AFTER));
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-3", now), None);
+    }
+
+    #[test]
+    fn a_hint_is_a_floor_only_when_retrying() {
+        let hint = Some(Duration::from_millis(1500));
+        assert_eq!(
+            classify_with_hint(Some(429), None, None, hint, 0),
+            AttemptOutcome::Retry { not_before: hint }
+        );
+        // The longer of header and hint wins, and the hint is capped like the header.
+        assert_eq!(
+            classify_with_hint(Some(429), None, Some("2"), hint, 0),
+            AttemptOutcome::Retry {
+                not_before: Some(Duration::from_secs(2))
+            }
+        );
+        assert_eq!(
+            classify_with_hint(
+                Some(500),
+                None,
+                None,
+                Some(Duration::from_secs(10 * 86400)),
+                0
+            ),
+            AttemptOutcome::Retry {
+                not_before: Some(MAX_RETRY_AFTER)
+            }
+        );
+        assert_eq!(
+            classify_with_hint(Some(204), None, None, hint, 0),
+            AttemptOutcome::Succeeded
+        );
+        assert_eq!(
+            classify_with_hint(None, Some(ErrorKind::Render), None, hint, 0),
+            AttemptOutcome::GiveUp
+        );
+        assert_eq!(
+            classify_with_hint(Some(502), None, None, None, 0),
+            AttemptOutcome::Retry { not_before: None }
+        );
     }
 
     #[test]

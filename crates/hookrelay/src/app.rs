@@ -127,6 +127,9 @@ pub async fn run_with(
         wake,
         metrics: metrics_handle(),
         node_id,
+        schemas: Arc::new(crate::destinations::catalog::SchemaCache::new(
+            config.key_cache_ttl,
+        )),
     };
     let router = if role.runs_api() {
         api::router(state)

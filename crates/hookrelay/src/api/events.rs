@@ -20,6 +20,7 @@ use super::extract::{page, parse_json_object, time_param, JsonBody, StrictQuery}
 use super::quotas::event_quota;
 use super::views::{DeliveryView, EventView, ListView};
 use super::AppState;
+use crate::destinations::catalog::TenantSchemas;
 use crate::store::{Event, EventQuery, EventQuota, IngestOutcome, NewEvent};
 
 pub fn routes() -> Router<AppState> {
@@ -61,12 +62,14 @@ pub struct DuplicateAnswer {
 const MAX_EVENT_ID_LEN: usize = 255;
 pub const MAX_BATCH: usize = 1000;
 
-/// Validates one incoming event into a `NewEvent` for `tenant`.
+/// Validates one incoming event into a `NewEvent` for `tenant`; `data` must satisfy the schema
+/// its type has in the tenant's catalog, if any (`422` naming each failing `data.<path>`).
 fn to_new_event(
     e: EmitEvent,
     header_key: Option<&str>,
     tenant: &TenantId,
     quota: EventQuota,
+    schemas: &TenantSchemas,
 ) -> ApiResult<NewEvent> {
     if !is_valid_event_type(&e.event_type) {
         return Err(ApiError::field(
@@ -89,6 +92,9 @@ fn to_new_event(
     let data = e
         .data
         .map_or_else(|| String::from("{}"), |raw| raw.get().to_owned());
+    schemas
+        .validate_raw(&e.event_type, &data)
+        .map_err(ApiError::Validation)?;
     Ok(NewEvent {
         event: Event {
             id: EventId::generate(),
@@ -152,7 +158,7 @@ fn answer(outcome: IngestOutcome) -> Response {
     params(("Idempotency-Key" = Option<String>, Header, description = "used when the body has no event_id")),
     responses((status = 202, body = Accepted, description = "stored with its deliveries"),
               (status = 200, body = DuplicateAnswer, description = "a repeat of an event already accepted"),
-              (status = 422, description = "invalid field")),
+              (status = 422, description = "invalid field, or `data` fails the JSON Schema of its type in the event catalog: one `details` entry per failure, `field` = `data.<path>`")),
     security(("bearer" = [])))]
 pub async fn emit(
     State(s): State<AppState>,
@@ -162,7 +168,17 @@ pub async fn emit(
 ) -> ApiResult<Response> {
     caller.require(Action::Publish)?;
     let quota = event_quota(&s, &caller.tenant).await?;
-    let new = to_new_event(body, idempotency_header(&headers)?, &caller.tenant, quota)?;
+    let schemas = s
+        .schemas
+        .for_tenant(s.store.as_ref(), &caller.tenant)
+        .await?;
+    let new = to_new_event(
+        body,
+        idempotency_header(&headers)?,
+        &caller.tenant,
+        quota,
+        &schemas,
+    )?;
     let outcome = s.ingestor.submit(vec![new]).await?;
     let first = outcome
         .into_iter()
@@ -192,6 +208,10 @@ pub async fn emit_batch(
         return Err(ApiError::field("events", "must hold 1 to 1000 events"));
     }
     let quota = event_quota(&s, &caller.tenant).await?;
+    let schemas = s
+        .schemas
+        .for_tenant(s.store.as_ref(), &caller.tenant)
+        .await?;
     // Validate each entry; refused ones get their error in place, the rest go in one commit.
     let mut results: Vec<Option<serde_json::Value>> = Vec::with_capacity(body.events.len());
     let mut accepted = Vec::with_capacity(body.events.len());
@@ -202,7 +222,7 @@ pub async fn emit_batch(
             }
             other => other,
         });
-        match parsed.and_then(|e| to_new_event(e, None, &caller.tenant, quota)) {
+        match parsed.and_then(|e| to_new_event(e, None, &caller.tenant, quota, &schemas)) {
             Ok(new) => {
                 results.push(None);
                 accepted.push((i, new));

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod deliveries;
 pub mod error;
+pub mod event_types;
 pub mod events;
 pub mod extract;
 pub mod health;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// Names this process in leases it takes itself (the `/test` action).
     pub node_id: String,
+    /// Compiled event-type schemas per tenant, for validating emits.
+    pub schemas: Arc<crate::destinations::catalog::SchemaCache>,
 }
 
 /// The full API (role `api` or `all`).
@@ -54,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .merge(keys::routes())
         .merge(webhooks::routes())
         .merge(events::routes())
+        .merge(event_types::routes())
         .merge(deliveries::routes())
         .merge(quotas::routes())
         .merge(openapi::routes())

@@ -78,6 +78,9 @@ pub struct WebhookView {
     pub templates: BTreeMap<String, String>,
     /// Seconds between attempts; null means the server's global schedule.
     pub retry_schedule_seconds: Option<Vec<u32>>,
+    /// Payload filter over the event envelope; null lets every event of a matching type through.
+    #[schema(value_type = Option<Object>)]
+    pub filter: Option<serde_json::Value>,
     pub created_at: String,
     pub updated_at: String,
     /// The signing secret: present only at creation (and from `rotate-secret`).
@@ -98,6 +101,7 @@ impl From<&Webhook> for WebhookView {
             rate_limit_per_sec: w.rate_limit_per_sec,
             templates: w.templates.clone(),
             retry_schedule_seconds: w.retry_schedule.clone(),
+            filter: w.filter.clone(),
             created_at: to_rfc3339(w.created_at),
             updated_at: to_rfc3339(w.updated_at),
             secret: None,

@@ -1,5 +1,5 @@
 //! Outbound webhooks: CRUD, pause/resume, the `/test` action through the real delivery path,
-//! secret rotation with a grace period, and per-webhook delivery statistics.
+//! message previews, secret rotation with a grace period, and per-webhook delivery statistics.
 
 use std::collections::BTreeMap;
 
@@ -7,12 +7,14 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use hookrelay_domain::time::now_millis;
+use hookrelay_domain::time::{now_millis, to_rfc3339};
 use hookrelay_domain::validate::{check_custom_header, parse_webhook_url, FieldError};
 use hookrelay_domain::{
-    Action, EventFilter, EventId, RetrySchedule, WebhookId, WebhookKind, WebhookSecret,
+    Action, EventFilter, EventId, PayloadFilter, RetrySchedule, TenantId, WebhookId, WebhookKind,
+    WebhookSecret,
 };
 use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::auth::Caller;
@@ -20,8 +22,11 @@ use super::error::{missing, ApiError, ApiResult};
 use super::extract::{page, JsonBody, StrictQuery};
 use super::views::{ListView, WebhookView};
 use super::AppState;
+use crate::config::Config;
 use crate::delivery::attempt::record_for;
 use crate::delivery::guard::check_literal;
+use crate::destinations::catalog::{self, CatalogEntry};
+use crate::destinations::{self, template};
 use crate::store::{Event, IngestOutcome, NewEvent, StoredSecret, Webhook, WebhookQuery};
 use hookrelay_domain::netpolicy::{is_local_hostname, TargetPolicy};
 
@@ -33,6 +38,7 @@ pub fn routes() -> Router<AppState> {
             get(read).patch(update).delete(remove),
         )
         .route("/api/v1/webhooks/{id}/test", post(test))
+        .route("/api/v1/webhooks/{id}/preview", post(preview))
         .route("/api/v1/webhooks/{id}/rotate-secret", post(rotate_secret))
         .route("/api/v1/webhooks/{id}/stats", get(stats))
 }
@@ -49,8 +55,16 @@ pub struct CreateWebhook {
     pub active: Option<bool>,
     pub headers: Option<BTreeMap<String, String>>,
     pub rate_limit_per_sec: Option<u32>,
-    /// Per event type message templates (`discord` and `slack` only).
+    /// Message templates (`discord` and `slack` only), keyed by event type, `prefix.*` or `*`
+    /// (the most specific wins; types without one get the built-in message). A text template
+    /// renders the message text; one whose first non-blank character is `{` (not `{{`, `{%`,
+    /// `{#`) is a JSON message (`content`/`embeds` for Discord, `text`/`blocks` for Slack) whose
+    /// strings are templates. Context: `event`, `timestamp`, `eventId`, `data`.
     pub templates: Option<BTreeMap<String, String>>,
+    /// Payload filter over the event envelope, beside `events`, e.g.
+    /// `{"data.amount": {"$gte": 100}}`; see docs/destinations.md for the language.
+    #[schema(value_type = Option<Object>)]
+    pub filter: Option<Value>,
     /// `whsec_` + base64 of 24–64 bytes; generated when absent.
     pub secret: Option<String>,
     /// Seconds between attempts for this webhook; absent uses the server's schedule.
@@ -73,6 +87,10 @@ pub struct UpdateWebhook {
     #[serde(default, deserialize_with = "double_option")]
     pub rate_limit_per_sec: Option<Option<u32>>,
     pub templates: Option<BTreeMap<String, String>>,
+    /// `null` removes the payload filter.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Object>)]
+    pub filter: Option<Option<Value>>,
     /// Replaces the signing secret at once (use `rotate-secret` for a grace period).
     pub secret: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
@@ -94,10 +112,33 @@ pub struct ListQuery {
     cursor: Option<String>,
 }
 
-/// Checks every field of a webhook as it would be stored, collecting all problems.
-fn validate(w: &Webhook, require_https: bool, policy: &TargetPolicy) -> ApiResult<()> {
+/// A problem that does not stop the change (unless the server is strict about it).
+#[derive(Serialize, ToSchema)]
+pub struct Warning {
+    pub field: String,
+    pub message: String,
+}
+
+/// A created or updated webhook, with what looked wrong but was accepted.
+#[derive(Serialize, ToSchema)]
+pub struct WebhookAnswer {
+    #[serde(flatten)]
+    pub webhook: WebhookView,
+    /// E.g. an `events` pattern that matches no type of the event catalog (with
+    /// `HOOKRELAY_STRICT_EVENT_TYPES=true` that is a `422` instead).
+    pub warnings: Vec<Warning>,
+}
+
+/// Checks every field of a webhook as it would be stored, collecting all problems; answers the
+/// warnings (event patterns that match no catalog type) when nothing is wrong.
+fn validate(
+    w: &Webhook,
+    config: &Config,
+    policy: &TargetPolicy,
+    catalog: &BTreeMap<String, CatalogEntry>,
+) -> ApiResult<Vec<Warning>> {
     let mut errors = Vec::new();
-    match parse_webhook_url(&w.url, require_https) {
+    match parse_webhook_url(&w.url, config.require_https) {
         Err(m) => errors.push(FieldError::new("url", m)),
         Ok(url) => {
             // Obvious cases are refused now; every resolved address is checked again at connect time.
@@ -112,6 +153,8 @@ fn validate(w: &Webhook, require_https: bool, policy: &TargetPolicy) -> ApiResul
                     "url",
                     "must not point at a loopback, private, link-local or reserved address",
                 ));
+            } else if let Err(m) = destinations::check_destination_url(w.kind, &url, policy) {
+                errors.push(FieldError::new("url", m));
             }
         }
     }
@@ -148,12 +191,16 @@ fn validate(w: &Webhook, require_https: bool, policy: &TargetPolicy) -> ApiResul
             "only `discord` and `slack` webhooks use templates",
         ));
     }
-    for (event_type, template) in &w.templates {
-        if template.len() > 16 * 1024 {
-            errors.push(FieldError::new(
-                format!("templates.{event_type}"),
-                "must be at most 16 KiB",
-            ));
+    if w.kind != WebhookKind::Http {
+        errors.extend(destinations::check_templates(w.kind, &w.templates, |key| {
+            catalog.get(key).and_then(|e| e.example.clone())
+        }));
+    }
+    if let Some(filter) = &w.filter {
+        if filter.to_string().len() > 16 * 1024 {
+            errors.push(FieldError::new("filter", "must be at most 16 KiB"));
+        } else if let Err(e) = PayloadFilter::parse(filter) {
+            errors.push(e);
         }
     }
     if let Some(delays) = &w.retry_schedule {
@@ -161,11 +208,21 @@ fn validate(w: &Webhook, require_https: bool, policy: &TargetPolicy) -> ApiResul
             errors.push(FieldError::new("retry_schedule_seconds", m));
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::Validation(errors))
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
     }
+    let names: Vec<&str> = catalog.keys().map(String::as_str).collect();
+    let unknown = catalog::unknown_patterns(&w.events, &names);
+    if config.strict_event_types && !unknown.is_empty() {
+        return Err(ApiError::Validation(unknown));
+    }
+    Ok(unknown
+        .into_iter()
+        .map(|f| Warning {
+            field: f.field,
+            message: f.message,
+        })
+        .collect())
 }
 
 fn parse_kind(raw: Option<&str>) -> ApiResult<WebhookKind> {
@@ -185,14 +242,14 @@ fn parse_id(raw: &str) -> ApiResult<WebhookId> {
 }
 
 #[utoipa::path(post, path = "/api/v1/webhooks", tag = "webhooks", request_body = CreateWebhook,
-    responses((status = 201, body = WebhookView, description = "includes `secret`, shown only this once"),
-              (status = 422, description = "a field is invalid")),
+    responses((status = 201, body = WebhookAnswer, description = "includes `secret`, shown only this once, and `warnings`"),
+              (status = 422, description = "a field is invalid: `url` (a `discord` webhook needs a Discord webhook URL, a `slack` one a Slack one, unless its host is an IP inside `HOOKRELAY_ALLOWED_TARGET_NETWORKS`), `templates.<key>` (does not compile, bad JSON shape), `filter.<path>`; with `HOOKRELAY_STRICT_EVENT_TYPES`, `events[i]` matching no catalog type")),
     security(("bearer" = [])))]
 pub async fn create(
     State(s): State<AppState>,
     caller: Caller,
     JsonBody(body): JsonBody<CreateWebhook>,
-) -> ApiResult<(StatusCode, Json<WebhookView>)> {
+) -> ApiResult<(StatusCode, Json<WebhookAnswer>)> {
     caller.require(Action::Write)?;
     let secret = match &body.secret {
         Some(raw) => parse_secret(raw)?,
@@ -215,15 +272,23 @@ pub async fn create(
             secret: secret.expose().to_owned(),
             expires_at: None,
         }],
+        filter: body.filter,
         created_at: now,
         updated_at: now,
     };
-    validate(&webhook, s.config.require_https, s.sender.policy())?;
+    let catalog = catalog::load(s.store.as_ref(), &caller.tenant).await?;
+    let warnings = validate(&webhook, &s.config, s.sender.policy(), &catalog)?;
     enforce_webhook_quota(&s, &caller).await?;
     s.store.create_webhook(&webhook).await?;
     let mut view = WebhookView::from(&webhook);
     view.secret = Some(secret.expose().to_owned());
-    Ok((StatusCode::CREATED, Json(view)))
+    Ok((
+        StatusCode::CREATED,
+        Json(WebhookAnswer {
+            webhook: view,
+            warnings,
+        }),
+    ))
 }
 
 async fn enforce_webhook_quota(s: &AppState, caller: &Caller) -> ApiResult<()> {
@@ -277,13 +342,14 @@ pub async fn read(
 }
 
 #[utoipa::path(patch, path = "/api/v1/webhooks/{id}", tag = "webhooks", request_body = UpdateWebhook,
-    responses((status = 200, body = WebhookView), (status = 404), (status = 422)), security(("bearer" = [])))]
+    responses((status = 200, body = WebhookAnswer, description = "the webhook and `warnings`, as for create"), (status = 404), (status = 422)),
+    security(("bearer" = [])))]
 pub async fn update(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<UpdateWebhook>,
-) -> ApiResult<Json<WebhookView>> {
+) -> ApiResult<Json<WebhookAnswer>> {
     caller.require(Action::Write)?;
     let mut w = s
         .store
@@ -317,6 +383,9 @@ pub async fn update(
     if let Some(r) = body.retry_schedule_seconds {
         w.retry_schedule = r;
     }
+    if let Some(f) = body.filter {
+        w.filter = f;
+    }
     if let Some(raw) = body.secret {
         let secret = parse_secret(&raw)?;
         w.secrets = vec![StoredSecret {
@@ -324,7 +393,8 @@ pub async fn update(
             expires_at: None,
         }];
     }
-    validate(&w, s.config.require_https, s.sender.policy())?;
+    let catalog = catalog::load(s.store.as_ref(), &caller.tenant).await?;
+    let warnings = validate(&w, &s.config, s.sender.policy(), &catalog)?;
     w.updated_at = now_millis();
     let discard = body.discard_held.unwrap_or(false);
     s.store
@@ -334,7 +404,10 @@ pub async fn update(
     if w.active {
         s.wake.notify_one();
     }
-    Ok(Json(WebhookView::from(&w)))
+    Ok(Json(WebhookAnswer {
+        webhook: WebhookView::from(&w),
+        warnings,
+    }))
 }
 
 #[utoipa::path(delete, path = "/api/v1/webhooks/{id}", tag = "webhooks",
@@ -434,6 +507,97 @@ pub async fn test(
         duration_ms: record.attempt.duration_ms,
         error: record.attempt.error,
     }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewRequest {
+    pub event_type: String,
+    /// The event's `data`; absent: the catalog's example of the type (or `{}`).
+    #[schema(value_type = Option<Object>)]
+    pub data: Option<Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PreviewResult {
+    /// `http`, `discord` or `slack`.
+    pub kind: String,
+    pub event_type: String,
+    /// The template key used (`member.created`, `github.*`, `*`); null: the built-in message
+    /// (or, for `http`, the envelope).
+    pub template: Option<String>,
+    /// Exactly the JSON body the webhook would be posted.
+    #[schema(value_type = Object)]
+    pub body: Value,
+}
+
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/preview", tag = "webhooks", request_body = PreviewRequest,
+    responses((status = 200, body = PreviewResult, description = "the message, rendered and not sent"),
+              (status = 422, description = "the template fails on this event: `templates.<key>` says why (at delivery this is an attempt failure with `error_kind` `render`)")),
+    security(("bearer" = [])))]
+pub async fn preview(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<PreviewRequest>,
+) -> ApiResult<Json<PreviewResult>> {
+    caller.require(Action::Read)?;
+    let w = s
+        .store
+        .get_webhook(&caller.tenant, &parse_id(&id)?)
+        .await
+        .map_err(missing("webhook"))?;
+    if !hookrelay_domain::validate::is_valid_event_type(&body.event_type) {
+        return Err(ApiError::field(
+            "event_type",
+            "must be a dotted event type like member.created",
+        ));
+    }
+    let data = match body.data {
+        Some(d) => d,
+        None => example_data(&s, &caller.tenant, &body.event_type).await?,
+    };
+    let event_id = EventId::generate();
+    let timestamp = to_rfc3339(now_millis());
+    let (template, rendered) = match w.kind {
+        WebhookKind::Http => {
+            let envelope = hookrelay_domain::envelope::http_body(
+                &body.event_type,
+                &timestamp,
+                event_id.as_str(),
+                &data.to_string(),
+            );
+            let value = serde_json::from_slice(&envelope)
+                .map_err(|e| ApiError::Internal(format!("envelope: {e}")))?;
+            (None, value)
+        }
+        kind => {
+            let envelope =
+                destinations::envelope(&body.event_type, &timestamp, event_id.as_str(), data);
+            let rendered =
+                destinations::render_message(kind, &w.templates, &envelope).map_err(|e| {
+                    let field = match template::select(&w.templates, &body.event_type) {
+                        Some((key, _)) => format!("templates.{key}"),
+                        None => "event_type".to_owned(),
+                    };
+                    ApiError::field(field, e.to_string())
+                })?;
+            (rendered.template, rendered.body)
+        }
+    };
+    Ok(Json(PreviewResult {
+        kind: w.kind.as_str().to_owned(),
+        event_type: body.event_type,
+        template,
+        body: rendered,
+    }))
+}
+
+async fn example_data(s: &AppState, tenant: &TenantId, event_type: &str) -> ApiResult<Value> {
+    Ok(catalog::get(s.store.as_ref(), tenant, event_type)
+        .await?
+        .and_then(|e| e.example)
+        .unwrap_or_else(|| serde_json::json!({})))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -94,6 +94,7 @@ struct RawConfig {
     lease_grace_ms: u64,
     db_max_connections: u32,
     key_cache_ttl_ms: u64,
+    strict_event_types: bool,
 }
 
 /// Validated settings.
@@ -120,6 +121,8 @@ pub struct Config {
     pub lease_grace: Duration,
     pub db_max_connections: u32,
     pub key_cache_ttl: Duration,
+    /// Refuse (`422`) webhook event patterns that match no catalog type, instead of warning.
+    pub strict_event_types: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -252,6 +255,7 @@ impl RawConfig {
             lease_grace: Duration::from_millis(self.lease_grace_ms),
             db_max_connections: self.db_max_connections,
             key_cache_ttl: Duration::from_millis(self.key_cache_ttl_ms),
+            strict_event_types: self.strict_event_types,
         })
     }
 }
@@ -277,6 +281,7 @@ mod tests {
         assert_eq!(c.retry_schedule, RetrySchedule::default());
         assert_eq!(c.delivery_timeout, Duration::from_secs(15));
         assert!(!c.require_https);
+        assert!(!c.strict_event_types);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! domain's pure `classify` and `RetrySchedule::next_delay`.
 
 use hookrelay_domain::time::now_millis;
-use hookrelay_domain::{classify, AttemptOutcome, RetrySchedule};
+use hookrelay_domain::{classify_with_hint, AttemptOutcome, RetrySchedule};
 use rand::Rng;
 
 use super::sender::SendResult;
@@ -21,10 +21,12 @@ pub fn record_for(
         Some((kind, message)) => (Some(*kind), Some(message.clone())),
         None => (None, None),
     };
-    let outcome = classify(
+    // Chat destinations may ask for a pause in their own way (Discord's JSON `retry_after`).
+    let outcome = classify_with_hint(
         sent.status,
         error_kind,
         sent.retry_after.as_deref(),
+        sent.retry_hint,
         finished_at / 1000,
     );
     let error = match (&error_message, sent.status) {

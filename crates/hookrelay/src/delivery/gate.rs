@@ -124,7 +124,12 @@ impl Gate {
         {
             return Admission::Later(RETRY_GATED_AFTER);
         }
-        let webhook_rate = claim.webhook.rate_limit_per_sec.map(f64::from);
+        // Chat services get a default pace under their documented limits unless the webhook sets one.
+        let webhook_rate = claim
+            .webhook
+            .rate_limit_per_sec
+            .map(f64::from)
+            .or_else(|| crate::destinations::default_rate_limit(claim.webhook.kind));
         let tenant_rate = claim
             .tenant_quotas
             .delivery_rate_per_sec
@@ -241,6 +246,7 @@ mod tests {
                 rate_limit_per_sec: rate,
                 templates: Default::default(),
                 retry_schedule: None,
+                filter: None,
                 secrets: vec![StoredSecret {
                     secret: String::new(),
                     expires_at: None,

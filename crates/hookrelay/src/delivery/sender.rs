@@ -1,17 +1,19 @@
-//! Sends one attempt: builds the signed request for a claim, posts it with the shared
-//! keep-alive client, and captures what the receiver said (status, first 4 KiB, timing).
+//! Sends one attempt: builds the signed request for a claim (the http envelope, or a rendered
+//! Discord/Slack message), posts it with the shared keep-alive client, and captures what the
+//! receiver said (status, first 4 KiB, timing, rate-limit hints).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hookrelay_domain::signing::standard_signature_header;
 use hookrelay_domain::time::{now_millis, to_rfc3339};
-use hookrelay_domain::{envelope, ErrorKind, WebhookSecret};
+use hookrelay_domain::{envelope, ErrorKind, WebhookKind, WebhookSecret};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 
 use super::guard::{check_literal, GuardedResolver, HostLookup, SystemLookup};
+use crate::destinations::{self, pacing::Pacer, RateHeaders};
 use crate::store::DeliveryClaim;
 use hookrelay_domain::netpolicy::TargetPolicy;
-use std::sync::Arc;
 
 pub const USER_AGENT_VALUE: &str = concat!("hookrelay/", env!("CARGO_PKG_VERSION"));
 /// How much of a response body is kept on the attempt.
@@ -27,6 +29,9 @@ pub struct SendResult {
     pub retry_after: Option<String>,
     pub body: Option<String>,
     pub error: Option<(ErrorKind, String)>,
+    /// How long a chat destination asked us to hold off (Discord's `429` `retry_after`, an
+    /// exhausted `X-RateLimit-*` bucket); a floor for the next attempt.
+    pub retry_hint: Option<Duration>,
 }
 
 /// The shared HTTP client, the per-attempt timeout and the target policy.
@@ -35,6 +40,8 @@ pub struct Sender {
     client: reqwest::Client,
     timeout: Duration,
     policy: Arc<TargetPolicy>,
+    /// Holds a chat webhook's sends after the service asked for a pause.
+    pacer: Arc<Pacer>,
 }
 
 impl Sender {
@@ -68,6 +75,7 @@ impl Sender {
             client,
             timeout,
             policy,
+            pacer: Arc::new(Pacer::default()),
         })
     }
 
@@ -81,14 +89,38 @@ impl Sender {
 
     /// Posts the delivery as attempt number `attempt_n`.
     pub async fn send(&self, claim: &DeliveryClaim, attempt_n: u32) -> SendResult {
+        let kind = claim.webhook.kind;
+        let chat = kind != WebhookKind::Http;
+        if chat {
+            self.pacer.wait_turn(claim.webhook.id.as_str()).await;
+        }
         let started_at = now_millis();
         let clock = Instant::now();
-        let body = envelope::http_body(
-            &claim.event_type,
-            &to_rfc3339(claim.event_timestamp),
-            claim.event_id.as_str(),
-            &claim.data,
-        );
+        let body = if chat {
+            match destinations::body_for_claim(claim) {
+                Ok(body) => body,
+                // Nothing is sent: the attempt records why, and the delivery fails at once.
+                Err(e) => {
+                    return SendResult {
+                        started_at,
+                        duration: clock.elapsed(),
+                        request_headers: String::from("{}"),
+                        status: None,
+                        retry_after: None,
+                        body: None,
+                        error: Some((ErrorKind::Render, e.to_string())),
+                        retry_hint: None,
+                    }
+                }
+            }
+        } else {
+            envelope::http_body(
+                &claim.event_type,
+                &to_rfc3339(claim.event_timestamp),
+                claim.event_id.as_str(),
+                &claim.data,
+            )
+        };
         let (headers, shown) = self.headers(claim, attempt_n, started_at, &body);
         let blocked = match url::Url::parse(&claim.webhook.url) {
             Ok(url) => check_literal(&self.policy, &url)
@@ -105,6 +137,7 @@ impl Sender {
                 retry_after: None,
                 body: None,
                 error: Some((ErrorKind::BlockedAddress, reason)),
+                retry_hint: None,
             };
         }
         let request = self
@@ -121,6 +154,7 @@ impl Sender {
             retry_after: None,
             body: None,
             error: None,
+            retry_hint: None,
         };
         match request.send().await {
             Ok(mut response) => {
@@ -130,6 +164,18 @@ impl Sender {
                     .get(RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned);
+                let header = |name: &str| {
+                    response
+                        .headers()
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned)
+                };
+                let rate = RateHeaders {
+                    remaining: header("x-ratelimit-remaining"),
+                    reset_after: header("x-ratelimit-reset-after"),
+                    retry_after: result.retry_after.clone(),
+                };
                 let mut kept = Vec::new();
                 // Read at most the first 4 KiB; a timeout while reading still counts the status.
                 while let Ok(Some(chunk)) = response.chunk().await {
@@ -140,6 +186,17 @@ impl Sender {
                     }
                 }
                 result.body = Some(String::from_utf8_lossy(&kept).into_owned());
+                if chat {
+                    result.retry_hint = destinations::retry_hint(
+                        kind,
+                        result.status,
+                        &rate,
+                        result.body.as_deref(),
+                    );
+                    if let Some(pause) = result.retry_hint {
+                        self.pacer.hold(claim.webhook.id.as_str(), pause);
+                    }
+                }
             }
             Err(e) => result.error = Some(classify_transport_error(&e)),
         }

@@ -80,7 +80,7 @@ pub(super) fn bucket_start(now: i64, size: i64) -> i64 {
 pub(super) const WEBHOOK_COLUMNS: &str =
     "w.id, w.tenant_id, w.url, w.kind, w.description, w.active, \
     w.events, w.headers, w.rate_limit_per_sec, w.templates, w.retry_schedule, w.secrets, \
-    w.created_at, w.updated_at";
+    w.filter, w.created_at, w.updated_at";
 
 pub(super) const DELIVERY_COLUMNS: &str =
     "d.id, d.tenant_id, d.event_id, d.webhook_id, d.event_type, \
@@ -137,6 +137,22 @@ macro_rules! impl_store {
                     rate_limit_per_sec: r.try_get::<Option<i64>, _>("rate_limit_per_sec")?.map(|v| v as u32),
                     templates: parse_string_map(&r.try_get::<String, _>("templates")?, "webhook templates")?,
                     retry_schedule: schedule.map(|s| from_json(&s, "retry schedule")).transpose()?,
+                    filter: r.try_get::<Option<String>, _>("filter")?.map(|f| from_json(&f, "webhook filter")).transpose()?,
+                    created_at: r.try_get("created_at")?,
+                    updated_at: r.try_get("updated_at")?,
+                })
+            }
+
+            pub fn event_type(r: &$row) -> StoreResult<EventType> {
+                let doc = |col: &str| -> StoreResult<Option<serde_json::Value>> {
+                    r.try_get::<Option<String>, _>(col)?.map(|s| from_json(&s, col)).transpose()
+                };
+                Ok(EventType {
+                    tenant_id: TenantId::from_trusted(r.try_get("tenant_id")?),
+                    name: r.try_get("name")?,
+                    description: r.try_get("description")?,
+                    schema: doc("data_schema")?,
+                    example: doc("example")?,
                     created_at: r.try_get("created_at")?,
                     updated_at: r.try_get("updated_at")?,
                 })
@@ -319,7 +335,7 @@ macro_rules! impl_store {
             }
 
             async fn create_webhook(&self, w: &super::Webhook) -> super::StoreResult<()> {
-                let q = sqlx::query("INSERT INTO webhooks (id, tenant_id, url, kind, description, active, events, headers, rate_limit_per_sec, templates, retry_schedule, secrets, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)")
+                let q = sqlx::query("INSERT INTO webhooks (id, tenant_id, url, kind, description, active, events, headers, rate_limit_per_sec, templates, retry_schedule, secrets, filter, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)")
                     .bind(w.id.as_str())
                     .bind(w.tenant_id.as_str());
                 bind_webhook_fields(q, w, self.keyring()).bind(w.created_at).bind(w.updated_at).execute(self.writer()).await?;
@@ -395,7 +411,7 @@ macro_rules! impl_store {
                         .execute(&mut *tx)
                         .await?;
                 }
-                let q = sqlx::query("UPDATE webhooks SET url = $1, kind = $2, description = $3, active = $4, events = $5, headers = $6, rate_limit_per_sec = $7, templates = $8, retry_schedule = $9, secrets = $10, updated_at = $11 WHERE id = $12 AND tenant_id = $13");
+                let q = sqlx::query("UPDATE webhooks SET url = $1, kind = $2, description = $3, active = $4, events = $5, headers = $6, rate_limit_per_sec = $7, templates = $8, retry_schedule = $9, secrets = $10, filter = $11, updated_at = $12 WHERE id = $13 AND tenant_id = $14");
                 let done = bind_webhook_fields(q, w, self.keyring())
                     .bind(w.updated_at)
                     .bind(w.id.as_str())
@@ -452,6 +468,65 @@ macro_rules! impl_store {
                 Ok(stats)
             }
 
+            async fn create_event_type(&self, t: &super::EventType) -> super::StoreResult<()> {
+                sqlx::query("INSERT INTO event_types (tenant_id, name, description, data_schema, example, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+                    .bind(t.tenant_id.as_str())
+                    .bind(&t.name)
+                    .bind(&t.description)
+                    .bind(t.schema.as_ref().map(super::common::to_json))
+                    .bind(t.example.as_ref().map(super::common::to_json))
+                    .bind(t.created_at)
+                    .bind(t.updated_at)
+                    .execute(self.writer())
+                    .await
+                    .map_err(|e| super::common::conflict_on_unique(e, "an event type with this name exists"))?;
+                Ok(())
+            }
+
+            async fn put_event_type(&self, t: &super::EventType) -> super::StoreResult<()> {
+                sqlx::query("INSERT INTO event_types (tenant_id, name, description, data_schema, example, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                             ON CONFLICT (tenant_id, name) DO UPDATE SET description = excluded.description, data_schema = excluded.data_schema, example = excluded.example, updated_at = excluded.updated_at")
+                    .bind(t.tenant_id.as_str())
+                    .bind(&t.name)
+                    .bind(&t.description)
+                    .bind(t.schema.as_ref().map(super::common::to_json))
+                    .bind(t.example.as_ref().map(super::common::to_json))
+                    .bind(t.created_at)
+                    .bind(t.updated_at)
+                    .execute(self.writer())
+                    .await?;
+                Ok(())
+            }
+
+            async fn get_event_type(&self, tenant: &hookrelay_domain::TenantId, name: &str) -> super::StoreResult<Option<super::EventType>> {
+                let row = sqlx::query("SELECT * FROM event_types WHERE tenant_id = $1 AND name = $2")
+                    .bind(tenant.as_str())
+                    .bind(name)
+                    .fetch_optional(self.reader())
+                    .await?;
+                row.as_ref().map(rows::event_type).transpose()
+            }
+
+            async fn list_event_types(&self, tenant: &hookrelay_domain::TenantId) -> super::StoreResult<Vec<super::EventType>> {
+                let rows = sqlx::query("SELECT * FROM event_types WHERE tenant_id = $1")
+                    .bind(tenant.as_str())
+                    .fetch_all(self.reader())
+                    .await?;
+                let mut types = rows.iter().map(rows::event_type).collect::<super::StoreResult<Vec<_>>>()?;
+                // Byte order in Rust: PostgreSQL's collation would sort differently from SQLite.
+                types.sort_by(|a, b| a.name.cmp(&b.name));
+                Ok(types)
+            }
+
+            async fn delete_event_type(&self, tenant: &hookrelay_domain::TenantId, name: &str) -> super::StoreResult<()> {
+                let done = sqlx::query("DELETE FROM event_types WHERE tenant_id = $1 AND name = $2")
+                    .bind(tenant.as_str())
+                    .bind(name)
+                    .execute(self.writer())
+                    .await?;
+                expect_one(done.rows_affected())
+            }
+
             async fn ingest(&self, events: &[super::NewEvent]) -> super::StoreResult<Vec<super::IngestOutcome>> {
                 use super::IngestOutcome;
                 use hookrelay_domain::*;
@@ -459,7 +534,8 @@ macro_rules! impl_store {
 
                 let mut tx = self.writer().begin().await?;
                 let mut outcomes = Vec::with_capacity(events.len());
-                let mut hooks: HashMap<String, Vec<(WebhookId, EventFilter)>> = HashMap::new();
+                // Per tenant, once per batch: each webhook's event-type patterns and payload filter.
+                let mut hooks: HashMap<String, Vec<(WebhookId, EventFilter, Option<PayloadFilter>)>> = HashMap::new();
                 let mut quota = reserve_quota(&mut tx, events).await?;
                 let mut deliveries: Vec<(DeliveryId, &super::NewEvent, WebhookId)> = Vec::new();
                 let mut plain: Vec<&super::Event> = Vec::new();
@@ -504,24 +580,49 @@ macro_rules! impl_store {
                     }
 
                     if !hooks.contains_key(e.tenant_id.as_str()) {
-                        let rows: Vec<(String, String)> = sqlx::query_as("SELECT id, events FROM webhooks WHERE tenant_id = $1")
+                        let rows: Vec<(String, String, Option<String>)> = sqlx::query_as("SELECT id, events, filter FROM webhooks WHERE tenant_id = $1")
                             .bind(e.tenant_id.as_str())
                             .fetch_all(&mut *tx)
                             .await?;
                         let parsed = rows
                             .into_iter()
-                            .filter_map(|(id, events)| {
+                            .filter_map(|(id, events, filter)| {
                                 let patterns: Vec<String> = serde_json::from_str(&events).ok()?;
-                                Some((WebhookId::from_trusted(id), EventFilter::parse(&patterns).ok()?))
+                                // Validated when stored; one that no longer parses matches nothing
+                                // rather than letting everything through.
+                                let payload = match filter {
+                                    None => None,
+                                    Some(raw) => match serde_json::from_str(&raw).map_err(|e| e.to_string()).and_then(|v| PayloadFilter::parse(&v).map_err(|e| e.to_string())) {
+                                        Ok(f) => Some(f),
+                                        Err(err) => {
+                                            tracing::warn!(webhook = %id, error = %err, "stored payload filter is invalid; the webhook matches nothing");
+                                            return None;
+                                        }
+                                    },
+                                };
+                                Some((WebhookId::from_trusted(id), EventFilter::parse(&patterns).ok()?, payload))
                             })
                             .collect();
                         hooks.insert(e.tenant_id.to_string(), parsed);
                     }
                     let mut ids = Vec::new();
-                    for (hook_id, filter) in &hooks[e.tenant_id.as_str()] {
+                    // The envelope payload filters see, built only when a webhook whose event
+                    // types match has a payload filter (emits that need none never parse data).
+                    let mut envelope: Option<Option<serde_json::Value>> = None;
+                    for (hook_id, filter, payload) in &hooks[e.tenant_id.as_str()] {
                         let wanted = match &ne.only_webhook {
+                            // `/test` targets one webhook whatever its filters.
                             Some(only) => only == hook_id,
-                            None => filter.matches(&e.event_type),
+                            None => filter.matches(&e.event_type) && match payload {
+                                None => true,
+                                Some(p) => envelope
+                                    .get_or_insert_with(|| {
+                                        let data: serde_json::Value = serde_json::from_str(&e.data).ok()?;
+                                        Some(serde_json::json!({"event": e.event_type, "timestamp": hookrelay_domain::time::to_rfc3339(e.timestamp), "eventId": e.id, "data": data}))
+                                    })
+                                    .as_ref()
+                                    .is_some_and(|env| p.matches(env)),
+                            },
                         };
                         if wanted {
                             let id = DeliveryId::generate();
@@ -1010,6 +1111,7 @@ macro_rules! impl_store {
                 .bind(super::common::to_json(&w.templates))
                 .bind(w.retry_schedule.as_ref().map(super::common::to_json))
                 .bind(super::common::encode_secrets(&w.secrets, ring, w.id.as_str()))
+                .bind(w.filter.as_ref().map(super::common::to_json))
         }
 
         async fn fetch_claims(conn: &mut <$db as sqlx::Database>::Connection, ids: &[String], ring: &crate::secrets::Keyring) -> super::StoreResult<Vec<super::DeliveryClaim>> {

@@ -88,8 +88,20 @@ pub trait Store: Send + Sync + 'static {
         since: Millis,
     ) -> StoreResult<WebhookStats>;
 
+    // Event catalog: the tenant's own types and customised built-ins.
+    /// `Conflict` when the tenant already has a type of this name.
+    async fn create_event_type(&self, event_type: &EventType) -> StoreResult<()>;
+    /// Inserts or replaces (keeping `created_at` of an existing row).
+    async fn put_event_type(&self, event_type: &EventType) -> StoreResult<()>;
+    async fn get_event_type(&self, tenant: &TenantId, name: &str)
+        -> StoreResult<Option<EventType>>;
+    /// All of the tenant's rows, by name (a catalog is small and merged with built-ins in Rust).
+    async fn list_event_types(&self, tenant: &TenantId) -> StoreResult<Vec<EventType>>;
+    async fn delete_event_type(&self, tenant: &TenantId, name: &str) -> StoreResult<()>;
+
     // Events
-    /// Writes each event and one delivery per matching webhook, all in one transaction.
+    /// Writes each event and one delivery per matching webhook (event-type patterns, then the
+    /// payload filter of webhooks that have one), all in one transaction.
     async fn ingest(&self, events: &[NewEvent]) -> StoreResult<Vec<IngestOutcome>>;
     /// Events counted in the tenant's current minute and day.
     async fn event_usage(&self, tenant: &TenantId, now: Millis) -> StoreResult<EventUsage>;

@@ -55,6 +55,24 @@ pub struct Webhook {
     pub retry_schedule: Option<Vec<u32>>,
     /// Newest first.
     pub secrets: Vec<StoredSecret>,
+    /// Payload filter over the event envelope (validated by `PayloadFilter::parse`); `None`
+    /// lets every event of a matching type through.
+    pub filter: Option<serde_json::Value>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// A tenant's own event type, or its customisation of a built-in one (built-ins live in code:
+/// `destinations::catalog`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventType {
+    pub tenant_id: TenantId,
+    pub name: String,
+    pub description: String,
+    /// JSON Schema that `data` must satisfy at `POST /api/v1/events`.
+    pub schema: Option<serde_json::Value>,
+    /// An example `data`.
+    pub example: Option<serde_json::Value>,
     pub created_at: Millis,
     pub updated_at: Millis,
 }

@@ -6,6 +6,7 @@ mod support;
 mod api_errors;
 mod crash;
 mod delivery;
+mod destinations;
 mod fairness;
 mod quotas;
 mod secrets;

@@ -124,6 +124,7 @@ fn claim(url: &str) -> DeliveryClaim {
             rate_limit_per_sec: None,
             templates: Default::default(),
             retry_schedule: None,
+            filter: None,
             secrets: vec![StoredSecret {
                 secret: WebhookSecret::generate().expose().into(),
                 expires_at: None,

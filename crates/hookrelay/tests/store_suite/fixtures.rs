@@ -56,6 +56,7 @@ pub fn webhook(tenant: &TenantId, events: &[&str]) -> Webhook {
             secret: "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=".into(),
             expires_at: None,
         }],
+        filter: None,
         created_at: now,
         updated_at: now,
     }

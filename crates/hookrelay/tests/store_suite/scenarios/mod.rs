@@ -1,12 +1,14 @@
 //! The scenarios, each `async fn scenario_x(store: &dyn Store)` on a fresh, migrated store.
 
 mod access;
+mod destinations;
 mod ingest;
 mod lists;
 mod queue;
 mod webhooks;
 
 pub use access::*;
+pub use destinations::*;
 pub use ingest::*;
 pub use lists::*;
 pub use queue::*;

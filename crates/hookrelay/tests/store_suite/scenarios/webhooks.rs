@@ -38,6 +38,9 @@ pub async fn scenario_webhook_round_trip(store: &dyn Store) {
                 expires_at: Some(now + 86_400_000),
             },
         ],
+        filter: Some(
+            serde_json::json!({"data.amount": {"$gte": 100}, "$or": [{"data.plan": "pro"}, {"data.plan": {"$exists": false}}]}),
+        ),
         created_at: now,
         updated_at: now,
     };
@@ -61,6 +64,7 @@ pub async fn scenario_webhook_round_trip(store: &dyn Store) {
             secret: "whsec_cm90YXRlZC1yb3RhdGVkLXJvdGF0ZWQ=".into(),
             expires_at: None,
         }],
+        filter: None,
         updated_at: now + 5_000,
         ..full.clone()
     };
