@@ -6,13 +6,13 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::Parser;
 
-/// What the bench measures. Only `Outbound` is implemented; `Inbound` is the slot for the
-/// ingest bench (`POST /ingest/{source}` with provider signatures) that comes later.
+/// What the bench measures: outbound delivery, or inbound ingest (`POST /ingest/{source}` with
+/// GitHub signatures).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scenario {
     /// Emit events through the API and measure deliveries to a local receiver.
     Outbound,
-    /// Inbound ingest throughput (`--ingest-only`): not implemented yet.
+    /// Inbound ingest throughput (`--ingest-only`): signed GitHub deliveries to a source.
     Inbound,
 }
 
@@ -90,7 +90,9 @@ pub struct Cli {
     #[arg(long)]
     pub keep_workdir: bool,
 
-    /// Inbound ingest scenario instead of outbound delivery (not implemented yet).
+    /// Inbound ingest instead of outbound delivery: `--events` signed GitHub `pull_request`
+    /// deliveries posted to a GitHub source (`--rate`, `--concurrency`, `--warmup-secs` apply;
+    /// no webhook subscribes, so nothing is delivered).
     #[arg(long)]
     pub ingest_only: bool,
 }

@@ -1,8 +1,12 @@
 //! hookrelay-bench: starts hookrelay on a fresh store, drives load through its public API into
 //! a local receiver, and prints throughput, latency, memory and an exact delivery ledger.
 
+// serde_json::json! of the realistic GitHub payload (inbound.rs) nests deeper than 128.
+#![recursion_limit = "256"]
+
 mod api;
 mod cli;
+mod inbound;
 mod ledger;
 mod load;
 mod receiver;
@@ -15,7 +19,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use clap::Parser;
 
 use crate::api::{Api, Topology};
@@ -30,7 +34,7 @@ use crate::report::{
 use crate::server::{Database, MemSampler, Phase, PhaseCell, ServerProcess, ServerSpec};
 
 /// How long the server may take to answer 200 on /health.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Variables the bench sets for the server itself.
 const OWN_ENV: [&str; 7] = [
     "HOOKRELAY_LISTEN",
@@ -47,11 +51,11 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     // `run` is polled by block_on on the main thread, which the server's PDEATHSIG relies on.
     let result = tokio::select! {
-        result = run(&cli) => result,
+        result = run_scenario(&cli) => result,
         _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
     };
     match result {
-        Ok(report) if report.void => ExitCode::from(1),
+        Ok(void) if void => ExitCode::from(1),
         Ok(_) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
@@ -60,14 +64,16 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: &Cli) -> Result<Report> {
+/// Runs the chosen scenario; `true` when the run is void.
+async fn run_scenario(cli: &Cli) -> Result<bool> {
     cli.validate()?;
     match cli.scenario() {
-        Scenario::Outbound => {}
-        Scenario::Inbound => {
-            bail!("--ingest-only (the inbound ingest bench) is not implemented yet")
-        }
+        Scenario::Outbound => run(cli).await.map(|r| r.void),
+        Scenario::Inbound => inbound::run(cli).await.map(|r| r.void),
     }
+}
+
+async fn run(cli: &Cli) -> Result<Report> {
     // Declaration order is teardown order in reverse: server, then schema, then the directory.
     let workdir = tempfile::Builder::new()
         .prefix("hookrelay-bench-")
@@ -381,7 +387,7 @@ fn assemble(cli: &Cli, m: &Measured) -> Report {
 }
 
 /// HOOKRELAY_* variables the server inherits besides the bench's own, secrets redacted.
-fn inherited_env() -> Vec<String> {
+pub(crate) fn inherited_env() -> Vec<String> {
     let mut vars: Vec<String> = std::env::vars()
         .filter(|(k, _)| k.starts_with("HOOKRELAY_") && !OWN_ENV.contains(&k.as_str()))
         .map(|(k, v)| {

@@ -89,6 +89,8 @@ prefixed_id!(/// An inbound source.
     SourceId, "src_");
 prefixed_id!(/// A dashboard user.
     UserId, "usr_");
+prefixed_id!(/// One request received on an inbound source (the requests log).
+    InboundRequestId, "irq_");
 
 #[cfg(test)]
 mod tests {

@@ -130,6 +130,7 @@ pub async fn run_with(
         schemas: Arc::new(crate::destinations::catalog::SchemaCache::new(
             config.key_cache_ttl,
         )),
+        inbound: api::ingest::Gateway::start(store.clone(), &config),
     };
     let router = if role.runs_api() {
         api::router(state)

@@ -6,12 +6,14 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot, Mutex, Notify};
 
-use crate::store::{IngestOutcome, NewEvent, Store, StoreError};
+use crate::store::{InboundRequest, IngestOutcome, NewEvent, Store, StoreError};
 
 type Reply = oneshot::Sender<Result<Vec<IngestOutcome>, Arc<StoreError>>>;
 
 struct Job {
     events: Vec<NewEvent>,
+    /// Inbound request records to write with the events: `(index into events, record)`.
+    requests: Vec<(usize, InboundRequest)>,
     reply: Reply,
 }
 
@@ -46,9 +48,23 @@ impl Ingestor {
 
     /// Stores the events (and their deliveries) durably; returns one outcome per event, in order.
     pub async fn submit(&self, events: Vec<NewEvent>) -> Result<Vec<IngestOutcome>, IngestError> {
+        self.submit_with_requests(events, Vec::new()).await
+    }
+
+    /// `submit`, writing inbound request records in the same commit as their events, so an
+    /// accepted inbound request is never without its log entry (or the reverse).
+    pub async fn submit_with_requests(
+        &self,
+        events: Vec<NewEvent>,
+        requests: Vec<(usize, InboundRequest)>,
+    ) -> Result<Vec<IngestOutcome>, IngestError> {
         let (reply, answer) = oneshot::channel();
         self.tx
-            .send(Job { events, reply })
+            .send(Job {
+                events,
+                requests,
+                reply,
+            })
             .await
             .map_err(|_| IngestError::Closed)?;
         answer
@@ -82,7 +98,13 @@ async fn write_loop(store: Arc<dyn Store>, wake: Arc<Notify>, rx: Arc<Mutex<mpsc
 
 async fn commit(store: &dyn Store, wake: &Notify, jobs: &mut Vec<Job>) {
     let all: Vec<NewEvent> = jobs.iter().flat_map(|j| j.events.iter().cloned()).collect();
-    match store.ingest(&all).await {
+    let mut requests = Vec::new();
+    let mut offset = 0;
+    for job in jobs.iter_mut() {
+        requests.extend(job.requests.drain(..).map(|(i, r)| (offset + i, r)));
+        offset += job.events.len();
+    }
+    match store.ingest_with_requests(&all, &requests).await {
         Ok(outcomes) => {
             let created: u64 = outcomes
                 .iter()

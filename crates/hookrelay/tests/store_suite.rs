@@ -59,4 +59,6 @@ store_tests! {
     scenario_webhook_stats => sqlite_webhook_stats, postgres_webhook_stats;
     scenario_event_types => sqlite_event_types, postgres_event_types;
     scenario_payload_filters_at_fan_out => sqlite_payload_filters_at_fan_out, postgres_payload_filters_at_fan_out;
+    scenario_sources => sqlite_sources, postgres_sources;
+    scenario_inbound_requests => sqlite_inbound_requests, postgres_inbound_requests;
 }

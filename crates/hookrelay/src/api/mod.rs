@@ -8,9 +8,11 @@ pub mod event_types;
 pub mod events;
 pub mod extract;
 pub mod health;
+pub mod ingest;
 pub mod keys;
 pub mod openapi;
 pub mod quotas;
+pub mod sources;
 pub mod tenants;
 pub mod views;
 pub mod webhooks;
@@ -47,6 +49,8 @@ pub struct AppState {
     pub node_id: String,
     /// Compiled event-type schemas per tenant, for validating emits.
     pub schemas: Arc<crate::destinations::catalog::SchemaCache>,
+    /// Inbound sources: caches, rate limits and the requests-log writer.
+    pub inbound: Arc<ingest::Gateway>,
 }
 
 /// The full API (role `api` or `all`).
@@ -60,6 +64,8 @@ pub fn router(state: AppState) -> Router {
         .merge(event_types::routes())
         .merge(deliveries::routes())
         .merge(quotas::routes())
+        .merge(sources::routes())
+        .merge(ingest::routes())
         .merge(openapi::routes())
         .merge(health::routes())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })

@@ -7,7 +7,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::AppState;
-use super::{deliveries, event_types, events, health, keys, quotas, tenants, webhooks};
+use super::{
+    deliveries, event_types, events, health, ingest, keys, quotas, sources, tenants, webhooks,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,7 +25,9 @@ Chat destinations (`kind: discord` / `slack`): the message is rendered from the 
 
 Routing: beside `events` patterns, a webhook's `filter` is a JSON payload filter over the envelope (`$eq $neq $gt $gte $lt $lte $in $nin $exists $startsWith $endsWith $and $or $not`), checked at creation (`422` `filter.<path>`). Create and update answers carry `warnings`: `events` patterns that match no type of the event catalog; with `HOOKRELAY_STRICT_EVENT_TYPES=true` those are a `422` instead.
 
-Event catalog: `GET /api/v1/event-types` lists the built-in types and the tenant's own, by name. A type with a JSON Schema makes `POST /api/v1/events` (and each batch entry) answer `422` with one `details` entry per failure, `field` = `data.<path>`. Schema changes apply at once on the node that made them and within 10 s (the key cache TTL) on others."),
+Event catalog: `GET /api/v1/event-types` lists the built-in types and the tenant's own, by name. A type with a JSON Schema makes `POST /api/v1/events` (and each batch entry) answer `422` with one `details` entry per failure, `field` = `data.<path>`. Schema changes apply at once on the node that made them and within 10 s (the key cache TTL) on others.
+
+Inbound sources (choices the contract leaves open): source names are `[a-z0-9_-]{1,64}` and unique across tenants, since `POST /ingest/{name}` carries no tenant. `ingest_url` is `HOOKRELAY_PUBLIC_URL` + `/ingest/{name}`, or built from the request's `Host` (and `X-Forwarded-Proto`) when that is unset. Providers besides the contract's: `paypal` (RSA transmission signature; `config.webhook_id`; certificates fetched only from `HOOKRELAY_PAYPAL_CERT_HOSTS`, PayPal's API hosts by default, and cached). `hmac` settings: `header`, `algorithm` (`sha256` default, `sha1`, `sha512`), `encoding` (`hex` default, `base64`), `prefix`, `timestamp_header` (Unix seconds or milliseconds, within 5 minutes), `signed_payload` (template, default `{body}` or `{timestamp}.{body}` with a timestamp header), `type_path` or `type_header`, `id_path` or `id_header` (deduplication). `none` takes the same type and id settings, is refused in `prod` unless `allow_unsigned` is true. Event types: GitHub `github.<event>[.<action>]` with `pull_request` as `pr`; Stripe `stripe.<type>`; PayPal `paypal.<event_type in lower case>`; Standard Webhooks the body's `type`; characters an event type cannot hold become `_`. An event from a source has `source` = the source name, `event_id` = `src:<source id>:<provider id>` (the idempotency key) and `timestamp` = the time of receipt; its `data` is the body verbatim when it is JSON, GitHub's decoded `payload` field when form-encoded, else the body as a JSON string. Order of checks: unknown source `404`, paused `503`, rate limit `429` (per source, per node, in memory: each node allows `rate_limit_per_min`), body size `413`, signature `401`, body shape `400`. Rejected and rate-limited requests are logged asynchronously (may be dropped under extreme load); accepted and duplicate ones in the same commit as their event. The requests log keeps `HOOKRELAY_INBOUND_LOG_RETENTION_HOURS` (default 168)."),
     paths(
         tenants::create, tenants::list, tenants::read, tenants::update,
         keys::create, keys::list, keys::remove,
@@ -34,10 +38,12 @@ Event catalog: `GET /api/v1/event-types` lists the built-in types and the tenant
         deliveries::list, deliveries::read, deliveries::retry,
         deliveries::list_dlq, deliveries::retry_dlq, deliveries::retry_dlq_bulk,
         quotas::read,
+        sources::create, sources::list, sources::read, sources::update, sources::remove,
+        sources::requests, ingest::ingest,
         health::health, health::ready, health::metrics,
     ),
     modifiers(&BearerAuth),
-    tags((name = "webhooks"), (name = "events"), (name = "event-types", description = "the event catalog"), (name = "deliveries"), (name = "dlq"), (name = "tenants"), (name = "keys"), (name = "operations"))
+    tags((name = "webhooks"), (name = "events"), (name = "event-types", description = "the event catalog"), (name = "deliveries"), (name = "dlq"), (name = "sources"), (name = "tenants"), (name = "keys"), (name = "operations"))
 )]
 pub struct ApiDoc;
 

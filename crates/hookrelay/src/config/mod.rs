@@ -95,6 +95,9 @@ struct RawConfig {
     db_max_connections: u32,
     key_cache_ttl_ms: u64,
     strict_event_types: bool,
+    public_url: String,
+    paypal_cert_hosts: String,
+    inbound_log_retention_hours: u64,
 }
 
 /// Validated settings.
@@ -123,6 +126,13 @@ pub struct Config {
     pub key_cache_ttl: Duration,
     /// Refuse (`422`) webhook event patterns that match no catalog type, instead of warning.
     pub strict_event_types: bool,
+    /// The externally visible base URL (`https://hooks.example.com`), for sources' `ingest_url`;
+    /// absent: built from each request's `Host`.
+    pub public_url: Option<String>,
+    /// Hosts PayPal signing certificates may be fetched from (see `inbound::certs`).
+    pub paypal_cert_hosts: Vec<crate::inbound::certs::AllowedHost>,
+    /// How long the inbound requests log keeps an entry.
+    pub inbound_log_retention: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -220,6 +230,30 @@ impl RawConfig {
                 ));
             }
         }
+        let public_url =
+            Some(self.public_url.trim().trim_end_matches('/').to_owned()).filter(|u| !u.is_empty());
+        if let Some(u) = &public_url {
+            if !(u.starts_with("https://") || u.starts_with("http://")) {
+                return Err(err(
+                    "public_url",
+                    format!("`{u}` must be an http(s) URL like https://hooks.example.com"),
+                ));
+            }
+        }
+        let paypal_cert_hosts = crate::inbound::certs::parse_allowlist(&self.paypal_cert_hosts)
+            .map_err(|m| err("paypal_cert_hosts", m))?;
+        if self.env == Environment::Prod && paypal_cert_hosts.iter().any(|h| h.http) {
+            return Err(err(
+                "paypal_cert_hosts",
+                "http:// entries are refused when HOOKRELAY_ENV=prod".into(),
+            ));
+        }
+        if self.inbound_log_retention_hours == 0 {
+            return Err(err(
+                "inbound_log_retention_hours",
+                "must be at least 1".into(),
+            ));
+        }
         let networks = self
             .allowed_target_networks
             .split(',')
@@ -256,6 +290,11 @@ impl RawConfig {
             db_max_connections: self.db_max_connections,
             key_cache_ttl: Duration::from_millis(self.key_cache_ttl_ms),
             strict_event_types: self.strict_event_types,
+            public_url,
+            paypal_cert_hosts,
+            inbound_log_retention: Duration::from_secs(
+                self.inbound_log_retention_hours.saturating_mul(3600),
+            ),
         })
     }
 }
@@ -332,6 +371,34 @@ mod tests {
                 .delays_secs(),
             &[1, 2]
         );
+    }
+
+    #[test]
+    fn inbound_settings() {
+        let c = with(&[]).unwrap();
+        assert_eq!(c.public_url, None);
+        assert_eq!(c.paypal_cert_hosts.len(), 4);
+        assert!(c.paypal_cert_hosts.iter().all(|h| !h.http));
+        assert_eq!(c.inbound_log_retention, Duration::from_secs(7 * 24 * 3600));
+        let c = with(&[
+            ("public_url", "https://hooks.example.com/"),
+            ("paypal_cert_hosts", "http://127.0.0.1:9000"),
+        ])
+        .unwrap();
+        assert_eq!(c.public_url.as_deref(), Some("https://hooks.example.com"));
+        assert!(c.paypal_cert_hosts[0].http);
+        let e = with(&[("public_url", "hooks.example.com")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("HOOKRELAY_PUBLIC_URL"), "{e}");
+        let e = with(&[
+            ("env", "prod"),
+            ("master_key", "x"),
+            ("paypal_cert_hosts", "http://127.0.0.1:9000"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("HOOKRELAY_PAYPAL_CERT_HOSTS"), "{e}");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use hookrelay_domain::quota::Quotas;
 use hookrelay_domain::*;
 
-use super::{StoreError, StoreResult, StoredSecret};
+use super::{InboundStatus, StoreError, StoreResult, StoredSecret};
 use crate::secrets::Keyring;
 
 pub(super) fn to_json<T: serde::Serialize>(value: &T) -> String {
@@ -34,6 +34,19 @@ pub(super) fn decode_secrets(
     owner: &str,
 ) -> StoreResult<Vec<StoredSecret>> {
     from_json(&ring.open(raw, owner)?, "webhook secrets")
+}
+
+/// A source's secret at rest: sealed like webhook secrets, bound to the source's id.
+pub(super) fn encode_source_secret(secret: &str, ring: &Keyring, owner: &str) -> String {
+    ring.seal(secret, owner)
+}
+
+pub(super) fn decode_source_secret(raw: &str, ring: &Keyring, owner: &str) -> StoreResult<String> {
+    Ok(ring.open(raw, owner)?)
+}
+
+pub(super) fn parse_inbound_status(raw: &str) -> StoreResult<InboundStatus> {
+    InboundStatus::parse(raw).ok_or_else(|| StoreError::Corrupt(format!("inbound status {raw}")))
 }
 
 pub(super) fn parse_quotas(raw: &str) -> StoreResult<Quotas> {
@@ -89,6 +102,14 @@ pub(super) const DELIVERY_COLUMNS: &str =
 
 pub(super) const EVENT_COLUMNS: &str =
     "e.id, e.tenant_id, e.type, e.source, e.idempotency_key, e.data, e.timestamp, e.created_at";
+
+pub(super) const SOURCE_COLUMNS: &str =
+    "s.id, s.tenant_id, s.name, s.provider, s.config, s.secret, s.active, s.allow_unsigned, \
+    s.rate_limit_per_min, s.created_at, s.updated_at";
+
+pub(super) const INBOUND_REQUEST_COLUMNS: &str =
+    "r.id, r.source_id, r.tenant_id, r.received_at, r.status, r.reason, r.event_id, \
+    r.event_type, r.provider_id, r.request_id, r.headers, r.body, r.body_truncated, r.body_size";
 
 macro_rules! impl_store {
     ($store:ty, $db:ty, $row:ty, $backend:literal) => {
@@ -201,6 +222,43 @@ macro_rules! impl_store {
                     response_body: r.try_get("response_body")?,
                     error: r.try_get("error")?,
                     error_kind: r.try_get("error_kind")?,
+                })
+            }
+
+            pub fn source(r: &$row, ring: &crate::secrets::Keyring) -> StoreResult<Source> {
+                let secret: Option<String> = r.try_get("secret")?;
+                let id: String = r.try_get("id")?;
+                Ok(Source {
+                    secret: secret.map(|s| decode_source_secret(&s, ring, &id)).transpose()?,
+                    id: SourceId::from_trusted(id),
+                    tenant_id: TenantId::from_trusted(r.try_get("tenant_id")?),
+                    name: r.try_get("name")?,
+                    provider: r.try_get("provider")?,
+                    config: from_json(&r.try_get::<String, _>("config")?, "source config")?,
+                    active: r.try_get("active")?,
+                    allow_unsigned: r.try_get("allow_unsigned")?,
+                    rate_limit_per_min: r.try_get::<i64, _>("rate_limit_per_min")?.clamp(0, i64::from(u32::MAX)) as u32,
+                    created_at: r.try_get("created_at")?,
+                    updated_at: r.try_get("updated_at")?,
+                })
+            }
+
+            pub fn inbound_request(r: &$row) -> StoreResult<InboundRequest> {
+                Ok(InboundRequest {
+                    id: InboundRequestId::from_trusted(r.try_get("id")?),
+                    source_id: SourceId::from_trusted(r.try_get("source_id")?),
+                    tenant_id: TenantId::from_trusted(r.try_get("tenant_id")?),
+                    received_at: r.try_get("received_at")?,
+                    status: parse_inbound_status(&r.try_get::<String, _>("status")?)?,
+                    reason: r.try_get("reason")?,
+                    event_id: r.try_get::<Option<String>, _>("event_id")?.map(EventId::from_trusted),
+                    event_type: r.try_get("event_type")?,
+                    provider_id: r.try_get("provider_id")?,
+                    request_id: r.try_get("request_id")?,
+                    headers: r.try_get("headers")?,
+                    body: r.try_get("body")?,
+                    body_truncated: r.try_get("body_truncated")?,
+                    body_size: r.try_get::<i64, _>("body_size")?.max(0) as u64,
                 })
             }
 
@@ -527,7 +585,7 @@ macro_rules! impl_store {
                 expect_one(done.rows_affected())
             }
 
-            async fn ingest(&self, events: &[super::NewEvent]) -> super::StoreResult<Vec<super::IngestOutcome>> {
+            async fn ingest_with_requests(&self, events: &[super::NewEvent], requests: &[(usize, super::InboundRequest)]) -> super::StoreResult<Vec<super::IngestOutcome>> {
                 use super::IngestOutcome;
                 use hookrelay_domain::*;
                 use std::collections::HashMap;
@@ -659,6 +717,7 @@ macro_rules! impl_store {
                     });
                     q.build().execute(&mut *tx).await?;
                 }
+                insert_inbound_requests(&mut tx, requests, &outcomes).await?;
                 if !deliveries.is_empty() {
                     Self::notify_due(&mut tx).await?;
                 }
@@ -928,7 +987,123 @@ macro_rules! impl_store {
                         .await?;
                     changed += 1;
                 }
+                let rows: Vec<(String, Option<String>)> = sqlx::query_as("SELECT id, secret FROM sources").fetch_all(self.reader()).await?;
+                for (id, stored) in rows {
+                    let Some(stored) = stored else { continue };
+                    if self.keyring().is_current(&stored) {
+                        continue;
+                    }
+                    let plain = self.keyring().open(&stored, &id)?;
+                    sqlx::query("UPDATE sources SET secret = $1 WHERE id = $2 AND secret = $3")
+                        .bind(self.keyring().seal(&plain, &id))
+                        .bind(&id)
+                        .bind(&stored)
+                        .execute(self.writer())
+                        .await?;
+                    changed += 1;
+                }
                 Ok(changed)
+            }
+
+            async fn create_source(&self, src: &super::Source) -> super::StoreResult<()> {
+                let q = sqlx::query("INSERT INTO sources (id, tenant_id, name, provider, config, secret, active, allow_unsigned, rate_limit_per_min, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+                    .bind(src.id.as_str())
+                    .bind(src.tenant_id.as_str());
+                bind_source_fields(q, src, self.keyring())
+                    .bind(src.created_at)
+                    .bind(src.updated_at)
+                    .execute(self.writer())
+                    .await
+                    .map_err(|e| super::common::conflict_on_unique(e, "a source with this name exists"))?;
+                Ok(())
+            }
+
+            async fn get_source(&self, tenant: &hookrelay_domain::TenantId, id: &hookrelay_domain::SourceId) -> super::StoreResult<super::Source> {
+                let sql = format!("SELECT {} FROM sources s WHERE s.id = $1 AND s.tenant_id = $2", super::common::SOURCE_COLUMNS);
+                let row = sqlx::query(&sql)
+                    .bind(id.as_str())
+                    .bind(tenant.as_str())
+                    .fetch_optional(self.reader())
+                    .await?
+                    .ok_or(super::StoreError::NotFound)?;
+                rows::source(&row, self.keyring())
+            }
+
+            async fn get_source_by_name(&self, name: &str) -> super::StoreResult<Option<super::Source>> {
+                let sql = format!("SELECT {} FROM sources s WHERE s.name = $1", super::common::SOURCE_COLUMNS);
+                let row = sqlx::query(&sql).bind(name).fetch_optional(self.reader()).await?;
+                row.as_ref().map(|r| rows::source(r, self.keyring())).transpose()
+            }
+
+            async fn list_sources(&self, tenant: &hookrelay_domain::TenantId, page: &super::PageRequest) -> super::StoreResult<super::Page<super::Source>> {
+                let mut q = sqlx::QueryBuilder::<$db>::new(format!("SELECT {} FROM sources s WHERE s.tenant_id = ", super::common::SOURCE_COLUMNS));
+                q.push_bind(tenant.as_str());
+                push_page(&mut q, "s.id", page);
+                let rows = q.build().fetch_all(self.reader()).await?;
+                let items = rows.iter().map(|r| rows::source(r, self.keyring())).collect::<super::StoreResult<Vec<_>>>()?;
+                Ok(super::Page::from_rows(items, page.limit, |s| s.id.to_string()))
+            }
+
+            async fn update_source(&self, src: &super::Source) -> super::StoreResult<()> {
+                let q = sqlx::query("UPDATE sources SET name = $1, provider = $2, config = $3, secret = $4, active = $5, allow_unsigned = $6, rate_limit_per_min = $7, updated_at = $8 WHERE id = $9 AND tenant_id = $10");
+                let done = bind_source_fields(q, src, self.keyring())
+                    .bind(src.updated_at)
+                    .bind(src.id.as_str())
+                    .bind(src.tenant_id.as_str())
+                    .execute(self.writer())
+                    .await
+                    .map_err(|e| super::common::conflict_on_unique(e, "a source with this name exists"))?;
+                expect_one(done.rows_affected())
+            }
+
+            async fn delete_source(&self, tenant: &hookrelay_domain::TenantId, id: &hookrelay_domain::SourceId) -> super::StoreResult<()> {
+                let mut tx = self.writer().begin().await?;
+                let done = sqlx::query("DELETE FROM sources WHERE id = $1 AND tenant_id = $2")
+                    .bind(id.as_str())
+                    .bind(tenant.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                expect_one(done.rows_affected())?;
+                sqlx::query("DELETE FROM inbound_requests WHERE source_id = $1 AND tenant_id = $2")
+                    .bind(id.as_str())
+                    .bind(tenant.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn record_inbound_requests(&self, requests: &[super::InboundRequest]) -> super::StoreResult<()> {
+                if requests.is_empty() {
+                    return Ok(());
+                }
+                let mut tx = self.writer().begin().await?;
+                for chunk in requests.chunks(super::common::INSERT_CHUNK / 2) {
+                    push_inbound_rows(&mut tx, chunk.iter().map(|r| (r, r.status, r.event_id.as_ref()))).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn list_inbound_requests(&self, tenant: &hookrelay_domain::TenantId, source: &hookrelay_domain::SourceId, query: &super::InboundRequestQuery, page: &super::PageRequest) -> super::StoreResult<super::Page<super::InboundRequest>> {
+                let mut q = sqlx::QueryBuilder::<$db>::new(format!("SELECT {} FROM inbound_requests r WHERE r.source_id = ", super::common::INBOUND_REQUEST_COLUMNS));
+                q.push_bind(source.as_str());
+                q.push(" AND r.tenant_id = ").push_bind(tenant.as_str());
+                if let Some(status) = query.status {
+                    q.push(" AND r.status = ").push_bind(status.as_str());
+                }
+                push_page(&mut q, "r.id", page);
+                let rows = q.build().fetch_all(self.reader()).await?;
+                let items = rows.iter().map(rows::inbound_request).collect::<super::StoreResult<Vec<_>>>()?;
+                Ok(super::Page::from_rows(items, page.limit, |r| r.id.to_string()))
+            }
+
+            async fn prune_inbound_requests(&self, before: i64) -> super::StoreResult<u64> {
+                let done = sqlx::query("DELETE FROM inbound_requests WHERE received_at < $1")
+                    .bind(before)
+                    .execute(self.writer())
+                    .await?;
+                Ok(done.rows_affected())
             }
 
             async fn forward_wakeups(&self, wake: std::sync::Arc<tokio::sync::Notify>, shutdown: tokio_util::sync::CancellationToken) {
@@ -1112,6 +1287,65 @@ macro_rules! impl_store {
                 .bind(w.retry_schedule.as_ref().map(super::common::to_json))
                 .bind(super::common::encode_secrets(&w.secrets, ring, w.id.as_str()))
                 .bind(w.filter.as_ref().map(super::common::to_json))
+        }
+
+        fn bind_source_fields<'q>(
+            q: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
+            src: &'q super::Source,
+            ring: &crate::secrets::Keyring,
+        ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>> {
+            q.bind(&src.name)
+                .bind(&src.provider)
+                .bind(super::common::to_json(&src.config))
+                .bind(src.secret.as_deref().map(|secret| super::common::encode_source_secret(secret, ring, src.id.as_str())))
+                .bind(src.active)
+                .bind(src.allow_unsigned)
+                .bind(i64::from(src.rate_limit_per_min))
+        }
+
+        /// Writes the requests-log entries that came with ingested events, their status and
+        /// event id taken from each event's outcome.
+        async fn insert_inbound_requests(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            requests: &[(usize, super::InboundRequest)],
+            outcomes: &[super::IngestOutcome],
+        ) -> super::StoreResult<()> {
+            use super::{IngestOutcome, InboundStatus};
+            let mut rows = Vec::with_capacity(requests.len());
+            for (i, r) in requests {
+                let (status, id) = match outcomes.get(*i) {
+                    Some(IngestOutcome::Accepted { id, .. }) => (InboundStatus::Accepted, id),
+                    Some(IngestOutcome::Duplicate { id }) => (InboundStatus::Duplicate, id),
+                    // Sources do not carry event quotas today; kept exhaustive for when they do.
+                    Some(IngestOutcome::QuotaExceeded { .. }) => {
+                        rows.push((r, InboundStatus::RateLimited, None));
+                        continue;
+                    }
+                    None => return Err(super::StoreError::Corrupt(format!("inbound request for event {i} of {}", outcomes.len()))),
+                };
+                rows.push((r, status, Some(id)));
+            }
+            for chunk in rows.chunks(super::common::INSERT_CHUNK / 2) {
+                push_inbound_rows(tx, chunk.iter().cloned()).await?;
+            }
+            Ok(())
+        }
+
+        async fn push_inbound_rows<'a>(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            rows: impl Iterator<Item = (&'a super::InboundRequest, super::InboundStatus, Option<&'a hookrelay_domain::EventId>)>,
+        ) -> super::StoreResult<()> {
+            let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO inbound_requests (id, source_id, tenant_id, received_at, status, reason, event_id, event_type, provider_id, request_id, headers, body, body_truncated, body_size) ");
+            q.push_values(rows, |mut b, (r, status, event_id)| {
+                b.push_bind(r.id.as_str()).push_bind(r.source_id.as_str()).push_bind(r.tenant_id.as_str())
+                    .push_bind(r.received_at).push_bind(status.as_str()).push_bind(&r.reason)
+                    .push_bind(event_id.map(|e| e.as_str())).push_bind(&r.event_type)
+                    .push_bind(&r.provider_id).push_bind(&r.request_id).push_bind(&r.headers)
+                    .push_bind(&r.body).push_bind(r.body_truncated)
+                    .push_bind(i64::try_from(r.body_size).unwrap_or(i64::MAX));
+            });
+            q.build().execute(&mut **tx).await?;
+            Ok(())
         }
 
         async fn fetch_claims(conn: &mut <$db as sqlx::Database>::Connection, ids: &[String], ring: &crate::secrets::Keyring) -> super::StoreResult<Vec<super::DeliveryClaim>> {

@@ -102,7 +102,17 @@ pub trait Store: Send + Sync + 'static {
     // Events
     /// Writes each event and one delivery per matching webhook (event-type patterns, then the
     /// payload filter of webhooks that have one), all in one transaction.
-    async fn ingest(&self, events: &[NewEvent]) -> StoreResult<Vec<IngestOutcome>>;
+    async fn ingest(&self, events: &[NewEvent]) -> StoreResult<Vec<IngestOutcome>> {
+        self.ingest_with_requests(events, &[]).await
+    }
+    /// `ingest`, also writing in the same transaction the inbound request records that came
+    /// with some of the events: `(index into events, record)`. Each record's status becomes
+    /// `accepted` or `duplicate` and its `event_id` the new or original event's id.
+    async fn ingest_with_requests(
+        &self,
+        events: &[NewEvent],
+        requests: &[(usize, InboundRequest)],
+    ) -> StoreResult<Vec<IngestOutcome>>;
     /// Events counted in the tenant's current minute and day.
     async fn event_usage(&self, tenant: &TenantId, now: Millis) -> StoreResult<EventUsage>;
     async fn get_event(
@@ -186,6 +196,31 @@ pub trait Store: Send + Sync + 'static {
 
     /// Re-seals every stored secret with the current master key; returns how many changed.
     async fn reseal_secrets(&self) -> StoreResult<u64>;
+    // Inbound sources
+    async fn create_source(&self, source: &Source) -> StoreResult<()>;
+    async fn get_source(&self, tenant: &TenantId, id: &SourceId) -> StoreResult<Source>;
+    /// Any tenant's source: the public ingest route is addressed by name alone.
+    async fn get_source_by_name(&self, name: &str) -> StoreResult<Option<Source>>;
+    async fn list_sources(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Source>>;
+    async fn update_source(&self, source: &Source) -> StoreResult<()>;
+    /// Deletes the source and its requests log; its events stay in the event log.
+    async fn delete_source(&self, tenant: &TenantId, id: &SourceId) -> StoreResult<()>;
+    /// Writes requests-log entries that have no event (rejected, rate limited), in one
+    /// transaction.
+    async fn record_inbound_requests(&self, requests: &[InboundRequest]) -> StoreResult<()>;
+    async fn list_inbound_requests(
+        &self,
+        tenant: &TenantId,
+        source: &SourceId,
+        query: &InboundRequestQuery,
+        page: &PageRequest,
+    ) -> StoreResult<Page<InboundRequest>>;
+    /// Deletes requests-log entries received before `before`; returns how many.
+    async fn prune_inbound_requests(&self, before: Millis) -> StoreResult<u64>;
 
     /// Forwards cross-node "work is due" signals into `wake` until `shutdown` (PostgreSQL
     /// `LISTEN`); a single-node store has none and returns at once.

@@ -133,6 +133,105 @@ pub struct EventUsage {
     pub today: u64,
 }
 
+/// An inbound source: where a provider posts (`POST /ingest/{name}`) and how its requests are
+/// verified. `provider` and `config` are validated by `crate::inbound` before they get here.
+#[derive(Clone, PartialEq)]
+pub struct Source {
+    pub id: SourceId,
+    pub tenant_id: TenantId,
+    /// Unique across tenants: the ingest path names no tenant.
+    pub name: String,
+    pub provider: String,
+    /// Provider-specific settings (a JSON object).
+    pub config: serde_json::Value,
+    /// The shared secret in plaintext (the store encrypts it at rest); `None` for providers
+    /// that verify without one.
+    pub secret: Option<String>,
+    pub active: bool,
+    /// Lets a `none` source run where unsigned sources are otherwise refused (`prod`).
+    pub allow_unsigned: bool,
+    pub rate_limit_per_min: u32,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Source")
+            .field("id", &self.id)
+            .field("tenant_id", &self.tenant_id)
+            .field("name", &self.name)
+            .field("provider", &self.provider)
+            .field("config", &self.config)
+            .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
+            .field("active", &self.active)
+            .field("allow_unsigned", &self.allow_unsigned)
+            .field("rate_limit_per_min", &self.rate_limit_per_min)
+            .finish()
+    }
+}
+
+/// What became of one request to `POST /ingest/{source}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InboundStatus {
+    Accepted,
+    Duplicate,
+    Rejected,
+    RateLimited,
+}
+
+impl InboundStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::Duplicate => "duplicate",
+            Self::Rejected => "rejected",
+            Self::RateLimited => "rate_limited",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Some(match raw {
+            "accepted" => Self::Accepted,
+            "duplicate" => Self::Duplicate,
+            "rejected" => Self::Rejected,
+            "rate_limited" => Self::RateLimited,
+            _ => return None,
+        })
+    }
+}
+
+/// One entry of a source's requests log.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InboundRequest {
+    pub id: InboundRequestId,
+    pub source_id: SourceId,
+    pub tenant_id: TenantId,
+    pub received_at: Millis,
+    /// For a record written with its event by `ingest_with_requests`, the store sets this (and
+    /// `event_id`) from the ingest outcome.
+    pub status: InboundStatus,
+    pub reason: Option<String>,
+    pub event_id: Option<EventId>,
+    pub event_type: Option<String>,
+    /// The provider's own id of the delivery (what duplicates are recognised by).
+    pub provider_id: Option<String>,
+    /// The `X-Request-Id` hookrelay answered with.
+    pub request_id: Option<String>,
+    /// Selected request headers as a JSON object (never credentials).
+    pub headers: String,
+    /// The raw body, capped; `None` when the event's data holds it verbatim.
+    pub body: Option<String>,
+    pub body_truncated: bool,
+    /// Size of the whole body in bytes.
+    pub body_size: u64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct InboundRequestQuery {
+    pub status: Option<InboundStatus>,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Delivery {
     pub id: DeliveryId,

@@ -8,6 +8,7 @@ mod crash;
 mod delivery;
 mod destinations;
 mod fairness;
+mod inbound;
 mod quotas;
 mod secrets;
 mod ssrf;

@@ -5,6 +5,7 @@ mod destinations;
 mod ingest;
 mod lists;
 mod queue;
+mod sources;
 mod webhooks;
 
 pub use access::*;
@@ -12,4 +13,5 @@ pub use destinations::*;
 pub use ingest::*;
 pub use lists::*;
 pub use queue::*;
+pub use sources::*;
 pub use webhooks::*;
