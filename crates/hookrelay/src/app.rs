@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use hookrelay_domain::netpolicy::TargetPolicy;
 use hookrelay_domain::time::now_millis;
-use hookrelay_domain::{KeyId, Role, TenantId};
+use hookrelay_domain::{KeyId, Role, TenantId, UserId};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -20,7 +20,7 @@ use crate::delivery::guard::{HostLookup, SystemLookup};
 use crate::delivery::worker::WorkerContext;
 use crate::delivery::{spawn_workers, Sender};
 use crate::ingest::Ingestor;
-use crate::store::{self, ApiKey, Store, StoreError, Tenant};
+use crate::store::{self, ApiKey, Store, StoreError, Tenant, User};
 
 /// Which parts of hookrelay this process runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -131,6 +131,10 @@ pub async fn run_with(
             config.key_cache_ttl,
         )),
         inbound: api::ingest::Gateway::start(store.clone(), &config),
+        login_throttle: Arc::new(crate::auth::sessions::LoginThrottle::new(
+            config.login_max_failures,
+            config.login_lockout,
+        )),
     };
     let router = if role.runs_api() {
         api::router(state)
@@ -138,9 +142,13 @@ pub async fn run_with(
         api::worker_router(state)
     };
     tracing::info!(listen = %listener.local_addr()?, backend = store.backend(), ?role, "hookrelay started");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .await?;
+    // Connect info gives the login throttle the client's address.
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+    .await?;
 
     if let Some(workers) = workers {
         workers
@@ -214,5 +222,50 @@ pub async fn bootstrap(store: &dyn Store, config: &Config) -> anyhow::Result<()>
         }
         None => {}
     }
+    bootstrap_user(store, config, &tenant).await
+}
+
+/// Creates the server-admin dashboard account when no user exists yet, so that a newcomer can
+/// log in on first start. A generated password is printed once, like the generated admin key.
+async fn bootstrap_user(store: &dyn Store, config: &Config, tenant: &Tenant) -> anyhow::Result<()> {
+    if store.has_users().await? {
+        return Ok(());
+    }
+    let (password, generated) = match &config.admin_password {
+        Some(p) => (p.clone(), false),
+        None => (crate::auth::passwords::generate_password(), true),
+    };
+    let to_hash = password.clone();
+    let password_hash =
+        tokio::task::spawn_blocking(move || crate::auth::passwords::hash_password(&to_hash))
+            .await?
+            .map_err(|e| anyhow::anyhow!(e))?;
+    let user = User {
+        id: UserId::generate(),
+        tenant_id: tenant.id.clone(),
+        email: config.admin_email.clone(),
+        password_hash,
+        role: Role::Admin,
+        server_admin: true,
+        created_at: now_millis(),
+    };
+    match store.create_user(&user).await {
+        Ok(()) => {}
+        // Another node bootstrapped at the same moment.
+        Err(StoreError::Conflict(_)) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    }
+    let shown = if generated {
+        format!(
+            "{password}   (generated, shown only now; set HOOKRELAY_ADMIN_PASSWORD to choose it)"
+        )
+    } else {
+        String::from("the value of HOOKRELAY_ADMIN_PASSWORD")
+    };
+    // Printed once, on purpose outside the log pipeline, like the generated admin key.
+    eprintln!(
+        "\n  hookrelay: created the dashboard account\n\n    email:    {}\n    password: {shown}\n\n  Log in with POST /api/v1/auth/login {{\"email\", \"password\"}}; the answer's token is a bearer token.\n",
+        user.email
+    );
     Ok(())
 }

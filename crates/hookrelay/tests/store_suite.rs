@@ -61,4 +61,6 @@ store_tests! {
     scenario_payload_filters_at_fan_out => sqlite_payload_filters_at_fan_out, postgres_payload_filters_at_fan_out;
     scenario_sources => sqlite_sources, postgres_sources;
     scenario_inbound_requests => sqlite_inbound_requests, postgres_inbound_requests;
+    scenario_users => sqlite_users, postgres_users;
+    scenario_sessions => sqlite_sessions, postgres_sessions;
 }

@@ -1,5 +1,6 @@
-//! Who is calling: the bearer token is resolved to a tenant and a role (API keys are looked up
-//! by hash, with a short-lived cache so the ingest path does not hit the store for each request).
+//! Who is calling: the bearer token (an API key or a dashboard session) is resolved to a tenant
+//! and a role. API keys are cached briefly for the ingest path; sessions are read from the store
+//! each time so that a logout takes effect on every node at once.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -7,11 +8,13 @@ use std::time::{Duration, Instant};
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use hookrelay_domain::{Action, KeyId, Role, TenantId};
+use hookrelay_domain::time::now_millis;
+use hookrelay_domain::{Action, KeyId, Role, TenantId, UserId};
 
 use super::error::ApiError;
 use super::AppState;
 use crate::auth::keys::{hash_api_key, looks_like_api_key};
+use crate::auth::sessions::{hash_session_token, looks_like_session_token};
 use crate::store::ApiKey;
 
 /// The authenticated caller, acting on one tenant.
@@ -20,7 +23,26 @@ pub struct Caller {
     pub tenant: TenantId,
     pub role: Role,
     pub server_admin: bool,
-    pub key_id: KeyId,
+    pub principal: Principal,
+}
+
+/// The credential behind a caller.
+#[derive(Clone, Debug)]
+pub enum Principal {
+    ApiKey(KeyId),
+    /// A logged-in dashboard user; `session` is the token's hash, for logout.
+    User {
+        id: UserId,
+        session: String,
+    },
+}
+
+/// What a token grants, before `X-Tenant-Id` picks the tenant acted on.
+struct Grant {
+    home_tenant: TenantId,
+    role: Role,
+    server_admin: bool,
+    principal: Principal,
 }
 
 impl Caller {
@@ -40,7 +62,7 @@ impl Caller {
             Ok(())
         } else {
             Err(ApiError::Forbidden(
-                "only the server admin key manages tenants".into(),
+                "only a server admin manages tenants".into(),
             ))
         }
     }
@@ -104,30 +126,15 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(|| {
                 ApiError::Unauthorized("missing `Authorization: Bearer <token>`".into())
             })?;
-        if !looks_like_api_key(token) {
-            return Err(ApiError::Unauthorized("invalid token".into()));
-        }
-        let hash = hash_api_key(token);
-        let key = match state.keys.get(&hash) {
-            Some(k) => k,
-            None => {
-                let k = state
-                    .store
-                    .find_api_key_by_hash(&hash)
-                    .await?
-                    .ok_or_else(|| ApiError::Unauthorized("invalid token".into()))?;
-                state.keys.put(hash, k.clone());
-                k
-            }
-        };
+        let grant = resolve_token(state, token).await?;
         let asked = parts
             .headers
             .get("x-tenant-id")
             .and_then(|v| v.to_str().ok())
             .map(str::trim);
         let tenant = match asked {
-            None | Some("") => key.tenant_id.clone(),
-            Some(raw) if key.server_admin => {
+            None | Some("") => grant.home_tenant.clone(),
+            Some(raw) if grant.server_admin => {
                 let id = TenantId::parse(raw).ok_or_else(|| ApiError::not_found("tenant"))?;
                 state
                     .store
@@ -136,20 +143,61 @@ impl FromRequestParts<AppState> for Caller {
                     .map_err(super::error::missing("tenant"))?;
                 id
             }
-            Some(raw) if raw == key.tenant_id.as_str() => key.tenant_id.clone(),
+            Some(raw) if raw == grant.home_tenant.as_str() => grant.home_tenant.clone(),
             Some(_) => {
                 return Err(ApiError::Forbidden(
-                    "only the server admin key may act on another tenant".into(),
+                    "only a server admin may act on another tenant".into(),
                 ))
             }
         };
         Ok(Caller {
             tenant,
-            role: key.role,
-            server_admin: key.server_admin,
-            key_id: key.id,
+            role: grant.role,
+            server_admin: grant.server_admin,
+            principal: grant.principal,
         })
     }
+}
+
+async fn resolve_token(state: &AppState, token: &str) -> Result<Grant, ApiError> {
+    if looks_like_session_token(token) {
+        let (session, user) = state
+            .store
+            .find_session(&hash_session_token(token), now_millis())
+            .await?
+            .ok_or_else(|| ApiError::Unauthorized("session expired or logged out".into()))?;
+        return Ok(Grant {
+            home_tenant: user.tenant_id,
+            role: user.role,
+            server_admin: user.server_admin,
+            principal: Principal::User {
+                id: user.id,
+                session: session.token_hash,
+            },
+        });
+    }
+    if !looks_like_api_key(token) {
+        return Err(ApiError::Unauthorized("invalid token".into()));
+    }
+    let hash = hash_api_key(token);
+    let key = match state.keys.get(&hash) {
+        Some(k) => k,
+        None => {
+            let k = state
+                .store
+                .find_api_key_by_hash(&hash)
+                .await?
+                .ok_or_else(|| ApiError::Unauthorized("invalid token".into()))?;
+            state.keys.put(hash, k.clone());
+            k
+        }
+    };
+    Ok(Grant {
+        home_tenant: key.tenant_id,
+        role: key.role,
+        server_admin: key.server_admin,
+        principal: Principal::ApiKey(key.id),
+    })
 }
 
 /// The caller must be allowed `action`; returns the caller for chaining.

@@ -183,6 +183,26 @@ pub fn time_param(field: &str, raw: &Option<String>) -> Result<Option<i64>, ApiE
         .transpose()
 }
 
+/// The client's IP address as the socket saw it (absent when the server runs without connect
+/// info). Behind a reverse proxy this is the proxy's address.
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

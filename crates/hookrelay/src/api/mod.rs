@@ -10,10 +10,12 @@ pub mod extract;
 pub mod health;
 pub mod ingest;
 pub mod keys;
+pub mod login;
 pub mod openapi;
 pub mod quotas;
 pub mod sources;
 pub mod tenants;
+pub mod users;
 pub mod views;
 pub mod webhooks;
 
@@ -51,6 +53,8 @@ pub struct AppState {
     pub schemas: Arc<crate::destinations::catalog::SchemaCache>,
     /// Inbound sources: caches, rate limits and the requests-log writer.
     pub inbound: Arc<ingest::Gateway>,
+    /// Failed dashboard logins per account and per address.
+    pub login_throttle: Arc<crate::auth::sessions::LoginThrottle>,
 }
 
 /// The full API (role `api` or `all`).
@@ -59,6 +63,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(tenants::routes())
         .merge(keys::routes())
+        .merge(users::routes())
+        .merge(login::routes())
         .merge(webhooks::routes())
         .merge(events::routes())
         .merge(event_types::routes())

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
-use crate::store::{ApiKey, Attempt, Delivery, Event, Tenant, Webhook};
+use crate::store::{ApiKey, Attempt, Delivery, Event, Tenant, User, Webhook};
 
 /// Stored JSON text as a raw JSON value (it was validated on the way in).
 pub fn raw_json(text: &str) -> Box<RawValue> {
@@ -60,6 +60,30 @@ impl From<&ApiKey> for KeyView {
             server_admin: k.server_admin,
             created_at: to_rfc3339(k.created_at),
             key: None,
+        }
+    }
+}
+
+/// A dashboard user. The password hash never leaves the store.
+#[derive(Serialize, ToSchema)]
+pub struct UserView {
+    pub id: String,
+    pub email: String,
+    pub role: String,
+    pub tenant_id: String,
+    pub server_admin: bool,
+    pub created_at: String,
+}
+
+impl From<&User> for UserView {
+    fn from(u: &User) -> Self {
+        Self {
+            id: u.id.to_string(),
+            email: u.email.clone(),
+            role: u.role.as_str().to_owned(),
+            tenant_id: u.tenant_id.to_string(),
+            server_admin: u.server_admin,
+            created_at: to_rfc3339(u.created_at),
         }
     }
 }

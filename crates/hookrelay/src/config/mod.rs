@@ -98,6 +98,13 @@ struct RawConfig {
     public_url: String,
     paypal_cert_hosts: String,
     inbound_log_retention_hours: u64,
+    #[serde(deserialize_with = "text")]
+    admin_email: String,
+    #[serde(default, deserialize_with = "opt_text")]
+    admin_password: Option<String>,
+    session_ttl_secs: u64,
+    login_max_failures: u32,
+    login_lockout_secs: u64,
 }
 
 /// Validated settings.
@@ -133,6 +140,16 @@ pub struct Config {
     pub paypal_cert_hosts: Vec<crate::inbound::certs::AllowedHost>,
     /// How long the inbound requests log keeps an entry.
     pub inbound_log_retention: Duration,
+    /// The bootstrap dashboard account, created at first start when no user exists.
+    pub admin_email: String,
+    /// Its password; generated and printed once when absent.
+    pub admin_password: Option<String>,
+    /// How long a login session lasts.
+    pub session_ttl: Duration,
+    /// Failed logins for one account, or from one address, before further attempts get `429`.
+    pub login_max_failures: u32,
+    /// How long such a lockout lasts (and the window failures are counted in).
+    pub login_lockout: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -254,6 +271,29 @@ impl RawConfig {
                 "must be at least 1".into(),
             ));
         }
+        let admin_email = self.admin_email.trim().to_lowercase();
+        if !crate::auth::passwords::looks_like_email(&admin_email) {
+            return Err(err(
+                "admin_email",
+                format!("`{admin_email}` is not an email address"),
+            ));
+        }
+        let admin_password = self.admin_password.filter(|p| !p.is_empty());
+        if let Some(p) = &admin_password {
+            crate::auth::passwords::check_strength(p).map_err(|m| err("admin_password", m))?;
+        }
+        if !(60..=30 * 86_400).contains(&self.session_ttl_secs) {
+            return Err(err(
+                "session_ttl_secs",
+                "must be between 60 and 2592000 (30 days)".into(),
+            ));
+        }
+        if self.login_max_failures == 0 || self.login_lockout_secs == 0 {
+            return Err(err(
+                "login_max_failures",
+                "login_max_failures and login_lockout_secs must be at least 1".into(),
+            ));
+        }
         let networks = self
             .allowed_target_networks
             .split(',')
@@ -295,6 +335,11 @@ impl RawConfig {
             inbound_log_retention: Duration::from_secs(
                 self.inbound_log_retention_hours.saturating_mul(3600),
             ),
+            admin_email,
+            admin_password,
+            session_ttl: Duration::from_secs(self.session_ttl_secs),
+            login_max_failures: self.login_max_failures,
+            login_lockout: Duration::from_secs(self.login_lockout_secs),
         })
     }
 }

@@ -142,6 +142,18 @@ macro_rules! impl_store {
                 })
             }
 
+            pub fn user(r: &$row) -> StoreResult<User> {
+                Ok(User {
+                    id: UserId::from_trusted(r.try_get("id")?),
+                    tenant_id: TenantId::from_trusted(r.try_get("tenant_id")?),
+                    email: r.try_get("email")?,
+                    password_hash: r.try_get("password_hash")?,
+                    role: parse_role(&r.try_get::<String, _>("role")?)?,
+                    server_admin: r.try_get("server_admin")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            }
+
             pub fn webhook(r: &$row, ring: &crate::secrets::Keyring) -> StoreResult<Webhook> {
                 let schedule: Option<String> = r.try_get("retry_schedule")?;
                 let id: String = r.try_get("id")?;
@@ -390,6 +402,107 @@ macro_rules! impl_store {
                     .fetch_optional(self.reader())
                     .await?;
                 Ok(row.is_some())
+            }
+
+            async fn create_user(&self, u: &super::User) -> super::StoreResult<()> {
+                sqlx::query("INSERT INTO users (id, tenant_id, email, password_hash, role, server_admin, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+                    .bind(u.id.as_str())
+                    .bind(u.tenant_id.as_str())
+                    .bind(&u.email)
+                    .bind(&u.password_hash)
+                    .bind(u.role.as_str())
+                    .bind(u.server_admin)
+                    .bind(u.created_at)
+                    .execute(self.writer())
+                    .await
+                    .map_err(|e| super::common::conflict_on_unique(e, "a user with this email exists"))?;
+                Ok(())
+            }
+
+            async fn find_user_by_email(&self, email: &str) -> super::StoreResult<Option<super::User>> {
+                let row = sqlx::query("SELECT * FROM users WHERE email = $1")
+                    .bind(email)
+                    .fetch_optional(self.reader())
+                    .await?;
+                row.as_ref().map(rows::user).transpose()
+            }
+
+            async fn list_users(&self, tenant: &hookrelay_domain::TenantId, page: &super::PageRequest) -> super::StoreResult<super::Page<super::User>> {
+                let mut q = sqlx::QueryBuilder::<$db>::new("SELECT * FROM users WHERE tenant_id = ");
+                q.push_bind(tenant.as_str());
+                push_page(&mut q, "id", page);
+                let rows = q.build().fetch_all(self.reader()).await?;
+                let items = rows.iter().map(rows::user).collect::<super::StoreResult<Vec<_>>>()?;
+                Ok(super::Page::from_rows(items, page.limit, |u| u.id.to_string()))
+            }
+
+            async fn delete_user(&self, tenant: &hookrelay_domain::TenantId, id: &hookrelay_domain::UserId) -> super::StoreResult<()> {
+                let mut tx = self.writer().begin().await?;
+                sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND user_id IN (SELECT id FROM users WHERE tenant_id = $2)")
+                    .bind(id.as_str())
+                    .bind(tenant.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                let done = sqlx::query("DELETE FROM users WHERE id = $1 AND tenant_id = $2")
+                    .bind(id.as_str())
+                    .bind(tenant.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                expect_one(done.rows_affected())?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn has_users(&self) -> super::StoreResult<bool> {
+                let row = sqlx::query("SELECT id FROM users LIMIT 1")
+                    .fetch_optional(self.reader())
+                    .await?;
+                Ok(row.is_some())
+            }
+
+            async fn create_session(&self, s: &super::Session) -> super::StoreResult<()> {
+                sqlx::query("INSERT INTO sessions (token_hash, user_id, expires_at, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(&s.token_hash)
+                    .bind(s.user_id.as_str())
+                    .bind(s.expires_at)
+                    .bind(s.created_at)
+                    .execute(self.writer())
+                    .await
+                    .map_err(|e| super::common::conflict_on_unique(e, "this session exists"))?;
+                Ok(())
+            }
+
+            async fn find_session(&self, token_hash: &str, now: hookrelay_domain::time::Millis) -> super::StoreResult<Option<(super::Session, super::User)>> {
+                let row = sqlx::query("SELECT s.token_hash, s.user_id, s.expires_at, s.created_at AS session_created_at, u.* FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.expires_at > $2")
+                    .bind(token_hash)
+                    .bind(now)
+                    .fetch_optional(self.reader())
+                    .await?;
+                let Some(r) = row else { return Ok(None) };
+                use sqlx::Row;
+                let session = super::Session {
+                    token_hash: r.try_get("token_hash")?,
+                    user_id: hookrelay_domain::UserId::from_trusted(r.try_get("user_id")?),
+                    expires_at: r.try_get("expires_at")?,
+                    created_at: r.try_get("session_created_at")?,
+                };
+                Ok(Some((session, rows::user(&r)?)))
+            }
+
+            async fn delete_session(&self, token_hash: &str) -> super::StoreResult<()> {
+                let done = sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+                    .bind(token_hash)
+                    .execute(self.writer())
+                    .await?;
+                expect_one(done.rows_affected())
+            }
+
+            async fn purge_expired_sessions(&self, now: hookrelay_domain::time::Millis) -> super::StoreResult<u64> {
+                let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+                    .bind(now)
+                    .execute(self.writer())
+                    .await?;
+                Ok(done.rows_affected())
             }
 
             async fn create_webhook(&self, w: &super::Webhook) -> super::StoreResult<()> {

@@ -66,6 +66,28 @@ pub trait Store: Send + Sync + 'static {
     /// Whether any server-admin key exists (the bootstrap key was already made).
     async fn has_server_admin_key(&self) -> StoreResult<bool>;
 
+    // Dashboard users and their sessions
+    /// `Conflict` when the email is taken.
+    async fn create_user(&self, user: &User) -> StoreResult<()>;
+    /// By lower-cased email.
+    async fn find_user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
+    async fn list_users(&self, tenant: &TenantId, page: &PageRequest) -> StoreResult<Page<User>>;
+    /// Deletes the user and, with it, every session of theirs.
+    async fn delete_user(&self, tenant: &TenantId, id: &UserId) -> StoreResult<()>;
+    /// Whether any user exists (the bootstrap account was already made).
+    async fn has_users(&self) -> StoreResult<bool>;
+    async fn create_session(&self, session: &Session) -> StoreResult<()>;
+    /// The unexpired session with this token hash, and its user.
+    async fn find_session(
+        &self,
+        token_hash: &str,
+        now: Millis,
+    ) -> StoreResult<Option<(Session, User)>>;
+    /// Revokes one session; `NotFound` when it does not exist (already logged out).
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
+    /// Drops sessions that expired before `now`; returns how many.
+    async fn purge_expired_sessions(&self, now: Millis) -> StoreResult<u64>;
+
     // Webhooks
     async fn create_webhook(&self, webhook: &Webhook) -> StoreResult<()>;
     async fn get_webhook(&self, tenant: &TenantId, id: &WebhookId) -> StoreResult<Webhook>;

@@ -30,6 +30,30 @@ pub struct ApiKey {
     pub created_at: Millis,
 }
 
+/// A person who logs in to the dashboard. The password is kept only as an argon2id hash.
+#[derive(Clone, Debug, PartialEq)]
+pub struct User {
+    pub id: UserId,
+    pub tenant_id: TenantId,
+    /// Lower-cased; unique across the whole server because login names no tenant.
+    pub email: String,
+    /// PHC string (`$argon2id$v=19$...`).
+    pub password_hash: String,
+    pub role: Role,
+    /// The bootstrap operator account: manages tenants like the server admin key.
+    pub server_admin: bool,
+    pub created_at: Millis,
+}
+
+/// A login session. Only the SHA-256 of the token is stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Session {
+    pub token_hash: String,
+    pub user_id: UserId,
+    pub expires_at: Millis,
+    pub created_at: Millis,
+}
+
 /// One signing secret of a webhook; a rotated-out secret keeps signing until `expires_at`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredSecret {

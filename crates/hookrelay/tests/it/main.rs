@@ -12,4 +12,5 @@ mod inbound;
 mod quotas;
 mod secrets;
 mod ssrf;
+mod users;
 mod workers;

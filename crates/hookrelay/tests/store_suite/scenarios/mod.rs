@@ -6,6 +6,7 @@ mod ingest;
 mod lists;
 mod queue;
 mod sources;
+mod users;
 mod webhooks;
 
 pub use access::*;
@@ -14,4 +15,5 @@ pub use ingest::*;
 pub use lists::*;
 pub use queue::*;
 pub use sources::*;
+pub use users::*;
 pub use webhooks::*;
