@@ -101,6 +101,67 @@ async fn secrets_appear_only_at_creation_and_rotation() {
     ] {
         answers.push(call(Method::GET, path, None).await);
     }
+    // A source's secret, given at creation, is never shown again either.
+    let source_secret = "gh-source-secret-7f3a9c";
+    let (s, source) = call(
+        Method::POST,
+        "/api/v1/sources".into(),
+        Some(json!({"name": "gh", "provider": "github", "secret": source_secret})),
+    )
+    .await;
+    assert_eq!(s, 201, "{source}");
+    let source_id = source["id"].as_str().unwrap().to_owned();
+    answers.push(call(Method::GET, format!("/api/v1/sources/{source_id}"), None).await);
+    answers.push(call(Method::GET, "/api/v1/sources".into(), None).await);
+    answers.push(
+        call(
+            Method::PATCH,
+            format!("/api/v1/sources/{source_id}"),
+            Some(json!({"rate_limit_per_min": 500})),
+        )
+        .await,
+    );
+    let refused = server
+        .client
+        .post(format!("{}/ingest/gh", server.base))
+        .header("X-GitHub-Event", "ping")
+        .header("X-GitHub-Delivery", "d-1")
+        .header("X-Hub-Signature-256", "sha256=00")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    answers.push(
+        call(
+            Method::GET,
+            format!("/api/v1/sources/{source_id}/requests"),
+            None,
+        )
+        .await,
+    );
+    // A dashboard user's password appears nowhere, not even at creation.
+    let password = "user-password-5d1e8b";
+    let (s, user) = call(
+        Method::POST,
+        "/api/v1/users".into(),
+        Some(json!({"email": "u@example.com", "password": password, "role": "viewer"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{user}");
+    answers.push((s, user));
+    answers.push(call(Method::GET, "/api/v1/users".into(), None).await);
+    let login = server
+        .client
+        .post(format!("{}/api/v1/auth/login", server.base))
+        .json(&json!({"email": "u@example.com", "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let session: serde_json::Value = login.json().await.unwrap();
+    let session_token = session["token"].as_str().unwrap().to_owned();
+
     let (s, rotated) = call(
         Method::POST,
         format!("/api/v1/webhooks/{id}/rotate-secret"),
@@ -116,9 +177,9 @@ async fn secrets_appear_only_at_creation_and_rotation() {
     for (status, body) in &answers {
         let text = body.to_string();
         assert!(*status < 500, "{text}");
-        for secret in [&first, &second] {
+        for secret in [first.as_str(), second.as_str(), source_secret, password] {
             assert!(
-                !text.contains(secret.as_str()),
+                !text.contains(secret),
                 "a secret leaked into an answer: {text}"
             );
         }
@@ -136,16 +197,29 @@ async fn secrets_appear_only_at_creation_and_rotation() {
     // Nothing in the log, even at debug level; nothing in the database files.
     let log = server.log_text();
     assert!(log.len() > 100, "the log was captured");
-    for needle in [&first, &second, &master] {
-        assert!(!log.contains(needle.as_str()), "a secret reached the log");
+    for needle in [
+        first.as_str(),
+        second.as_str(),
+        master.as_str(),
+        source_secret,
+        password,
+        session_token.as_str(),
+    ] {
+        assert!(!log.contains(needle), "a secret reached the log: {needle}");
     }
     let db_text = db_files_text(dir.path());
     assert!(db_text.contains(&id), "the database files were read");
-    for needle in [&first, &second] {
+    for needle in [
+        first.as_str(),
+        second.as_str(),
+        source_secret,
+        password,
+        session_token.as_str(),
+    ] {
         let key_part = needle.trim_start_matches("whsec_");
         assert!(
             !db_text.contains(key_part),
-            "a secret is stored in plaintext"
+            "a secret is stored in plaintext: {needle}"
         );
     }
 }
