@@ -395,7 +395,9 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// Refuses a signed timestamp outside `TOLERANCE_SECS` of now.
 pub fn check_tolerance(timestamp_secs: i64, now_secs: i64) -> Result<(), Rejection> {
-    if (now_secs - timestamp_secs).abs() > TOLERANCE_SECS {
+    // `abs_diff`, not `(now - t).abs()`: a signed `t` near `i64::MIN` overflowed the subtraction
+    // (a panic in debug builds, a wrap that could pass the check in release). Found by fuzzing.
+    if now_secs.abs_diff(timestamp_secs) > TOLERANCE_SECS.unsigned_abs() {
         Err(Rejection::Signature(
             "timestamp outside tolerance (replay?)".into(),
         ))
@@ -579,6 +581,16 @@ mod tests {
         assert!(check_tolerance(1300, 1000).is_ok());
         assert!(check_tolerance(1000, 1301).is_err());
         assert!(check_tolerance(1302, 1001).is_err());
+    }
+
+    #[test]
+    fn tolerance_survives_extreme_timestamps() {
+        let now: i64 = 1_700_000_000;
+        for t in [i64::MIN, i64::MIN + 1, i64::MAX, now.wrapping_sub(i64::MIN)] {
+            assert!(check_tolerance(t, now).is_err(), "{t}");
+        }
+        assert!(check_tolerance(i64::MAX, i64::MAX).is_ok());
+        assert!(check_tolerance(i64::MIN, i64::MIN + 300).is_ok());
     }
 
     #[test]
