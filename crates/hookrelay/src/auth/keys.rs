@@ -7,12 +7,16 @@ use sha2::{Digest, Sha256};
 const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 const KEY_CHARS: usize = 43;
 
-pub fn generate_api_key() -> String {
+/// `len` characters drawn uniformly from `[0-9A-Za-z]`: keys, session tokens, passwords.
+pub fn random_base62(len: usize) -> String {
     let mut rng = rand::thread_rng();
-    let body: String = (0..KEY_CHARS)
+    (0..len)
         .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
-        .collect();
-    format!("hr_{body}")
+        .collect()
+}
+
+pub fn generate_api_key() -> String {
+    format!("hr_{}", random_base62(KEY_CHARS))
 }
 
 pub fn hash_api_key(key: &str) -> String {

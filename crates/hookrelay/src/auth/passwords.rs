@@ -5,7 +5,6 @@ use std::sync::OnceLock;
 
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, SaltString};
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
-use rand::Rng;
 
 pub const MIN_PASSWORD_CHARS: usize = 12;
 /// Longer inputs only cost hashing time; nobody types more.
@@ -66,11 +65,7 @@ pub fn looks_like_email(email: &str) -> bool {
 
 /// A random password for the bootstrap account: 24 base62 characters (~143 bits).
 pub fn generate_password() -> String {
-    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    let mut rng = rand::thread_rng();
-    (0..24)
-        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
-        .collect()
+    super::keys::random_base62(24)
 }
 
 #[cfg(test)]

@@ -7,19 +7,12 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use rand::Rng;
-
-use super::keys::hash_api_key;
+use super::keys::{hash_api_key, random_base62};
 
 const TOKEN_CHARS: usize = 43;
 
 pub fn generate_session_token() -> String {
-    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    let mut rng = rand::thread_rng();
-    let body: String = (0..TOKEN_CHARS)
-        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
-        .collect();
-    format!("hrs_{body}")
+    format!("hrs_{}", random_base62(TOKEN_CHARS))
 }
 
 pub fn looks_like_session_token(token: &str) -> bool {

@@ -100,24 +100,12 @@ impl HmacConfig {
                 ));
             }
         }
-        if self.type_path.is_some() && self.type_header.is_some() {
-            errors.push(FieldError::new(
-                "config.type_header",
-                "set type_path or type_header, not both",
-            ));
-        }
-        if self.id_path.is_some() && self.id_header.is_some() {
-            errors.push(FieldError::new(
-                "config.id_header",
-                "set id_path or id_header, not both",
-            ));
-        }
-        check_optional_fields(
+        check_type_and_id(
             [
-                ("config.type_path", &self.type_path, true),
-                ("config.type_header", &self.type_header, false),
-                ("config.id_path", &self.id_path, true),
-                ("config.id_header", &self.id_header, false),
+                &self.type_path,
+                &self.type_header,
+                &self.id_path,
+                &self.id_header,
             ],
             &mut errors,
         );
@@ -140,12 +128,28 @@ impl HmacConfig {
     }
 }
 
-/// Paths (`true`) or header names (`false`) of the type and id settings.
-pub(super) fn check_optional_fields<'a>(
-    fields: impl IntoIterator<Item = (&'static str, &'a Option<String>, bool)>,
-    errors: &mut Vec<FieldError>,
-) {
-    for (field, value, is_path) in fields {
+/// The settings `hmac` and `none` share to find an event's type and id: each from a JSON path
+/// or a header, not both. Given as `[type_path, type_header, id_path, id_header]`.
+pub(super) fn check_type_and_id(fields: [&Option<String>; 4], errors: &mut Vec<FieldError>) {
+    let [type_path, type_header, id_path, id_header] = fields;
+    if type_path.is_some() && type_header.is_some() {
+        errors.push(FieldError::new(
+            "config.type_header",
+            "set type_path or type_header, not both",
+        ));
+    }
+    if id_path.is_some() && id_header.is_some() {
+        errors.push(FieldError::new(
+            "config.id_header",
+            "set id_path or id_header, not both",
+        ));
+    }
+    for (field, value, is_path) in [
+        ("config.type_path", type_path, true),
+        ("config.type_header", type_header, false),
+        ("config.id_path", id_path, true),
+        ("config.id_header", id_header, false),
+    ] {
         match (value, is_path) {
             (Some(v), true) => check_path(field, v, errors),
             (Some(v), false) => check_header_name(field, v, errors),

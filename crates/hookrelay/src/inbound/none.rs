@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use hookrelay_domain::validate::FieldError;
 use serde::{Deserialize, Serialize};
 
-use super::hmac::check_optional_fields;
+use super::hmac::check_type_and_id;
 use super::{configured_id, configured_type, Env, Inbound, Payload, Rejection, Verifier};
 
 /// The settings of a `none` source: where the event type and delivery id are.
@@ -25,24 +25,12 @@ pub struct NoneConfig {
 impl NoneConfig {
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut errors = Vec::new();
-        if self.type_path.is_some() && self.type_header.is_some() {
-            errors.push(FieldError::new(
-                "config.type_header",
-                "set type_path or type_header, not both",
-            ));
-        }
-        if self.id_path.is_some() && self.id_header.is_some() {
-            errors.push(FieldError::new(
-                "config.id_header",
-                "set id_path or id_header, not both",
-            ));
-        }
-        check_optional_fields(
+        check_type_and_id(
             [
-                ("config.type_path", &self.type_path, true),
-                ("config.type_header", &self.type_header, false),
-                ("config.id_path", &self.id_path, true),
-                ("config.id_header", &self.id_header, false),
+                &self.type_path,
+                &self.type_header,
+                &self.id_path,
+                &self.id_header,
             ],
             &mut errors,
         );

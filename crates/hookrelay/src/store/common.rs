@@ -437,20 +437,13 @@ macro_rules! impl_store {
             }
 
             async fn delete_user(&self, tenant: &hookrelay_domain::TenantId, id: &hookrelay_domain::UserId) -> super::StoreResult<()> {
-                let mut tx = self.writer().begin().await?;
-                sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND user_id IN (SELECT id FROM users WHERE tenant_id = $2)")
-                    .bind(id.as_str())
-                    .bind(tenant.as_str())
-                    .execute(&mut *tx)
-                    .await?;
+                // The user's sessions go with it: `sessions.user_id` cascades on delete.
                 let done = sqlx::query("DELETE FROM users WHERE id = $1 AND tenant_id = $2")
                     .bind(id.as_str())
                     .bind(tenant.as_str())
-                    .execute(&mut *tx)
+                    .execute(self.writer())
                     .await?;
-                expect_one(done.rows_affected())?;
-                tx.commit().await?;
-                Ok(())
+                expect_one(done.rows_affected())
             }
 
             async fn has_users(&self) -> super::StoreResult<bool> {
