@@ -28,8 +28,8 @@ use crate::ledger::{Joined, Ledger};
 use crate::load::{EmitConfig, EmitOutcome};
 use crate::receiver::{Receiver, ReceiverConfig, ReceiverCounts};
 use crate::report::{
-    kib_to_mib, phase_stats, summarize_us, Boundaries, DeliveryFigures, DrainFigures, EmitFigures,
-    MemoryFigures, PhaseMemory, Report, RunConfig,
+    kib_to_mib, phase_stats, summarize_us, Boundaries, CpuFigures, DeliveryFigures, DrainFigures,
+    EmitFigures, MemoryFigures, PhaseMemory, Report, RunConfig,
 };
 use crate::server::{Database, MemSampler, Phase, PhaseCell, ServerProcess, ServerSpec};
 
@@ -95,9 +95,11 @@ async fn run(cli: &Cli) -> Result<Report> {
     let startup = server.wait_healthy(&api.client, STARTUP_TIMEOUT).await?;
     let phase = Arc::new(PhaseCell::default());
     let sampler = MemSampler::spawn(server.pid, phase.clone());
+    let cpu_before = (server::cpu_time(Some(server.pid)), server::cpu_time(None));
 
     let measured = drive(cli, &api, &receiver, &phase, Some(&mut server)).await;
 
+    let cpu_after = (server::cpu_time(Some(server.pid)), server::cpu_time(None));
     let server_exit = server.exited();
     let server_hwm = server.stop();
     let peak_rss = sampler.finish();
@@ -119,6 +121,7 @@ async fn run(cli: &Cli) -> Result<Report> {
     report.database_kind = db.kind.name();
     report.database = db.description.clone();
     report.server_startup_ms = startup.as_secs_f64() * 1000.0;
+    report.cpu = CpuFigures::between(cpu_before, cpu_after, report.emit.stats.accepted);
     report.memory.server_hwm_mib = server_hwm.map(kib_to_mib);
     report.memory.server_peak_rss = Phase::ALL
         .iter()
@@ -374,6 +377,7 @@ fn assemble(cli: &Cli, m: &Measured) -> Report {
             complete: m.drain.complete,
             timeout_s: cli.drain_timeout_secs,
         },
+        cpu: CpuFigures::default(),
         memory: MemoryFigures {
             server_hwm_mib: None,
             server_peak_rss: Vec::new(),

@@ -2,6 +2,7 @@
 //! report printed as text (Markdown-friendly, for docs/perf.md) and optionally as JSON.
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -153,6 +154,35 @@ pub struct DrainFigures {
     pub timeout_s: u64,
 }
 
+/// CPU time used from the end of setup to the end of the drain. On a shared machine this is
+/// steadier than throughput: it is what an event costs, whatever else the cores were doing.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CpuFigures {
+    pub server_s: Option<f64>,
+    /// Server CPU per accepted event, in microseconds.
+    pub server_us_per_event: Option<f64>,
+    /// The bench's own (emitter and receiver).
+    pub bench_s: Option<f64>,
+}
+
+type CpuReading = (Option<Duration>, Option<Duration>);
+
+impl CpuFigures {
+    /// From `(server, bench)` readings before and after the measured run.
+    pub fn between(before: CpuReading, after: CpuReading, accepted: u64) -> CpuFigures {
+        let spent =
+            |a: Option<Duration>, b: Option<Duration>| Some(b?.saturating_sub(a?).as_secs_f64());
+        let server_s = spent(before.0, after.0);
+        CpuFigures {
+            server_s,
+            server_us_per_event: server_s
+                .filter(|_| accepted > 0)
+                .map(|s| s * 1e6 / accepted as f64),
+            bench_s: spent(before.1, after.1),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct MemoryFigures {
     /// Server VmHWM just before it was stopped.
@@ -184,6 +214,7 @@ pub struct Report {
     pub deliveries: DeliveryFigures,
     pub phases: Vec<PhaseStats>,
     pub drain: DrainFigures,
+    pub cpu: CpuFigures,
     pub memory: MemoryFigures,
     pub ledger: Ledger,
     pub void: bool,
@@ -311,6 +342,16 @@ pub fn render_text(r: &Report) -> String {
         } else {
             format!("incomplete: stopped at the {} s timeout", r.drain.timeout_s)
         }
+    );
+    let secs = |v: Option<f64>| v.map_or("?".to_string(), |v| format!("{v:.2} s"));
+    let _ = writeln!(
+        s,
+        "cpu:        server {} ({} per accepted event); bench (emitter + receiver) {}",
+        secs(r.cpu.server_s),
+        r.cpu
+            .server_us_per_event
+            .map_or("?".to_string(), |v| format!("{v:.0} µs")),
+        secs(r.cpu.bench_s)
     );
     let m = &r.memory;
     let mib = |v: Option<f64>| v.map_or("?".to_string(), |v| format!("{v:.1} MiB"));

@@ -385,6 +385,30 @@ pub fn own_hwm_kib() -> Option<u64> {
     parse_status_kib(&text, "VmHWM")
 }
 
+/// CPU time (user + system) a process has used so far, from `/proc/<pid>/stat`; `pid: None`
+/// reads the bench's own.
+pub fn cpu_time(pid: Option<u32>) -> Option<Duration> {
+    let path = match pid {
+        Some(pid) => format!("/proc/{pid}/stat"),
+        None => "/proc/self/stat".to_string(),
+    };
+    let text = std::fs::read_to_string(path).ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let ticks_per_s = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    parse_stat_cpu_ticks(&text)
+        .map(|t| Duration::from_secs_f64(t as f64 / ticks_per_s.max(1) as f64))
+}
+
+/// utime + stime, in clock ticks. The command name (field 2) may hold spaces and parentheses,
+/// so fields are counted from the last `)`.
+fn parse_stat_cpu_ticks(text: &str) -> Option<u64> {
+    let rest = &text[text.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
 fn parse_status_kib(text: &str, field: &str) -> Option<u64> {
     text.lines().find_map(|line| {
         let rest = line.strip_prefix(field)?.strip_prefix(':')?;
@@ -481,6 +505,13 @@ impl MemSampler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_cpu_ticks_past_an_odd_command_name() {
+        let text = "42 (hook relay) (x)) S 1 42 42 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 9 0";
+        assert_eq!(parse_stat_cpu_ticks(text), Some(325));
+        assert_eq!(parse_stat_cpu_ticks("garbage"), None);
+    }
 
     #[test]
     fn parses_proc_status_fields() {

@@ -54,6 +54,7 @@ store_tests! {
     scenario_delete_webhook_cancels => sqlite_delete_webhook_cancels, postgres_delete_webhook_cancels;
     scenario_concurrent_claims => sqlite_concurrent_claims, postgres_concurrent_claims;
     scenario_event_lists => sqlite_event_lists, postgres_event_lists;
+    scenario_event_pages_are_byte_budgeted => sqlite_event_pages_are_byte_budgeted, postgres_event_pages_are_byte_budgeted;
     scenario_delivery_lists => sqlite_delivery_lists, postgres_delivery_lists;
     scenario_queue_state => sqlite_queue_state, postgres_queue_state;
     scenario_webhook_stats => sqlite_webhook_stats, postgres_webhook_stats;

@@ -266,7 +266,7 @@ pub struct ListQuery {
 #[utoipa::path(get, path = "/api/v1/events", tag = "events",
     params(("type" = Option<String>, Query), ("source" = Option<String>, Query), ("since" = Option<String>, Query, description = "RFC 3339"),
            ("until" = Option<String>, Query, description = "RFC 3339"), ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
-    responses((status = 200, body = ListView<EventView>)), security(("bearer" = [])))]
+    responses((status = 200, body = ListView<EventView>, description = "newest first; at most `limit` events, fewer (with a `next_cursor`) once the page holds 4 MiB of `data`")), security(("bearer" = [])))]
 pub async fn list(
     State(s): State<AppState>,
     caller: Caller,

@@ -16,7 +16,7 @@ use super::{
 #[openapi(
     info(title = "hookrelay", description = "Durable, signed webhook delivery and verified inbound ingest.
 
-Conventions: ids are prefixed ULIDs; times are RFC 3339 UTC with milliseconds; lists answer `{data, next_cursor}` newest first (`limit` 1-1000, default 50); unknown body fields and unknown query parameters are refused with `422 validation_failed`; every answer carries `X-Request-Id`.
+Conventions: ids are prefixed ULIDs; times are RFC 3339 UTC with milliseconds; lists answer `{data, next_cursor}` newest first (`limit` 1-1000, default 50); a page of events or inbound requests also ends, with a `next_cursor`, once it holds 4 MiB of payloads (always at least one item), so follow `next_cursor` rather than counting on `limit` items; unknown body fields and unknown query parameters are refused with `422 validation_failed`; every answer carries `X-Request-Id`.
 
 Retry schedule: `retry_schedule_seconds` lists the pauses after each failed attempt (so N entries allow N retries, N+1 attempts in all); each pause is jittered by ±20 %; a `429`/`503` `Retry-After` (capped at 24 h) is a floor. A retry from the dead-letter queue makes one more attempt; if it fails the delivery returns to the queue.
 

@@ -422,7 +422,7 @@ pub struct RequestsQuery {
 #[utoipa::path(get, path = "/api/v1/sources/{id}/requests", tag = "sources",
     params(("status" = Option<String>, Query, description = "accepted, duplicate, rejected or rate_limited"),
            ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
-    responses((status = 200, body = ListView<InboundRequestView>, description = "newest first; entries older than `HOOKRELAY_INBOUND_LOG_RETENTION_HOURS` are pruned"),
+    responses((status = 200, body = ListView<InboundRequestView>, description = "newest first; entries older than `HOOKRELAY_INBOUND_LOG_RETENTION_HOURS` are pruned; a page ends early (with a `next_cursor`) once it holds 4 MiB of bodies and headers"),
               (status = 404)),
     security(("bearer" = [])))]
 pub async fn requests(

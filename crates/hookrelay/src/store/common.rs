@@ -877,9 +877,8 @@ macro_rules! impl_store {
                     q.push(" AND e.created_at < ").push_bind(until);
                 }
                 push_page(&mut q, "e.id", page);
-                let rows = q.build().fetch_all(self.reader()).await?;
-                let items = rows.iter().map(rows::event).collect::<super::StoreResult<Vec<_>>>()?;
-                Ok(super::Page::from_rows(items, page.limit, |e| e.id.to_string()))
+                let events = futures::StreamExt::map(q.build().fetch(self.reader()), |row| rows::event(&row?));
+                super::Page::collect_budgeted(events, page.limit, super::PAGE_BYTE_BUDGET, |e| e.data.len(), |e| e.id.to_string()).await
             }
 
             async fn get_delivery(&self, tenant: &hookrelay_domain::TenantId, id: &hookrelay_domain::DeliveryId) -> super::StoreResult<(super::Delivery, super::Event, Vec<super::Attempt>)> {
@@ -1199,9 +1198,8 @@ macro_rules! impl_store {
                     q.push(" AND r.status = ").push_bind(status.as_str());
                 }
                 push_page(&mut q, "r.id", page);
-                let rows = q.build().fetch_all(self.reader()).await?;
-                let items = rows.iter().map(rows::inbound_request).collect::<super::StoreResult<Vec<_>>>()?;
-                Ok(super::Page::from_rows(items, page.limit, |r| r.id.to_string()))
+                let requests = futures::StreamExt::map(q.build().fetch(self.reader()), |row| rows::inbound_request(&row?));
+                super::Page::collect_budgeted(requests, page.limit, super::PAGE_BYTE_BUDGET, |r| r.body.as_ref().map_or(0, String::len) + r.headers.len(), |r| r.id.to_string()).await
             }
 
             async fn prune_inbound_requests(&self, before: i64) -> super::StoreResult<u64> {

@@ -369,7 +369,41 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+/// Most payload bytes (event data, request bodies) one page holds. A page of large payloads
+/// ends early with a `next_cursor` rather than hold `limit` of them in memory at once: a
+/// thousand 1 MiB events would otherwise be a gigabyte per list request.
+pub const PAGE_BYTE_BUDGET: usize = 4 * 1024 * 1024;
+
 impl<T> Page<T> {
+    /// Builds a page from rows streamed newest first (the query asks for `limit + 1`), stopping
+    /// at `limit` items or once their `size_of` reaches `budget`, whichever comes first. The
+    /// first item is always taken, so a page is never empty while rows remain.
+    pub async fn collect_budgeted<S, E>(
+        mut rows: S,
+        limit: u32,
+        budget: usize,
+        size_of: impl Fn(&T) -> usize,
+        id_of: impl Fn(&T) -> String,
+    ) -> Result<Self, E>
+    where
+        S: futures::Stream<Item = Result<T, E>> + Unpin,
+    {
+        use futures::TryStreamExt;
+        let mut items = Vec::new();
+        let mut bytes = 0usize;
+        let mut next_cursor = None;
+        while let Some(item) = rows.try_next().await? {
+            if items.len() >= limit as usize || bytes >= budget {
+                // `item` proves there is more; the cursor points past what we keep.
+                next_cursor = items.last().map(&id_of);
+                break;
+            }
+            bytes += size_of(&item);
+            items.push(item);
+        }
+        Ok(Self { items, next_cursor })
+    }
+
     /// Builds a page from up to `limit + 1` rows fetched newest first.
     pub fn from_rows(mut rows: Vec<T>, limit: u32, id_of: impl Fn(&T) -> String) -> Self {
         let more = rows.len() > limit as usize;

@@ -32,8 +32,10 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
+            // The writer's 32 MB keeps the hot indexes (due deliveries, idempotency keys) cached.
             .pragma("cache_size", "-32000")
-            .pragma("temp_store", "memory");
+            .pragma("temp_store", "memory")
+            .statement_cache_capacity(1024);
         if let Some(parent) = Path::new(options.get_filename()).parent() {
             if !parent.as_os_str().is_empty() {
                 std::fs::create_dir_all(parent).map_err(|e| {
@@ -50,7 +52,9 @@ impl SqliteStore {
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options.read_only(false))
+            // Readers page through large payloads (event lists); a 4 MB cache each keeps four of
+            // them from holding 128 MB of pages the OS page cache has anyway.
+            .connect_with(options.pragma("cache_size", "-4000"))
             .await?;
         Ok(Self {
             writer,
