@@ -88,8 +88,6 @@ pub async fn run_with(
     bootstrap(store.as_ref(), &config).await?;
 
     let wake = Arc::new(Notify::new());
-    let writers = if store.backend() == "postgres" { 4 } else { 1 };
-    let ingestor = Ingestor::start(store.clone(), wake.clone(), writers);
     let policy = TargetPolicy::new(&config.allowed_target_networks)
         .map_err(|e| anyhow::anyhow!("HOOKRELAY_ALLOWED_TARGET_NETWORKS: {e}"))?;
     let sender = Sender::with_lookup(config.delivery_timeout, policy, lookup)?;
@@ -116,6 +114,12 @@ pub async fn run_with(
             shutdown.clone(),
         )
     });
+    let writers = if store.backend() == "postgres" { 4 } else { 1 };
+    let handoff = workers
+        .as_ref()
+        .filter(|_| config.handoff && role.runs_api())
+        .map(|w| w.handoff.clone());
+    let ingestor = Ingestor::start(store.clone(), wake.clone(), writers, handoff);
 
     let state = AppState {
         store: store.clone(),

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot, Mutex, Notify};
 
-use crate::store::{InboundRequest, IngestOutcome, NewEvent, Store, StoreError};
+use crate::delivery::handoff::Handoff;
+use crate::store::{InboundRequest, IngestBatch, IngestOutcome, NewEvent, Store, StoreError};
 
 type Reply = oneshot::Sender<Result<Vec<IngestOutcome>, Arc<StoreError>>>;
 
@@ -35,13 +36,25 @@ pub enum IngestError {
 
 impl Ingestor {
     /// Starts `writers` writer tasks (1 for SQLite's single writer, a few for PostgreSQL).
-    pub fn start(store: Arc<dyn Store>, wake: Arc<Notify>, writers: usize) -> Self {
+    /// With `handoff` (this process runs workers too), each commit leases what it can of its
+    /// new deliveries to the local worker and passes them over without a claim query.
+    pub fn start(
+        store: Arc<dyn Store>,
+        wake: Arc<Notify>,
+        writers: usize,
+        handoff: Option<Handoff>,
+    ) -> Self {
         // Bounded: when the store falls behind, callers wait here (backpressure) rather than
         // piling up unbounded memory.
         let (tx, rx) = mpsc::channel::<Job>(4096);
         let rx = Arc::new(Mutex::new(rx));
         for _ in 0..writers.max(1) {
-            tokio::spawn(write_loop(store.clone(), wake.clone(), rx.clone()));
+            let writer = Writer {
+                store: store.clone(),
+                wake: wake.clone(),
+                handoff: handoff.clone(),
+            };
+            tokio::spawn(writer.run(rx.clone()));
         }
         Self { tx }
     }
@@ -74,61 +87,101 @@ impl Ingestor {
     }
 }
 
-async fn write_loop(store: Arc<dyn Store>, wake: Arc<Notify>, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
-    let mut jobs: Vec<Job> = Vec::with_capacity(256);
-    loop {
-        {
-            let mut rx = rx.lock().await;
-            let Some(first) = rx.recv().await else { return };
-            let mut count = first.events.len();
-            jobs.push(first);
-            while count < MAX_EVENTS_PER_COMMIT {
-                match rx.try_recv() {
-                    Ok(job) => {
-                        count += job.events.len();
-                        jobs.push(job);
+/// One writer task: gathers queued jobs into a commit.
+struct Writer {
+    store: Arc<dyn Store>,
+    wake: Arc<Notify>,
+    handoff: Option<Handoff>,
+}
+
+impl Writer {
+    async fn run(self, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
+        let mut jobs: Vec<Job> = Vec::with_capacity(256);
+        loop {
+            {
+                let mut rx = rx.lock().await;
+                let Some(first) = rx.recv().await else { return };
+                let mut count = first.events.len();
+                jobs.push(first);
+                while count < MAX_EVENTS_PER_COMMIT {
+                    match rx.try_recv() {
+                        Ok(job) => {
+                            count += job.events.len();
+                            jobs.push(job);
+                        }
+                        Err(_) => break,
                     }
-                    Err(_) => break,
+                }
+            }
+            self.commit(&mut jobs).await;
+        }
+    }
+
+    async fn commit(&self, jobs: &mut Vec<Job>) {
+        let all: Vec<NewEvent> = jobs.iter().flat_map(|j| j.events.iter().cloned()).collect();
+        let mut requests = Vec::new();
+        let mut offset = 0;
+        for job in jobs.iter_mut() {
+            requests.extend(job.requests.drain(..).map(|(i, r)| (offset + i, r)));
+            offset += job.events.len();
+        }
+        match self.write(&all, &requests).await {
+            Ok((outcomes, handed_off)) => {
+                let created: u64 = outcomes
+                    .iter()
+                    .map(|o| match o {
+                        IngestOutcome::Accepted { deliveries, .. } => u64::from(*deliveries),
+                        IngestOutcome::Duplicate { .. } | IngestOutcome::QuotaExceeded { .. } => 0,
+                    })
+                    .sum();
+                metrics::counter!("hookrelay_events_ingested_total").increment(all.len() as u64);
+                metrics::counter!("hookrelay_deliveries_handed_off_total")
+                    .increment(handed_off as u64);
+                // Handed-off deliveries are on their way; the claim loop is woken for the rest.
+                if created > handed_off as u64 {
+                    self.wake.notify_one();
+                }
+                let mut outcomes = outcomes.into_iter();
+                for job in jobs.drain(..) {
+                    let mine: Vec<IngestOutcome> =
+                        outcomes.by_ref().take(job.events.len()).collect();
+                    let _ = job.reply.send(Ok(mine));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, events = all.len(), "ingest commit failed");
+                let e = Arc::new(e);
+                for job in jobs.drain(..) {
+                    let _ = job.reply.send(Err(e.clone()));
                 }
             }
         }
-        commit(store.as_ref(), &wake, &mut jobs).await;
     }
-}
 
-async fn commit(store: &dyn Store, wake: &Notify, jobs: &mut Vec<Job>) {
-    let all: Vec<NewEvent> = jobs.iter().flat_map(|j| j.events.iter().cloned()).collect();
-    let mut requests = Vec::new();
-    let mut offset = 0;
-    for job in jobs.iter_mut() {
-        requests.extend(job.requests.drain(..).map(|(i, r)| (offset + i, r)));
-        offset += job.events.len();
-    }
-    match store.ingest_with_requests(&all, &requests).await {
-        Ok(outcomes) => {
-            let created: u64 = outcomes
-                .iter()
-                .map(|o| match o {
-                    IngestOutcome::Accepted { deliveries, .. } => u64::from(*deliveries),
-                    IngestOutcome::Duplicate { .. } | IngestOutcome::QuotaExceeded { .. } => 0,
-                })
-                .sum();
-            metrics::counter!("hookrelay_events_ingested_total").increment(all.len() as u64);
-            if created > 0 {
-                wake.notify_one();
-            }
-            let mut outcomes = outcomes.into_iter();
-            for job in jobs.drain(..) {
-                let mine: Vec<IngestOutcome> = outcomes.by_ref().take(job.events.len()).collect();
-                let _ = job.reply.send(Ok(mine));
-            }
-        }
-        Err(e) => {
-            tracing::error!(error = %e, events = all.len(), "ingest commit failed");
-            let e = Arc::new(e);
-            for job in jobs.drain(..) {
-                let _ = job.reply.send(Err(e.clone()));
-            }
-        }
+    /// One transaction; with a hand-off, the new deliveries it leased go to the local worker
+    /// once the commit is durable (slots the commit did not use are freed). Returns the
+    /// outcomes and how many deliveries were handed off.
+    async fn write(
+        &self,
+        events: &[NewEvent],
+        requests: &[(usize, InboundRequest)],
+    ) -> Result<(Vec<IngestOutcome>, usize), StoreError> {
+        let store = self.store.as_ref();
+        let reservation = self
+            .handoff
+            .as_ref()
+            .and_then(|h| Some((h, h.reserve(events.len())?)));
+        let Some((handoff, reservation)) = reservation else {
+            let batch = store.ingest_leasing(events, requests, None).await?;
+            return Ok((batch.outcomes, 0));
+        };
+        let accepts =
+            |w: &crate::store::Webhook, q: &hookrelay_domain::quota::Quotas| handoff.accepts(w, q);
+        let offer = handoff.offer(&reservation, &accepts);
+        let IngestBatch { outcomes, leased } =
+            store.ingest_leasing(events, requests, Some(&offer)).await?;
+        let handed_off = leased.len();
+        handoff.start(leased, reservation);
+        Ok((outcomes, handed_off))
     }
 }

@@ -89,6 +89,7 @@ struct RawConfig {
     max_body_bytes: usize,
     worker_concurrency: usize,
     claim_batch: u32,
+    handoff: bool,
     max_inflight_per_webhook: usize,
     max_inflight_per_tenant: usize,
     lease_grace_ms: u64,
@@ -126,6 +127,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub worker_concurrency: usize,
     pub claim_batch: u32,
+    /// Fresh deliveries go from the ingest commit straight to this process's worker (see
+    /// `delivery::handoff`) instead of waiting for a claim.
+    pub handoff: bool,
     pub max_inflight_per_webhook: usize,
     pub max_inflight_per_tenant: usize,
     pub lease_grace: Duration,
@@ -324,6 +328,7 @@ impl RawConfig {
             max_body_bytes: self.max_body_bytes,
             worker_concurrency: self.worker_concurrency,
             claim_batch: self.claim_batch,
+            handoff: self.handoff,
             max_inflight_per_webhook: self.max_inflight_per_webhook.max(1),
             max_inflight_per_tenant: self.max_inflight_per_tenant.max(1),
             lease_grace: Duration::from_millis(self.lease_grace_ms),

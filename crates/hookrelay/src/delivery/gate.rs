@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::store::{ClaimExclusions, DeliveryClaim};
+use hookrelay_domain::quota::Quotas;
+
+use crate::store::{ClaimExclusions, DeliveryClaim, Webhook};
 
 /// What the gate decides for one claimed delivery.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -111,6 +113,15 @@ impl Gate {
             tenants,
             max_per_webhook: Some(self.limits.per_webhook_inflight as u32),
         }
+    }
+
+    /// Whether no delivery rate applies to `webhook`'s deliveries in a tenant with `quotas`
+    /// (only the in-flight caps do): no rate of its own, no chat default, no tenant rate.
+    pub fn is_unmetered(limits: &GateLimits, webhook: &Webhook, quotas: &Quotas) -> bool {
+        webhook.rate_limit_per_sec.is_none()
+            && crate::destinations::default_rate_limit(webhook.kind).is_none()
+            && quotas.delivery_rate_per_sec.is_none()
+            && limits.default_tenant_rate.is_none()
     }
 
     /// Decides for one claim; a `Send` counts it in flight until `finish`.
@@ -234,7 +245,7 @@ mod tests {
             event_timestamp: 0,
             data: "{}".into(),
             attempts_made: 0,
-            webhook: Webhook {
+            webhook: std::sync::Arc::new(Webhook {
                 id: WebhookId::from_trusted(webhook.into()),
                 tenant_id: TenantId::from_trusted(tenant.into()),
                 url: "https://example.com".into(),
@@ -253,7 +264,7 @@ mod tests {
                 }],
                 created_at: 0,
                 updated_at: 0,
-            },
+            }),
             tenant_quotas: Quotas {
                 delivery_rate_per_sec: tenant_rate,
                 ..Default::default()

@@ -1,9 +1,11 @@
-//! The delivery engine: workers lease due deliveries from the store, send them over one pooled
-//! HTTP client, and hand results to a recorder that writes them back in batches.
+//! The delivery engine: workers lease due deliveries from the store (or take fresh ones the
+//! ingest path handed over), send them over one pooled HTTP client, and hand results to a
+//! recorder that writes them back in batches.
 
 pub mod attempt;
 pub mod gate;
 pub mod guard;
+pub mod handoff;
 pub mod recorder;
 pub mod sender;
 pub mod worker;

@@ -12,7 +12,32 @@ use crate::store::{AttemptRecord, NextState, Store};
 /// One finished attempt waiting to be written, holding its worker slot until then.
 pub struct Finished {
     pub record: AttemptRecord,
-    pub permit: Option<OwnedSemaphorePermit>,
+    pub slot: Option<Slot>,
+}
+
+/// The place a delivery takes in the worker while it is in flight: a worker permit, and for a
+/// handed-off delivery also one of the hand-off's share. Dropping it frees both.
+pub struct Slot {
+    _worker: OwnedSemaphorePermit,
+    _handoff: Option<OwnedSemaphorePermit>,
+}
+
+impl Slot {
+    /// A slot of a delivery the claim loop leased.
+    pub fn claimed(worker: OwnedSemaphorePermit) -> Self {
+        Self {
+            _worker: worker,
+            _handoff: None,
+        }
+    }
+
+    /// A slot of a delivery the ingest path handed over.
+    pub fn handed_off(worker: OwnedSemaphorePermit, handoff: OwnedSemaphorePermit) -> Self {
+        Self {
+            _worker: worker,
+            _handoff: Some(handoff),
+        }
+    }
 }
 
 const MAX_BATCH: usize = 512;

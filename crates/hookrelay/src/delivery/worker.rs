@@ -5,14 +5,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use hookrelay_domain::time::now_millis;
-use hookrelay_domain::RetrySchedule;
-use tokio::sync::{mpsc, Notify, Semaphore};
+use hookrelay_domain::{DeliveryId, RetrySchedule};
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::attempt::record_for;
 use super::gate::{Admission, Gate, GateLimits};
-use super::recorder::{self, Finished};
+use super::handoff::Handoff;
+use super::recorder::{self, Finished, Slot};
 use super::Sender;
 use crate::store::{DeliveryClaim, Store};
 
@@ -32,11 +34,20 @@ pub struct WorkerContext {
     pub limits: GateLimits,
 }
 
+impl WorkerContext {
+    /// How long a lease taken now lasts: an attempt's timeout plus the grace to record it.
+    pub fn lease(&self) -> Duration {
+        self.sender.timeout() + self.lease_grace
+    }
+}
+
 /// Joins the worker's tasks on shutdown.
 pub struct WorkerHandle {
     dispatcher: JoinHandle<()>,
     recorder: JoinHandle<()>,
     listener: JoinHandle<()>,
+    /// The ingest path's way in (see `handoff`).
+    pub handoff: Handoff,
 }
 
 impl WorkerHandle {
@@ -55,6 +66,97 @@ impl WorkerHandle {
 /// missed cross-node notification is picked up.
 const MAX_IDLE: Duration = Duration::from_secs(1);
 
+/// What the claim loop and the hand-off share: the worker's slots, its fairness gate, the
+/// recorder's queue and the attempts in flight.
+pub(super) struct Dispatch {
+    pub(super) ctx: Arc<WorkerContext>,
+    /// One permit per delivery in flight, held until its attempt is recorded.
+    pub(super) slots: Arc<Semaphore>,
+    gate: Mutex<Gate>,
+    /// Taken away once the last attempt has finished, so the recorder can drain and stop.
+    recorder: Mutex<Option<mpsc::Sender<Finished>>>,
+    tracker: TaskTracker,
+    pub(super) shutdown: CancellationToken,
+}
+
+impl Dispatch {
+    /// Runs each claim past the gate: admitted ones start an attempt on their own task (their
+    /// slot travels with it); the others are returned with when to try them again.
+    pub(super) fn start(
+        self: &Arc<Self>,
+        claims: impl IntoIterator<Item = (DeliveryClaim, Slot)>,
+    ) -> Vec<(DeliveryId, i64)> {
+        let mut give_back = Vec::new();
+        let decided_at = Instant::now();
+        let Some(recorder) = self.recorder_queue() else {
+            // Shutting down: what was leased goes back at once.
+            return claims
+                .into_iter()
+                .map(|(c, _)| (c.delivery_id, now_millis()))
+                .collect();
+        };
+        for (claim, slot) in claims {
+            let admission = self.gate().admit(&claim, decided_at);
+            match admission {
+                Admission::Later(wait) => {
+                    give_back.push((claim.delivery_id, now_millis() + wait.as_millis() as i64))
+                }
+                Admission::Send => {
+                    let (this, recorder) = (self.clone(), recorder.clone());
+                    self.tracker.spawn(async move {
+                        let record = attempt(&this.ctx, &claim).await;
+                        let was_capped = this
+                            .gate()
+                            .finish(claim.webhook.id.as_str(), claim.tenant_id.as_str());
+                        if was_capped {
+                            // The dispatcher skipped this webhook or tenant; it may claim again.
+                            this.ctx.wake.notify_one();
+                        }
+                        let _ = recorder
+                            .send(Finished {
+                                record,
+                                slot: Some(slot),
+                            })
+                            .await;
+                    });
+                }
+            }
+        }
+        give_back
+    }
+
+    /// Hands refused claims back to the store unattempted, due again at the given times.
+    pub(super) async fn give_back(&self, releases: &[(DeliveryId, i64)]) {
+        if releases.is_empty() {
+            return;
+        }
+        if let Err(e) = self
+            .ctx
+            .store
+            .release_claims(&self.ctx.owner, releases)
+            .await
+        {
+            tracing::warn!(error = %e, "giving back gated deliveries failed; their leases will expire");
+        }
+    }
+
+    /// Runs `future` as one of this worker's tasks (awaited at shutdown).
+    pub(super) fn track(&self, future: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.tracker.spawn(future);
+    }
+
+    fn gate(&self) -> MutexGuard<'_, Gate> {
+        self.gate.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn recorder_queue(&self) -> Option<mpsc::Sender<Finished>> {
+        self.recorder
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
 pub fn spawn_workers(ctx: WorkerContext, shutdown: CancellationToken) -> WorkerHandle {
     let ctx = Arc::new(ctx);
     let (tx, rx) = mpsc::channel::<Finished>(ctx.concurrency.max(16));
@@ -63,40 +165,38 @@ pub fn spawn_workers(ctx: WorkerContext, shutdown: CancellationToken) -> WorkerH
         let (store, wake, shutdown) = (ctx.store.clone(), ctx.wake.clone(), shutdown.clone());
         tokio::spawn(async move { store.forward_wakeups(wake, shutdown).await })
     };
-    let dispatcher = tokio::spawn(dispatch_loop(ctx, tx, shutdown));
+    let dispatch = Arc::new(Dispatch {
+        slots: Arc::new(Semaphore::new(ctx.concurrency)),
+        gate: Mutex::new(Gate::new(ctx.limits)),
+        recorder: Mutex::new(Some(tx)),
+        tracker: TaskTracker::new(),
+        shutdown,
+        ctx,
+    });
+    let handoff = Handoff::new(dispatch.clone());
+    let dispatcher = tokio::spawn(dispatch_loop(dispatch));
     WorkerHandle {
         dispatcher,
         recorder,
         listener,
+        handoff,
     }
 }
 
-async fn dispatch_loop(
-    ctx: Arc<WorkerContext>,
-    tx: mpsc::Sender<Finished>,
-    shutdown: CancellationToken,
-) {
-    let slots = Arc::new(Semaphore::new(ctx.concurrency));
-    let lease = ctx.sender.timeout() + ctx.lease_grace;
-    let mut inflight = tokio::task::JoinSet::new();
-    let gate = Arc::new(Mutex::new(Gate::new(ctx.limits)));
+async fn dispatch_loop(dispatch: Arc<Dispatch>) {
+    let ctx = dispatch.ctx.clone();
+    let shutdown = dispatch.shutdown.clone();
+    let lease = ctx.lease();
     let mut last_tidy = Instant::now();
     while !shutdown.is_cancelled() {
         // Wait for at least one free slot, then take as many more as a batch may use.
         let first = tokio::select! {
             _ = shutdown.cancelled() => break,
-            permit = slots.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break },
+            permit = dispatch.slots.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break },
         };
-        let extra = (ctx.claim_batch as usize - 1).min(slots.available_permits());
-        let mut permits = vec![first];
-        for _ in 0..extra {
-            match slots.clone().try_acquire_owned() {
-                Ok(p) => permits.push(p),
-                Err(_) => break,
-            }
-        }
+        let permits = more_permits(&dispatch.slots, first, ctx.claim_batch as usize);
         let now = now_millis();
-        let exclude = lock(&gate).exclusions(Instant::now());
+        let exclude = dispatch.gate().exclusions(Instant::now());
         let claims = match ctx
             .store
             .claim_due_excluding(
@@ -132,53 +232,43 @@ async fn dispatch_loop(
             .await;
             continue;
         }
-        let mut give_back = Vec::new();
-        let decided_at = Instant::now();
-        for (claim, permit) in claims.into_iter().zip(permits) {
-            let admission = lock(&gate).admit(&claim, decided_at);
-            match admission {
-                Admission::Later(wait) => {
-                    give_back.push((claim.delivery_id, now_millis() + wait.as_millis() as i64))
-                }
-                Admission::Send => {
-                    let (ctx, tx, gate) = (ctx.clone(), tx.clone(), gate.clone());
-                    inflight.spawn(async move {
-                        let record = attempt(&ctx, &claim).await;
-                        if lock(&gate).finish(claim.webhook.id.as_str(), claim.tenant_id.as_str()) {
-                            // The dispatcher skipped this webhook or tenant; it may claim again.
-                            ctx.wake.notify_one();
-                        }
-                        let _ = tx
-                            .send(Finished {
-                                record,
-                                permit: Some(permit),
-                            })
-                            .await;
-                    });
-                }
-            }
-        }
-        if !give_back.is_empty() {
-            if let Err(e) = ctx.store.release_claims(&ctx.owner, &give_back).await {
-                tracing::warn!(error = %e, "giving back gated deliveries failed; their leases will expire");
-            }
-        }
+        let slots = permits.into_iter().map(Slot::claimed);
+        let give_back = dispatch.start(claims.into_iter().zip(slots));
+        dispatch.give_back(&give_back).await;
         if last_tidy.elapsed() > Duration::from_secs(5) {
-            lock(&gate).tidy(Instant::now());
+            dispatch.gate().tidy(Instant::now());
             last_tidy = Instant::now();
         }
-        // Reap finished tasks so the set does not grow.
-        while inflight.try_join_next().is_some() {}
     }
     // Let in-flight attempts finish and be recorded; the caller bounds this with a deadline.
-    while inflight.join_next().await.is_some() {}
+    dispatch.tracker.close();
+    dispatch.tracker.wait().await;
+    dispatch
+        .recorder
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
     if let Err(e) = ctx.store.release_leases(&ctx.owner).await {
         tracing::warn!(error = %e, "releasing leases at shutdown failed; they will expire");
     }
 }
 
-fn lock(gate: &Mutex<Gate>) -> MutexGuard<'_, Gate> {
-    gate.lock().unwrap_or_else(|p| p.into_inner())
+/// `first` and up to `batch - 1` more permits that are free right now.
+fn more_permits(
+    slots: &Arc<Semaphore>,
+    first: OwnedSemaphorePermit,
+    batch: usize,
+) -> Vec<OwnedSemaphorePermit> {
+    let extra = batch.saturating_sub(1).min(slots.available_permits());
+    let mut permits = Vec::with_capacity(extra + 1);
+    permits.push(first);
+    for _ in 0..extra {
+        match slots.clone().try_acquire_owned() {
+            Ok(p) => permits.push(p),
+            Err(_) => break,
+        }
+    }
+    permits
 }
 
 async fn idle(ctx: &WorkerContext, shutdown: &CancellationToken, wait: Duration) {

@@ -283,9 +283,9 @@ macro_rules! impl_store {
                     event_id: EventId::from_trusted(r.try_get("d_event_id")?),
                     event_type: r.try_get("e_type")?,
                     event_timestamp: r.try_get("e_timestamp")?,
-                    data: r.try_get("e_data")?,
+                    data: std::sync::Arc::from(r.try_get::<String, _>("e_data")?),
                     attempts_made: r.try_get::<i64, _>("d_attempts")? as u32,
-                    webhook: webhook(r, ring)?,
+                    webhook: std::sync::Arc::new(webhook(r, ring)?),
                     tenant_quotas: parse_quotas(&r.try_get::<String, _>("t_quotas")?)?,
                 })
             }
@@ -691,17 +691,20 @@ macro_rules! impl_store {
                 expect_one(done.rows_affected())
             }
 
-            async fn ingest_with_requests(&self, events: &[super::NewEvent], requests: &[(usize, super::InboundRequest)]) -> super::StoreResult<Vec<super::IngestOutcome>> {
+            async fn ingest_leasing(&self, events: &[super::NewEvent], requests: &[(usize, super::InboundRequest)], offer: Option<&super::LeaseOffer<'_>>) -> super::StoreResult<super::IngestBatch> {
                 use super::IngestOutcome;
                 use hookrelay_domain::*;
                 use std::collections::HashMap;
+                use std::sync::Arc;
 
                 let mut tx = self.writer().begin().await?;
                 let mut outcomes = Vec::with_capacity(events.len());
-                // Per tenant, once per batch: each webhook's event-type patterns and payload filter.
-                let mut hooks: HashMap<String, Vec<(WebhookId, EventFilter, Option<PayloadFilter>)>> = HashMap::new();
+                // Per tenant, once per batch: its webhooks and (under an offer) its quotas.
+                let mut hooks: HashMap<String, TenantHooks> = HashMap::new();
                 let mut quota = reserve_quota(&mut tx, events).await?;
-                let mut deliveries: Vec<(DeliveryId, &super::NewEvent, WebhookId)> = Vec::new();
+                // (delivery, its event, webhook, leased under the offer)
+                let mut deliveries: Vec<(DeliveryId, &super::NewEvent, WebhookId, bool)> = Vec::new();
+                let mut leased: Vec<super::DeliveryClaim> = Vec::new();
                 let mut plain: Vec<&super::Event> = Vec::new();
 
                 for ne in events {
@@ -744,40 +747,21 @@ macro_rules! impl_store {
                     }
 
                     if !hooks.contains_key(e.tenant_id.as_str()) {
-                        let rows: Vec<(String, String, Option<String>)> = sqlx::query_as("SELECT id, events, filter FROM webhooks WHERE tenant_id = $1")
-                            .bind(e.tenant_id.as_str())
-                            .fetch_all(&mut *tx)
-                            .await?;
-                        let parsed = rows
-                            .into_iter()
-                            .filter_map(|(id, events, filter)| {
-                                let patterns: Vec<String> = serde_json::from_str(&events).ok()?;
-                                // Validated when stored; one that no longer parses matches nothing
-                                // rather than letting everything through.
-                                let payload = match filter {
-                                    None => None,
-                                    Some(raw) => match serde_json::from_str(&raw).map_err(|e| e.to_string()).and_then(|v| PayloadFilter::parse(&v).map_err(|e| e.to_string())) {
-                                        Ok(f) => Some(f),
-                                        Err(err) => {
-                                            tracing::warn!(webhook = %id, error = %err, "stored payload filter is invalid; the webhook matches nothing");
-                                            return None;
-                                        }
-                                    },
-                                };
-                                Some((WebhookId::from_trusted(id), EventFilter::parse(&patterns).ok()?, payload))
-                            })
-                            .collect();
-                        hooks.insert(e.tenant_id.to_string(), parsed);
+                        let loaded = load_tenant_hooks(&mut tx, &e.tenant_id, offer.is_some(), self.keyring()).await?;
+                        hooks.insert(e.tenant_id.to_string(), loaded);
                     }
+                    let tenant = &hooks[e.tenant_id.as_str()];
                     let mut ids = Vec::new();
                     // The envelope payload filters see, built only when a webhook whose event
                     // types match has a payload filter (emits that need none never parse data).
                     let mut envelope: Option<Option<serde_json::Value>> = None;
-                    for (hook_id, filter, payload) in &hooks[e.tenant_id.as_str()] {
+                    // The payload shared by this event's leased claims.
+                    let mut shared_data: Option<Arc<str>> = None;
+                    for hook in &tenant.hooks {
                         let wanted = match &ne.only_webhook {
                             // `/test` targets one webhook whatever its filters.
-                            Some(only) => only == hook_id,
-                            None => filter.matches(&e.event_type) && match payload {
+                            Some(only) => only == &hook.id,
+                            None => hook.filter.matches(&e.event_type) && match &hook.payload {
                                 None => true,
                                 Some(p) => envelope
                                     .get_or_insert_with(|| {
@@ -788,11 +772,29 @@ macro_rules! impl_store {
                                     .is_some_and(|env| p.matches(env)),
                             },
                         };
-                        if wanted {
-                            let id = DeliveryId::generate();
-                            ids.push(id.clone());
-                            deliveries.push((id, ne, hook_id.clone()));
+                        if !wanted {
+                            continue;
                         }
+                        let id = DeliveryId::generate();
+                        let lease_to = match (offer, &hook.sendable, &tenant.quotas) {
+                            (Some(o), Some(w), Some(q)) if ne.lease.is_none() && leased.len() < o.max && (o.accepts)(w, q) => Some((w, q)),
+                            _ => None,
+                        };
+                        if let Some((webhook, quotas)) = lease_to {
+                            leased.push(super::DeliveryClaim {
+                                delivery_id: id.clone(),
+                                tenant_id: e.tenant_id.clone(),
+                                event_id: e.id.clone(),
+                                event_type: e.event_type.clone(),
+                                event_timestamp: e.timestamp,
+                                data: shared_data.get_or_insert_with(|| Arc::from(e.data.as_str())).clone(),
+                                attempts_made: 0,
+                                webhook: webhook.clone(),
+                                tenant_quotas: quotas.clone(),
+                            });
+                        }
+                        ids.push(id.clone());
+                        deliveries.push((id, ne, hook.id.clone(), lease_to.is_some()));
                     }
                     outcomes.push(IngestOutcome::Accepted { id: e.id.clone(), deliveries: ids.len() as u32, delivery_ids: ids });
                 }
@@ -809,11 +811,12 @@ macro_rules! impl_store {
 
                 for chunk in deliveries.chunks(super::common::INSERT_CHUNK) {
                     let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO deliveries (id, tenant_id, event_id, webhook_id, event_type, source, status, attempts, next_attempt_at, lease_owner, lease_until, created_at, updated_at) ");
-                    q.push_values(chunk, |mut b, (id, ne, hook)| {
+                    q.push_values(chunk, |mut b, (id, ne, hook, by_offer)| {
                         let e = &ne.event;
-                        let (owner, until) = match &ne.lease {
-                            Some((owner, until)) => (Some(owner.as_str()), Some(*until)),
-                            None => (None, None),
+                        let (owner, until) = match (&ne.lease, offer) {
+                            (Some((owner, until)), _) => (Some(owner.as_str()), Some(*until)),
+                            (None, Some(o)) if *by_offer => (Some(o.owner), Some(o.lease_until)),
+                            _ => (None, None),
                         };
                         b.push_bind(id.as_str()).push_bind(e.tenant_id.as_str()).push_bind(e.id.as_str())
                             .push_bind(hook.as_str()).push_bind(&e.event_type).push_bind(&e.source)
@@ -824,12 +827,13 @@ macro_rules! impl_store {
                     q.build().execute(&mut *tx).await?;
                 }
                 insert_inbound_requests(&mut tx, requests, &outcomes).await?;
-                if !deliveries.is_empty() {
+                // Other nodes need waking only for what this node did not lease to itself.
+                if deliveries.len() > leased.len() {
                     Self::notify_due(&mut tx).await?;
                 }
                 quota.give_back(&mut tx).await?;
                 tx.commit().await?;
-                Ok(outcomes)
+                Ok(super::IngestBatch { outcomes, leased })
             }
 
             async fn event_usage(&self, tenant: &hookrelay_domain::TenantId, now: i64) -> super::StoreResult<super::EventUsage> {
@@ -1450,6 +1454,71 @@ macro_rules! impl_store {
             });
             q.build().execute(&mut **tx).await?;
             Ok(())
+        }
+
+        /// One webhook as fan-out sees it: what it matches and, when it can be leased under an
+        /// offer, the whole webhook to send with.
+        struct FanOutHook {
+            id: hookrelay_domain::WebhookId,
+            filter: hookrelay_domain::EventFilter,
+            payload: Option<hookrelay_domain::PayloadFilter>,
+            /// Active and readable (secrets decrypted); loaded only under an offer.
+            sendable: Option<std::sync::Arc<super::Webhook>>,
+        }
+
+        struct TenantHooks {
+            hooks: Vec<FanOutHook>,
+            /// Loaded only under an offer.
+            quotas: Option<hookrelay_domain::quota::Quotas>,
+        }
+
+        async fn load_tenant_hooks(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            tenant: &hookrelay_domain::TenantId,
+            for_offer: bool,
+            ring: &crate::secrets::Keyring,
+        ) -> super::StoreResult<TenantHooks> {
+            use hookrelay_domain::{EventFilter, PayloadFilter, WebhookId};
+            use sqlx::Row;
+            let sql = format!("SELECT {} FROM webhooks w WHERE w.tenant_id = $1", super::common::WEBHOOK_COLUMNS);
+            let rows = sqlx::query(&sql).bind(tenant.as_str()).fetch_all(&mut **tx).await?;
+            let mut hooks = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let id: String = r.try_get("id")?;
+                // Validated when stored; patterns that no longer parse match nothing rather
+                // than letting everything through.
+                let Some(filter) = r.try_get::<String, _>("events").ok()
+                    .and_then(|raw| serde_json::from_str::<Vec<String>>(&raw).ok())
+                    .and_then(|patterns| EventFilter::parse(&patterns).ok()) else { continue };
+                let payload = match r.try_get::<Option<String>, _>("filter")? {
+                    None => None,
+                    Some(raw) => match serde_json::from_str(&raw).map_err(|e| e.to_string()).and_then(|v| PayloadFilter::parse(&v).map_err(|e| e.to_string())) {
+                        Ok(f) => Some(f),
+                        Err(err) => {
+                            tracing::warn!(webhook = %id, error = %err, "stored payload filter is invalid; the webhook matches nothing");
+                            continue;
+                        }
+                    },
+                };
+                // A webhook that cannot be read whole still gets its deliveries; the claim
+                // path will report why it cannot send them.
+                let sendable = if for_offer && r.try_get::<bool, _>("active")? {
+                    rows::webhook(r, ring).ok().map(std::sync::Arc::new)
+                } else {
+                    None
+                };
+                hooks.push(FanOutHook { id: WebhookId::from_trusted(id), filter, payload, sendable });
+            }
+            let quotas = if for_offer {
+                let raw: Option<String> = sqlx::query_scalar("SELECT quotas FROM tenants WHERE id = $1")
+                    .bind(tenant.as_str())
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                raw.map(|q| super::common::parse_quotas(&q)).transpose()?
+            } else {
+                None
+            };
+            Ok(TenantHooks { hooks, quotas })
         }
 
         async fn fetch_claims(conn: &mut <$db as sqlx::Database>::Connection, ids: &[String], ring: &crate::secrets::Keyring) -> super::StoreResult<Vec<super::DeliveryClaim>> {

@@ -134,7 +134,18 @@ pub trait Store: Send + Sync + 'static {
         &self,
         events: &[NewEvent],
         requests: &[(usize, InboundRequest)],
-    ) -> StoreResult<Vec<IngestOutcome>>;
+    ) -> StoreResult<Vec<IngestOutcome>> {
+        Ok(self.ingest_leasing(events, requests, None).await?.outcomes)
+    }
+    /// `ingest_with_requests`, leasing up to `offer.max` of the new deliveries to
+    /// `offer.owner` (see `LeaseOffer`) and returning them as claims. A delivery of a paused
+    /// webhook, or of an event that carries its own `lease`, is never leased by the offer.
+    async fn ingest_leasing(
+        &self,
+        events: &[NewEvent],
+        requests: &[(usize, InboundRequest)],
+        offer: Option<&LeaseOffer<'_>>,
+    ) -> StoreResult<IngestBatch>;
     /// Events counted in the tenant's current minute and day.
     async fn event_usage(&self, tenant: &TenantId, now: Millis) -> StoreResult<EventUsage>;
     async fn get_event(

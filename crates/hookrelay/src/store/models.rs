@@ -2,6 +2,7 @@
 //! here, and rendering to the contract's JSON happens in the API.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use hookrelay_domain::quota::Quotas;
 use hookrelay_domain::time::Millis;
@@ -124,6 +125,25 @@ pub struct NewEvent {
     pub lease: Option<(String, Millis)>,
     /// The tenant's event quotas, checked and counted in the ingest transaction.
     pub quota: EventQuota,
+}
+
+/// Lets an ingest lease some of the deliveries it creates to the ingesting node's own worker,
+/// which sends them at once without a claim query (see `delivery::handoff`). A delivery is
+/// leased only when `accepts` takes its webhook and tenant quotas, at most `max` in all; the
+/// others are created unleased for the claim path, as without an offer.
+pub struct LeaseOffer<'a> {
+    pub owner: &'a str,
+    pub lease_until: Millis,
+    pub max: usize,
+    pub accepts: &'a (dyn Fn(&Webhook, &Quotas) -> bool + Send + Sync),
+}
+
+/// What an ingest wrote: one outcome per event, in order, and the deliveries it leased under a
+/// `LeaseOffer`, ready to send.
+#[derive(Debug, Default)]
+pub struct IngestBatch {
+    pub outcomes: Vec<IngestOutcome>,
+    pub leased: Vec<DeliveryClaim>,
 }
 
 /// Event limits of the emitting tenant (`None`: unlimited).
@@ -297,10 +317,12 @@ pub struct DeliveryClaim {
     pub event_id: EventId,
     pub event_type: String,
     pub event_timestamp: Millis,
-    pub data: String,
+    /// Shared by every claim of one event (a fan-out does not copy the payload per webhook).
+    pub data: Arc<str>,
     /// Attempts made before this one.
     pub attempts_made: u32,
-    pub webhook: Webhook,
+    /// Shared by the claims of one webhook in a batch.
+    pub webhook: Arc<Webhook>,
     /// The tenant's own quotas (for its delivery rate ceiling).
     pub tenant_quotas: Quotas,
 }

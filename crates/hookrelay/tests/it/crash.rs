@@ -10,7 +10,7 @@ use futures::StreamExt;
 use hookrelay::auth::keys::generate_api_key;
 use serde_json::json;
 
-use crate::support::process::ServerProcess;
+use crate::support::process::{prometheus_samples, ServerProcess};
 use crate::support::server::fresh_database_url;
 use crate::support::*;
 
@@ -117,6 +117,14 @@ async fn sigkill_loses_nothing_accepted(backend: Backend) {
         );
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
+    // Fresh deliveries went from the ingest commit straight to the worker (leased, not
+    // claimed): the crash must lose none of those either.
+    let metrics = first.get_text("/metrics").await;
+    let (handed_off, _) = prometheus_samples(&metrics, "hookrelay_deliveries_handed_off_total");
+    assert!(
+        handed_off > 0.0,
+        "no delivery was handed off before the kill"
+    );
     let pid = first.pid();
     first.kill();
     let killed_at = Instant::now();

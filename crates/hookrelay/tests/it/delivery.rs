@@ -23,6 +23,7 @@ macro_rules! both_backends {
 
 both_backends!(
     envelope_headers_and_signatures,
+    envelope_headers_and_signatures_when_claimed,
     filters_route_events_to_matching_webhooks,
     idempotent_emits_create_nothing_new,
     retries_until_success_with_same_id_and_counting_attempts,
@@ -42,7 +43,15 @@ both_backends!(
 const WAIT: Duration = Duration::from_secs(20);
 
 async fn envelope_headers_and_signatures(backend: Backend) {
-    let server = TestServer::start(backend).await;
+    check_envelope(TestServer::start(backend).await).await;
+}
+
+/// The same first attempt when it goes through a claim rather than the ingest hand-off.
+async fn envelope_headers_and_signatures_when_claimed(backend: Backend) {
+    check_envelope(TestServer::start_with(backend, |c| c.handoff = false).await).await;
+}
+
+async fn check_envelope(server: TestServer) {
     let rx = Receiver::start().await;
     let hook = server
         .webhook(json!({"url": rx.url("/hook"), "events": ["member.created"], "headers": {"X-Team": "crm"}}))

@@ -227,3 +227,83 @@ async fn tenant_delivery_ceiling_covers_all_its_webhooks() {
     );
     server.stop().await;
 }
+
+/// Fresh events are handed from the ingest commit straight to the worker; that must not starve
+/// claimed work. While one webhook's endpoint holds every fresh delivery for over a second and
+/// events for it keep coming, a backlog released by resuming another webhook still goes out
+/// at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_backlog_is_not_starved_by_fresh_traffic() {
+    let server = TestServer::start_with(Backend::Sqlite, |c| {
+        c.worker_concurrency = 4;
+        c.max_inflight_per_webhook = 4;
+        c.max_inflight_per_tenant = 4;
+    })
+    .await;
+    let slow = Receiver::start().await;
+    slow.set_default(Reply::status(200).delay(Duration::from_millis(1500)));
+    let quick = Receiver::start().await;
+    server
+        .webhook(json!({"url": slow.url("/busy"), "events": ["busy.*"]}))
+        .await;
+    let held = server
+        .webhook(json!({"url": quick.url("/held"), "events": ["held.*"], "active": false}))
+        .await;
+    for i in 0..6 {
+        server
+            .emit(json!({"type": "held.item", "data": {"i": i}}))
+            .await;
+    }
+
+    // Keep the slow endpoint's deliveries coming for longer than the check below may take.
+    let stream_for = Duration::from_secs(6);
+    let feeder = {
+        let (client, base, key) = (
+            server.client.clone(),
+            server.base.clone(),
+            server.admin_key.clone(),
+        );
+        tokio::spawn(async move {
+            let start = Instant::now();
+            while start.elapsed() < stream_for {
+                let r = client
+                    .post(format!("{base}/api/v1/events"))
+                    .bearer_auth(&key)
+                    .json(&json!({"type": "busy.tick", "data": {}}))
+                    .send()
+                    .await
+                    .expect("emit");
+                assert_eq!(r.status(), 202);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    eventually(
+        Duration::from_secs(10),
+        "the slow endpoint to be busy",
+        || async { (slow.count() >= 2).then_some(()) },
+    )
+    .await;
+
+    let resumed_at = Instant::now();
+    let (s, body) = server
+        .patch(
+            &format!("/api/v1/webhooks/{}", held["id"].as_str().unwrap()),
+            json!({"active": true}),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    eventually(
+        Duration::from_secs(4),
+        "the resumed backlog while fresh traffic continues",
+        || async { (quick.count() >= 6).then_some(()) },
+    )
+    .await;
+    assert!(
+        !feeder.is_finished(),
+        "the backlog went out only after the fresh traffic stopped ({:?} after resuming)",
+        resumed_at.elapsed()
+    );
+    feeder.await.expect("feeder");
+    server.stop().await;
+}

@@ -112,7 +112,7 @@ fn claim(url: &str) -> DeliveryClaim {
         event_timestamp: now,
         data: "{}".into(),
         attempts_made: 0,
-        webhook: Webhook {
+        webhook: std::sync::Arc::new(Webhook {
             id: WebhookId::generate(),
             tenant_id: TenantId::generate(),
             url: url.into(),
@@ -131,7 +131,7 @@ fn claim(url: &str) -> DeliveryClaim {
             }],
             created_at: now,
             updated_at: now,
-        },
+        }),
         tenant_quotas: Default::default(),
     }
 }

@@ -157,7 +157,7 @@ pub async fn scenario_ingest_fan_out(store: &dyn Store) {
     );
     let claim = store.load_claim(&id).await.unwrap().expect("load_claim");
     assert_eq!(claim.delivery_id, id);
-    assert_eq!(claim.webhook, member);
+    assert_eq!(*claim.webhook, member);
     assert_eq!(claim.event_type, "webhook.test");
     assert_eq!(claim.attempts_made, 0);
     let rec = record(

@@ -82,9 +82,9 @@ pub async fn scenario_claims(store: &dyn Store) {
         assert_eq!(c.tenant_id, t.id);
         assert_eq!(c.event_type, e.event_type);
         assert_eq!(c.event_timestamp, e.timestamp);
-        assert_eq!(c.data, e.data);
+        assert_eq!(&*c.data, e.data.as_str());
         assert_eq!(c.attempts_made, 0);
-        assert_eq!(c.webhook, hook);
+        assert_eq!(*c.webhook, hook);
     }
 
     // Leased: nobody else gets them until the lease ends.
@@ -481,4 +481,124 @@ pub async fn scenario_concurrent_claims(store: &dyn Store) {
     // Otherwise the claims did not interleave and this proved nothing.
     assert!(busy >= 2, "only {busy} of {WORKERS} workers got deliveries");
     assert!(claim_all(store, "late", now + 1).await.is_empty());
+}
+
+/// Scenario 7b: under a `LeaseOffer`, ingest leases at most `max` new deliveries to the offer's
+/// owner, only of active webhooks the predicate accepts and never of an event that carries its
+/// own lease; the leased ones come back as complete claims and are not claimable until the
+/// lease expires, while the rest wait in the queue as without an offer.
+pub async fn scenario_ingest_leasing(store: &dyn Store) {
+    let t = tenant(store, "t").await;
+    let plain = create_webhook(store, &t.id, &["order.*"]).await;
+    let metered = Webhook {
+        rate_limit_per_sec: Some(5),
+        ..webhook(&t.id, &["order.*"])
+    };
+    store.create_webhook(&metered).await.unwrap();
+    let paused = create_paused_webhook(store, &t.id, &["order.*"]).await;
+
+    let now = now_millis();
+    let lease_until = now + LEASE_MS;
+    let accepts = |w: &Webhook, _: &hookrelay_domain::quota::Quotas| w.rate_limit_per_sec.is_none();
+    let offer = LeaseOffer {
+        owner: "node-a",
+        lease_until,
+        max: 2,
+        accepts: &accepts,
+    };
+    let mut own_lease = event(&t.id, "order.paid");
+    own_lease.lease = Some(("node-a-test".into(), lease_until));
+    own_lease.only_webhook = Some(plain.id.clone());
+    let events = vec![
+        event(&t.id, "order.paid"),
+        event(&t.id, "order.shipped"),
+        event(&t.id, "order.refunded"),
+        own_lease.clone(),
+    ];
+    let batch = store
+        .ingest_leasing(&events, &[], Some(&offer))
+        .await
+        .unwrap();
+    let created: usize = batch
+        .outcomes
+        .iter()
+        .map(|o| match o {
+            IngestOutcome::Accepted { deliveries, .. } => *deliveries as usize,
+            other => panic!("expected accepted, got {other:?}"),
+        })
+        .sum();
+    assert_eq!(
+        created,
+        3 * 3 + 1,
+        "fan-out is the same with or without an offer"
+    );
+
+    // At most `max`, only the accepted (unmetered, active) webhook, complete claims.
+    assert_eq!(batch.leased.len(), 2);
+    for (claim, e) in batch.leased.iter().zip(&events) {
+        assert_eq!(*claim.webhook, plain, "the whole webhook, secrets included");
+        assert_eq!(claim.event_id, e.event.id, "in event order");
+        assert_eq!(claim.event_type, e.event.event_type);
+        assert_eq!(claim.event_timestamp, e.event.timestamp);
+        assert_eq!(&*claim.data, e.event.data.as_str());
+        assert_eq!(claim.attempts_made, 0);
+        assert_eq!(claim.tenant_id, t.id);
+        assert_eq!(claim.tenant_quotas, t.quotas);
+    }
+    let leased = claimed_ids(&batch.leased);
+
+    // Leased deliveries are not claimable while the lease holds; everything else is, except
+    // the paused webhook's and the one the event leased for itself.
+    let claimed = claim_all(store, "node-b", now).await;
+    let claimed_set = claimed_ids(&claimed);
+    assert!(leased.is_disjoint(&claimed_set), "leased ones are taken");
+    assert_eq!(
+        claimed.len(),
+        3 * 3 - 2 - 3,
+        "unleased deliveries of active webhooks"
+    );
+    assert!(claimed.iter().all(|c| c.webhook.id != paused.id));
+    let own: Vec<DeliveryId> = match &batch.outcomes[3] {
+        IngestOutcome::Accepted { delivery_ids, .. } => delivery_ids.clone(),
+        _ => unreachable!(),
+    };
+    assert!(
+        !claimed_set.contains(&own[0]),
+        "the event's own lease holds"
+    );
+    assert!(
+        !leased.contains(&own[0]),
+        "an event with its own lease is not offered"
+    );
+
+    // Recording as the offer's owner works like any claim: the lease is ours.
+    let first = &batch.leased[0];
+    store
+        .record_attempts(&[record(
+            "node-a",
+            attempt(&first.delivery_id, 1, Some(200), now),
+            NextState::Succeeded,
+        )])
+        .await
+        .unwrap();
+    assert_eq!(
+        delivery(store, &t.id, &first.delivery_id).await.status,
+        DeliveryStatus::Succeeded
+    );
+
+    // Once the lease expires the other leased delivery is claimable again (a crashed node).
+    let later = claim_all(store, "node-b", lease_until + 1).await;
+    let later_ids = claimed_ids(&later);
+    assert!(later_ids.contains(&batch.leased[1].delivery_id));
+    assert!(
+        !later_ids.contains(&first.delivery_id),
+        "recorded, not pending"
+    );
+
+    // No offer, no leases.
+    let plain_batch = store
+        .ingest_leasing(&[event(&t.id, "order.paid")], &[], None)
+        .await
+        .unwrap();
+    assert!(plain_batch.leased.is_empty());
 }
