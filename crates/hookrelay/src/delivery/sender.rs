@@ -122,27 +122,31 @@ impl Sender {
             )
         };
         let (headers, shown) = self.headers(claim, attempt_n, started_at, &body);
-        let blocked = match url::Url::parse(&claim.webhook.url) {
-            Ok(url) => check_literal(&self.policy, &url)
-                .err()
-                .map(|b| b.to_string()),
-            Err(e) => Some(format!("invalid URL: {e}")),
+        // Parsed once: the same `Url` is checked and then handed to the client as is.
+        let target = url::Url::parse(&claim.webhook.url)
+            .map_err(|e| format!("invalid URL: {e}"))
+            .and_then(|url| match check_literal(&self.policy, &url) {
+                Ok(()) => Ok(url),
+                Err(blocked) => Err(blocked.to_string()),
+            });
+        let url = match target {
+            Ok(url) => url,
+            Err(reason) => {
+                return SendResult {
+                    started_at,
+                    duration: clock.elapsed(),
+                    request_headers: shown,
+                    status: None,
+                    retry_after: None,
+                    body: None,
+                    error: Some((ErrorKind::BlockedAddress, reason)),
+                    retry_hint: None,
+                }
+            }
         };
-        if let Some(reason) = blocked {
-            return SendResult {
-                started_at,
-                duration: clock.elapsed(),
-                request_headers: shown,
-                status: None,
-                retry_after: None,
-                body: None,
-                error: Some((ErrorKind::BlockedAddress, reason)),
-                retry_hint: None,
-            };
-        }
         let request = self
             .client
-            .post(&claim.webhook.url)
+            .post(url)
             .headers(headers)
             .timeout(self.timeout)
             .body(body);
@@ -221,43 +225,94 @@ impl Sender {
             .filter_map(|s| WebhookSecret::parse(&s.secret).ok())
             .collect();
         let msg_id = claim.delivery_id.as_str();
-        let mut map = HeaderMap::with_capacity(12 + claim.webhook.headers.len());
-        let mut shown = serde_json::Map::new();
-        let mut put = |name: &str, value: String, redact: bool| {
-            if let (Ok(n), Ok(v)) = (
-                HeaderName::try_from(name),
-                HeaderValue::try_from(value.as_str()),
-            ) {
-                map.insert(n, v);
-                let display = if redact {
-                    String::from("[redacted]")
-                } else {
-                    value
-                };
-                shown.insert(name.to_owned(), serde_json::Value::String(display));
-            }
-        };
+        let mut headers = ShownHeaders::with_capacity(12 + claim.webhook.headers.len());
         // Custom headers first, so ours always win.
         for (name, value) in &claim.webhook.headers {
-            put(name, value.clone(), false);
+            if let Ok(name) = HeaderName::try_from(name.as_str()) {
+                headers.put(name, value, false);
+            }
         }
-        put(CONTENT_TYPE.as_str(), "application/json".into(), false);
-        put(USER_AGENT.as_str(), USER_AGENT_VALUE.into(), false);
-        put("webhook-id", msg_id.to_owned(), false);
-        put("webhook-timestamp", unix_secs.to_string(), false);
-        put(
-            "webhook-signature",
-            standard_signature_header(&secrets, msg_id, unix_secs, body),
-            true,
-        );
-        put("x-webhook-event", claim.event_type.clone(), false);
-        put("x-webhook-id", msg_id.to_owned(), false);
+        headers.put(CONTENT_TYPE, "application/json", false);
+        headers.put(USER_AGENT, USER_AGENT_VALUE, false);
+        headers.put(WEBHOOK_ID.clone(), msg_id, false);
+        headers.put(WEBHOOK_TIMESTAMP.clone(), &unix_secs.to_string(), false);
+        let signature = standard_signature_header(&secrets, msg_id, unix_secs, body);
+        headers.put(WEBHOOK_SIGNATURE.clone(), &signature, true);
+        headers.put(X_WEBHOOK_EVENT.clone(), &claim.event_type, false);
+        headers.put(X_WEBHOOK_ID.clone(), msg_id, false);
         if let Some(newest) = secrets.first() {
-            put("x-webhook-signature", newest.sign_legacy(body), true);
+            headers.put(X_WEBHOOK_SIGNATURE.clone(), &newest.sign_legacy(body), true);
         }
-        put("x-webhook-attempt", attempt_n.to_string(), false);
-        (map, serde_json::Value::Object(shown).to_string())
+        headers.put(X_WEBHOOK_ATTEMPT.clone(), &attempt_n.to_string(), false);
+        headers.finish()
     }
+}
+
+const WEBHOOK_ID: HeaderName = HeaderName::from_static("webhook-id");
+const WEBHOOK_TIMESTAMP: HeaderName = HeaderName::from_static("webhook-timestamp");
+const WEBHOOK_SIGNATURE: HeaderName = HeaderName::from_static("webhook-signature");
+const X_WEBHOOK_EVENT: HeaderName = HeaderName::from_static("x-webhook-event");
+const X_WEBHOOK_ID: HeaderName = HeaderName::from_static("x-webhook-id");
+const X_WEBHOOK_SIGNATURE: HeaderName = HeaderName::from_static("x-webhook-signature");
+const X_WEBHOOK_ATTEMPT: HeaderName = HeaderName::from_static("x-webhook-attempt");
+
+/// The headers of one request, and the JSON object of them that the attempt records (in the
+/// order they were set, later values replacing earlier ones, signatures redacted), written as
+/// they are set rather than built as a `serde_json::Map`: this runs for every attempt.
+struct ShownHeaders {
+    map: HeaderMap,
+    /// `(name, JSON-escaped value)` in order of first appearance.
+    shown: Vec<(HeaderName, String)>,
+}
+
+impl ShownHeaders {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            map: HeaderMap::with_capacity(n),
+            shown: Vec::with_capacity(n),
+        }
+    }
+
+    /// Sets `name`; a value that is not a valid header value is left out of both.
+    fn put(&mut self, name: HeaderName, value: &str, redact: bool) {
+        let Ok(v) = HeaderValue::try_from(value) else {
+            return;
+        };
+        let display = json_string(if redact { "[redacted]" } else { value });
+        match self.shown.iter_mut().find(|(n, _)| *n == name) {
+            Some(entry) => entry.1 = display,
+            None => self.shown.push((name.clone(), display)),
+        }
+        self.map.insert(name, v);
+    }
+
+    fn finish(self) -> (HeaderMap, String) {
+        let mut out = String::with_capacity(
+            self.shown
+                .iter()
+                .map(|(n, v)| n.as_str().len() + v.len() + 4)
+                .sum::<usize>()
+                + 2,
+        );
+        out.push('{');
+        for (i, (name, value)) in self.shown.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            // Header names are lower-case tokens: no character of theirs needs escaping.
+            out.push('"');
+            out.push_str(name.as_str());
+            out.push_str("\":");
+            out.push_str(value);
+        }
+        out.push('}');
+        (self.map, out)
+    }
+}
+
+/// `s` as a JSON string literal.
+fn json_string(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| String::from("\"\""))
 }
 
 fn classify_transport_error(e: &reqwest::Error) -> (ErrorKind, String) {
@@ -289,4 +344,31 @@ fn classify_transport_error(e: &reqwest::Error) -> (ErrorKind, String) {
         _ => chain,
     };
     (kind, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shown_headers_keep_first_position_take_last_value_and_redact() {
+        let mut h = ShownHeaders::with_capacity(4);
+        h.put(HeaderName::from_static("x-team"), "crm \"north\"", false);
+        h.put(WEBHOOK_ID.clone(), "custom", false);
+        h.put(WEBHOOK_SIGNATURE.clone(), "v1,secret", true);
+        h.put(WEBHOOK_ID.clone(), "dlv_1", false);
+        // Not a valid header value: left out of both.
+        h.put(HeaderName::from_static("x-bad"), "line\nbreak", false);
+        let (map, shown) = h.finish();
+        assert_eq!(
+            shown,
+            r#"{"x-team":"crm \"north\"","webhook-id":"dlv_1","webhook-signature":"[redacted]"}"#
+        );
+        let parsed: serde_json::Value = serde_json::from_str(&shown).unwrap();
+        assert_eq!(parsed["x-team"], "crm \"north\"");
+        assert_eq!(map.get("webhook-id").unwrap(), "dlv_1");
+        assert_eq!(map.get("webhook-signature").unwrap(), "v1,secret");
+        assert!(map.get("x-bad").is_none());
+        assert_eq!(map.len(), 3);
+    }
 }
