@@ -49,6 +49,7 @@ store_tests! {
     scenario_idempotency => sqlite_idempotency, postgres_idempotency;
     scenario_claims => sqlite_claims, postgres_claims;
     scenario_ingest_leasing => sqlite_ingest_leasing, postgres_ingest_leasing;
+    scenario_large_batches => sqlite_large_batches, postgres_large_batches;
     scenario_record_attempts => sqlite_record_attempts, postgres_record_attempts;
     scenario_retry_paths => sqlite_retry_paths, postgres_retry_paths;
     scenario_pause_resume => sqlite_pause_resume, postgres_pause_resume;

@@ -79,8 +79,39 @@ pub(super) fn conflict_on_unique(err: sqlx::Error, what: &str) -> StoreError {
     }
 }
 
-/// Rows per multi-row INSERT: well under both backends' bind-parameter limits.
-pub(super) const INSERT_CHUNK: usize = 500;
+/// Most rows per multi-row statement: well under both backends' bind-parameter limits.
+pub(super) const INSERT_CHUNK: usize = 256;
+
+/// Splits `rows` into chunks whose lengths are powers of two, largest first, none over `max`.
+///
+/// A multi-row statement has one SQL text per row count, and each text is a prepared statement
+/// in the connection's cache (on PostgreSQL a plan held by the server, ~100 KB for 64 rows).
+/// Batch sizes vary with load, so arbitrary counts either thrash the cache (a re-prepare per
+/// statement) or fill it with hundreds of large statements; powers of two bound the texts of
+/// one statement to `log2(max) + 1` for at most `log2(rows)` executions.
+pub(super) fn pow2_chunks<T>(rows: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    let max = max.max(1);
+    let mut rest = rows;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let size = (1usize << rest.len().ilog2()).min(max);
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        Some(chunk)
+    })
+}
+
+/// The values of an `IN (...)` list padded to a power of two by repeating the last one (a
+/// repeat changes nothing), for the same reason as `pow2_chunks`.
+pub(super) fn padded_in_list<T>(values: &[T]) -> impl Iterator<Item = &T> {
+    let padded = values.len().next_power_of_two();
+    let last = values.last();
+    values
+        .iter()
+        .chain(std::iter::repeat_n(last, padded - values.len()).flatten())
+}
 
 pub(super) const MINUTE_MS: i64 = 60_000;
 pub(super) const DAY_MS: i64 = 86_400_000;
@@ -799,7 +830,7 @@ macro_rules! impl_store {
                     outcomes.push(IngestOutcome::Accepted { id: e.id.clone(), deliveries: ids.len() as u32, delivery_ids: ids });
                 }
 
-                for chunk in plain.chunks(super::common::INSERT_CHUNK) {
+                for chunk in super::common::pow2_chunks(&plain, super::common::INSERT_CHUNK) {
                     let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO events (id, tenant_id, type, source, idempotency_key, data, timestamp, created_at) ");
                     q.push_values(chunk, |mut b, e| {
                         b.push_bind(e.id.as_str()).push_bind(e.tenant_id.as_str()).push_bind(&e.event_type)
@@ -809,7 +840,7 @@ macro_rules! impl_store {
                     q.build().execute(&mut *tx).await?;
                 }
 
-                for chunk in deliveries.chunks(super::common::INSERT_CHUNK) {
+                for chunk in super::common::pow2_chunks(&deliveries, super::common::INSERT_CHUNK) {
                     let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO deliveries (id, tenant_id, event_id, webhook_id, event_type, source, status, attempts, next_attempt_at, lease_owner, lease_until, created_at, updated_at) ");
                     q.push_values(chunk, |mut b, (id, ne, hook, by_offer)| {
                         let e = &ne.event;
@@ -986,7 +1017,7 @@ macro_rules! impl_store {
                     return Ok(());
                 }
                 let mut tx = self.writer().begin().await?;
-                for chunk in releases.chunks(super::common::INSERT_CHUNK) {
+                for chunk in super::common::pow2_chunks(releases, super::common::INSERT_CHUNK) {
                     let mut q = sqlx::QueryBuilder::<$db>::new("WITH v(id, due) AS (");
                     q.push_values(chunk, |mut b, (id, due)| {
                         b.push_bind(id.as_str()).push_bind(*due);
@@ -1012,7 +1043,7 @@ macro_rules! impl_store {
                 // `ON CONFLICT DO NOTHING`, would then drop the new owner's attempt of the same `n`.
                 // One statement per chunk: per-row round trips dominate on PostgreSQL.
                 let mut owned_ids = std::collections::HashSet::with_capacity(records.len());
-                for chunk in records.chunks(super::common::INSERT_CHUNK) {
+                for chunk in super::common::pow2_chunks(records, super::common::INSERT_CHUNK) {
                     let mut q = sqlx::QueryBuilder::<$db>::new(
                         "WITH v(id, owner, status, attempts, next_at, last_status, last_error, delivered_at, failed_at, updated_at) AS (",
                     );
@@ -1038,7 +1069,7 @@ macro_rules! impl_store {
                 }
                 let owned: Vec<&super::AttemptRecord> =
                     records.iter().filter(|r| owned_ids.contains(r.attempt.delivery_id.as_str())).collect();
-                for chunk in owned.chunks(super::common::INSERT_CHUNK) {
+                for chunk in super::common::pow2_chunks(&owned, super::common::INSERT_CHUNK) {
                     let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO attempts (delivery_id, n, started_at, duration_ms, request_headers, response_status, response_body, error, error_kind) ");
                     q.push_values(chunk, |mut b, r| {
                         let a = &r.attempt;
@@ -1187,7 +1218,7 @@ macro_rules! impl_store {
                     return Ok(());
                 }
                 let mut tx = self.writer().begin().await?;
-                for chunk in requests.chunks(super::common::INSERT_CHUNK / 2) {
+                for chunk in super::common::pow2_chunks(requests, super::common::INSERT_CHUNK / 2) {
                     push_inbound_rows(&mut tx, chunk.iter().map(|r| (r, r.status, r.event_id.as_ref()))).await?;
                 }
                 tx.commit().await?;
@@ -1365,7 +1396,7 @@ macro_rules! impl_store {
             }
             q.push(format!(" AND {col} NOT IN ("));
             let mut sep = q.separated(", ");
-            for v in values {
+            for v in super::common::padded_in_list(values) {
                 sep.push_bind(v.clone());
             }
             q.push(")");
@@ -1433,7 +1464,7 @@ macro_rules! impl_store {
                 };
                 rows.push((r, status, Some(id)));
             }
-            for chunk in rows.chunks(super::common::INSERT_CHUNK / 2) {
+            for chunk in super::common::pow2_chunks(&rows, super::common::INSERT_CHUNK / 2) {
                 push_inbound_rows(tx, chunk.iter().cloned()).await?;
             }
             Ok(())
@@ -1531,7 +1562,7 @@ macro_rules! impl_store {
                 super::common::WEBHOOK_COLUMNS
             ));
             let mut sep = q.separated(", ");
-            for id in ids {
+            for id in super::common::padded_in_list(ids) {
                 sep.push_bind(id.clone());
             }
             q.push(") ORDER BY d.next_attempt_at");
@@ -1542,3 +1573,33 @@ macro_rules! impl_store {
 }
 
 pub(super) use impl_store;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pow2_chunks_cover_the_rows_in_order_with_few_sizes() {
+        let rows: Vec<u32> = (0..1000).collect();
+        for n in [0usize, 1, 2, 3, 37, 64, 255, 256, 257, 1000] {
+            let chunks: Vec<&[u32]> = pow2_chunks(&rows[..n], 256).collect();
+            let joined: Vec<u32> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
+            assert_eq!(joined, rows[..n], "every row once, in order (n = {n})");
+            assert!(chunks
+                .iter()
+                .all(|c| c.len().is_power_of_two() && c.len() <= 256));
+        }
+        let sizes =
+            |n: usize| -> Vec<usize> { pow2_chunks(&rows[..n], 256).map(<[u32]>::len).collect() };
+        assert_eq!(sizes(37), [32, 4, 1]);
+        assert_eq!(sizes(600), [256, 256, 64, 16, 8]);
+    }
+
+    #[test]
+    fn in_lists_pad_to_a_power_of_two_with_the_last_value() {
+        let padded: Vec<&str> = padded_in_list(&["a", "b", "c"]).copied().collect();
+        assert_eq!(padded, ["a", "b", "c", "c"]);
+        assert_eq!(padded_in_list(&["a"]).count(), 1);
+        assert_eq!(padded_in_list::<&str>(&[]).count(), 0);
+    }
+}

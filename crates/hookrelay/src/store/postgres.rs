@@ -1,10 +1,11 @@
 //! The scale-out store: many stateless nodes share one PostgreSQL database. Claims use
 //! `FOR UPDATE SKIP LOCKED` so workers never contend; `LISTEN/NOTIFY` wakes them across nodes.
 
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::postgres::{PgListener, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -12,6 +13,9 @@ use tokio_util::sync::CancellationToken;
 use super::common::impl_store;
 use super::StoreResult;
 use crate::secrets::Keyring;
+
+/// Prepared statements kept per connection (see `common::pow2_chunks`).
+const STATEMENT_CACHE: usize = 256;
 
 /// The channel ingest and retries notify on when deliveries become due.
 const DUE_CHANNEL: &str = "hookrelay_due";
@@ -27,10 +31,13 @@ impl PgStore {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(16);
+        // Room for every query text we use: multi-row statements come in power-of-two sizes
+        // (see `common::pow2_chunks`), so their texts are few and none is re-prepared.
+        let options = PgConnectOptions::from_str(url)?.statement_cache_capacity(STATEMENT_CACHE);
         let pool = PgPoolOptions::new()
             .max_connections(max)
             .acquire_timeout(Duration::from_secs(30))
-            .connect(url)
+            .connect_with(options)
             .await?;
         Ok(Self { pool, keyring })
     }

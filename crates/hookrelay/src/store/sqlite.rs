@@ -35,7 +35,9 @@ impl SqliteStore {
             // The writer's 32 MB keeps the hot indexes (due deliveries, idempotency keys) cached.
             .pragma("cache_size", "-32000")
             .pragma("temp_store", "memory")
-            .statement_cache_capacity(1024);
+            // Room for every query text we use; multi-row statements come in power-of-two sizes
+            // (see `common::pow2_chunks`), so none is re-prepared under load.
+            .statement_cache_capacity(256);
         if let Some(parent) = Path::new(options.get_filename()).parent() {
             if !parent.as_os_str().is_empty() {
                 std::fs::create_dir_all(parent).map_err(|e| {

@@ -602,3 +602,55 @@ pub async fn scenario_ingest_leasing(store: &dyn Store) {
         .unwrap();
     assert!(plain_batch.leased.is_empty());
 }
+
+/// Scenario 7c: batches of any size, past the largest multi-row statement, go through ingest,
+/// claim and record whole: every event and delivery stored once, every claim complete, every
+/// attempt written (multi-row statements are split into power-of-two chunks).
+pub async fn scenario_large_batches(store: &dyn Store) {
+    const EVENTS: usize = 337;
+    let t = tenant(store, "t").await;
+    create_webhook(store, &t.id, &["bulk.*"]).await;
+    create_webhook(store, &t.id, &["*"]).await;
+    let batch: Vec<NewEvent> = (0..EVENTS).map(|_| event(&t.id, "bulk.item")).collect();
+    let outcomes = store.ingest(&batch).await.unwrap();
+    let delivery_ids: BTreeSet<DeliveryId> = outcomes
+        .iter()
+        .flat_map(|o| match o {
+            IngestOutcome::Accepted { delivery_ids, .. } => delivery_ids.clone(),
+            other => panic!("expected accepted, got {other:?}"),
+        })
+        .collect();
+    assert_eq!(delivery_ids.len(), 2 * EVENTS);
+
+    let now = now_millis();
+    let claims = claim_all(store, "w", now).await;
+    assert_eq!(claimed_ids(&claims), delivery_ids, "one claim per delivery");
+    for c in &claims {
+        let e = batch.iter().find(|e| e.event.id == c.event_id).unwrap();
+        assert_eq!(&*c.data, e.event.data.as_str());
+    }
+    let records: Vec<AttemptRecord> = claims
+        .iter()
+        .map(|c| {
+            record(
+                "w",
+                attempt(&c.delivery_id, 1, Some(200), now),
+                NextState::Succeeded,
+            )
+        })
+        .collect();
+    store.record_attempts(&records).await.unwrap();
+    let done = all_deliveries(
+        store,
+        &t.id,
+        DeliveryQuery {
+            status: Some(DeliveryStatus::Succeeded),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(done.len(), 2 * EVENTS, "every attempt recorded");
+    let some = claims.last().unwrap();
+    let (d, _, attempts) = store.get_delivery(&t.id, &some.delivery_id).await.unwrap();
+    assert_eq!((d.attempts, attempts.len()), (1, 1));
+}
