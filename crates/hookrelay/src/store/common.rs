@@ -1511,8 +1511,13 @@ macro_rules! impl_store {
         ) -> super::StoreResult<TenantHooks> {
             use hookrelay_domain::{EventFilter, PayloadFilter, WebhookId};
             use sqlx::Row;
-            let sql = format!("SELECT {} FROM webhooks w WHERE w.tenant_id = $1", super::common::WEBHOOK_COLUMNS);
+            // The tenant's quotas ride along on every row (a tenant without webhooks needs none).
+            let sql = format!("SELECT {}, t.quotas AS t_quotas FROM webhooks w JOIN tenants t ON t.id = w.tenant_id WHERE w.tenant_id = $1", super::common::WEBHOOK_COLUMNS);
             let rows = sqlx::query(&sql).bind(tenant.as_str()).fetch_all(&mut **tx).await?;
+            let quotas = match rows.first() {
+                Some(r) if for_offer => Some(super::common::parse_quotas(&r.try_get::<String, _>("t_quotas")?)?),
+                _ => None,
+            };
             let mut hooks = Vec::with_capacity(rows.len());
             for r in &rows {
                 let id: String = r.try_get("id")?;
@@ -1540,15 +1545,6 @@ macro_rules! impl_store {
                 };
                 hooks.push(FanOutHook { id: WebhookId::from_trusted(id), filter, payload, sendable });
             }
-            let quotas = if for_offer {
-                let raw: Option<String> = sqlx::query_scalar("SELECT quotas FROM tenants WHERE id = $1")
-                    .bind(tenant.as_str())
-                    .fetch_optional(&mut **tx)
-                    .await?;
-                raw.map(|q| super::common::parse_quotas(&q)).transpose()?
-            } else {
-                None
-            };
             Ok(TenantHooks { hooks, quotas })
         }
 
