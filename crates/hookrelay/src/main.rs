@@ -77,9 +77,12 @@ fn main() -> std::process::ExitCode {
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Migrate => {
-            let store =
-                hookrelay::store::connect(&config.database_url, Arc::new(config.keyring()?))
-                    .await?;
+            let store = hookrelay::store::connect(
+                &config.database_url,
+                Arc::new(config.keyring()?),
+                config.db_max_connections,
+            )
+            .await?;
             store.migrate().await?;
             eprintln!("hookrelay: schema is up to date ({})", store.backend());
             Ok(())
@@ -87,7 +90,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::RotateMasterKey => {
             let keyring = Arc::new(config.keyring()?);
             let current = keyring.current_id().to_owned();
-            let store = hookrelay::store::connect(&config.database_url, keyring).await?;
+            let store =
+                hookrelay::store::connect(&config.database_url, keyring, config.db_max_connections)
+                    .await?;
             store.migrate().await?;
             let changed = store.reseal_secrets().await?;
             eprintln!("hookrelay: re-encrypted {changed} secret(s) with master key {current}; the previous keys are no longer needed");

@@ -380,14 +380,17 @@ mod tests {
         let file = dir.path().join("hookrelay.toml");
         std::fs::write(
             &file,
-            "listen = \"127.0.0.1:9000\"\ndelivery_timeout_ms = 2000\n",
+            "listen = \"127.0.0.1:9000\"\ndelivery_timeout_ms = 2000\ndb_max_connections = 40\nhandoff = false\n",
         )
         .unwrap();
         figment::Jail::expect_with(|jail| {
             jail.set_env("HOOKRELAY_LISTEN", "127.0.0.1:9100");
+            jail.set_env("HOOKRELAY_HANDOFF", "true");
             let c = Config::load(Some(&file)).unwrap();
             assert_eq!(c.listen.to_string(), "127.0.0.1:9100");
             assert_eq!(c.delivery_timeout, Duration::from_secs(2));
+            assert_eq!(c.db_max_connections, 40, "the pool size comes from the file too");
+            assert!(c.handoff, "the environment wins");
             Ok(())
         });
     }

@@ -261,11 +261,19 @@ pub trait Store: Send + Sync + 'static {
 }
 
 /// Opens the store a `sqlite://` or `postgres://` URL names; secrets are sealed with `keyring`.
-pub async fn connect(url: &str, keyring: Arc<Keyring>) -> StoreResult<Arc<dyn Store>> {
+/// `pool_size` is the most PostgreSQL connections the process opens (SQLite always uses one
+/// writer and four readers).
+pub async fn connect(
+    url: &str,
+    keyring: Arc<Keyring>,
+    pool_size: u32,
+) -> StoreResult<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(sqlite::SqliteStore::connect(url, keyring).await?))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Ok(Arc::new(postgres::PgStore::connect(url, keyring).await?))
+        Ok(Arc::new(
+            postgres::PgStore::connect(url, keyring, pool_size).await?,
+        ))
     } else {
         Err(StoreError::UnsupportedUrl(
             url.split(':').next().unwrap_or_default().to_owned(),

@@ -26,11 +26,7 @@ pub struct PgStore {
 }
 
 impl PgStore {
-    pub async fn connect(url: &str, keyring: Arc<Keyring>) -> StoreResult<Self> {
-        let max = std::env::var("HOOKRELAY_DB_MAX_CONNECTIONS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(16);
+    pub async fn connect(url: &str, keyring: Arc<Keyring>, max: u32) -> StoreResult<Self> {
         // Room for every query text we use: multi-row statements come in power-of-two sizes
         // (see `common::pow2_chunks`), so their texts are few and none is re-prepared.
         let options = PgConnectOptions::from_str(url)?.statement_cache_capacity(STATEMENT_CACHE);
