@@ -389,7 +389,10 @@ mod tests {
             let c = Config::load(Some(&file)).unwrap();
             assert_eq!(c.listen.to_string(), "127.0.0.1:9100");
             assert_eq!(c.delivery_timeout, Duration::from_secs(2));
-            assert_eq!(c.db_max_connections, 40, "the pool size comes from the file too");
+            assert_eq!(
+                c.db_max_connections, 40,
+                "the pool size comes from the file too"
+            );
             assert!(c.handoff, "the environment wins");
             Ok(())
         });
