@@ -122,7 +122,8 @@ pub struct Config {
     pub retry_schedule: RetrySchedule,
     pub delivery_timeout: Duration,
     pub log_format: Option<LogFormat>,
-    pub otlp_endpoint: Option<String>,
+    /// The OTLP/HTTP collector's base URL (spans go to `{it}/v1/traces`); `None`: no tracing.
+    pub otlp_endpoint: Option<url::Url>,
     pub default_quotas: Quotas,
     pub max_body_bytes: usize,
     pub worker_concurrency: usize,
@@ -298,6 +299,10 @@ impl RawConfig {
                 "login_max_failures and login_lockout_secs must be at least 1".into(),
             ));
         }
+        let otlp_endpoint = match self.otlp_endpoint.trim() {
+            "" => None,
+            raw => Some(parse_otlp_endpoint(raw).map_err(|m| err("otlp_endpoint", m))?),
+        };
         let networks = self
             .allowed_target_networks
             .split(',')
@@ -323,7 +328,7 @@ impl RawConfig {
             retry_schedule,
             delivery_timeout: Duration::from_millis(self.delivery_timeout_ms),
             log_format: self.log_format,
-            otlp_endpoint: Some(self.otlp_endpoint).filter(|s| !s.is_empty()),
+            otlp_endpoint,
             default_quotas,
             max_body_bytes: self.max_body_bytes,
             worker_concurrency: self.worker_concurrency,
@@ -347,6 +352,31 @@ impl RawConfig {
             login_lockout: Duration::from_secs(self.login_lockout_secs),
         })
     }
+}
+
+/// An OTLP/HTTP base URL such as `http://127.0.0.1:4318`.
+fn parse_otlp_endpoint(raw: &str) -> Result<url::Url, String> {
+    const EXAMPLE: &str = "the collector's OTLP/HTTP URL, like http://127.0.0.1:4318";
+    let url = url::Url::parse(raw)
+        .map_err(|e| format!("`{raw}` is not a URL ({e}): expected {EXAMPLE}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "`{raw}` must be an http:// or https:// URL (traces are sent over OTLP/HTTP): expected {EXAMPLE}"
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("`{raw}` has no host: expected {EXAMPLE}"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("`{raw}` must not have a query or fragment"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(
+            "must not hold credentials; send them as headers with OTEL_EXPORTER_OTLP_HEADERS"
+                .into(),
+        );
+    }
+    Ok(url)
 }
 
 #[cfg(test)]
@@ -455,6 +485,35 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("HOOKRELAY_PAYPAL_CERT_HOSTS"), "{e}");
+    }
+
+    #[test]
+    fn otlp_endpoint() {
+        assert_eq!(with(&[]).unwrap().otlp_endpoint, None, "off by default");
+        assert_eq!(
+            with(&[("otlp_endpoint", "  ")]).unwrap().otlp_endpoint,
+            None
+        );
+        let c = with(&[("otlp_endpoint", "http://127.0.0.1:4318")]).unwrap();
+        assert_eq!(
+            c.otlp_endpoint.map(String::from).as_deref(),
+            Some("http://127.0.0.1:4318/")
+        );
+        let c = with(&[("otlp_endpoint", "https://otel.example.com/otlp")]).unwrap();
+        assert!(c.otlp_endpoint.is_some());
+        for bad in [
+            "localhost:4318",
+            "127.0.0.1:4318",
+            "grpc://collector:4317",
+            "http://",
+            "http://collector:4318/?x=1",
+            "http://user:secret@collector:4318",
+            "not a url",
+        ] {
+            let e = with(&[("otlp_endpoint", bad)]).unwrap_err().to_string();
+            assert!(e.contains("HOOKRELAY_OTLP_ENDPOINT"), "{bad}: {e}");
+            assert!(!e.contains("secret"), "credentials are not echoed: {e}");
+        }
     }
 
     #[test]
