@@ -61,6 +61,12 @@ fn metrics_handle() -> Option<PrometheusHandle> {
         .clone()
 }
 
+/// A fresh name for a process: it owns the leases the process takes, and is the
+/// `service.instance.id` of its traces.
+pub fn new_node_id() -> String {
+    format!("node-{}", ulid::Ulid::new())
+}
+
 /// Runs until `shutdown` is cancelled, then drains in-flight deliveries and returns.
 pub async fn run(
     config: Config,
@@ -71,8 +77,38 @@ pub async fn run(
     run_with(config, role, listener, shutdown, Arc::new(SystemLookup)).await
 }
 
+/// `run` as the node `node_id` (the command line names its traces with the same id).
+pub async fn run_as(
+    node_id: String,
+    config: Config,
+    role: ProcessRole,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    start(
+        node_id,
+        config,
+        role,
+        listener,
+        shutdown,
+        Arc::new(SystemLookup),
+    )
+    .await
+}
+
 /// `run` with a chosen host-name lookup for deliveries (tests resolve names to loopback).
 pub async fn run_with(
+    config: Config,
+    role: ProcessRole,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+    lookup: Arc<dyn HostLookup>,
+) -> anyhow::Result<()> {
+    start(new_node_id(), config, role, listener, shutdown, lookup).await
+}
+
+async fn start(
+    node_id: String,
     config: Config,
     role: ProcessRole,
     listener: TcpListener,
@@ -91,7 +127,6 @@ pub async fn run_with(
     let policy = TargetPolicy::new(&config.allowed_target_networks)
         .map_err(|e| anyhow::anyhow!("HOOKRELAY_ALLOWED_TARGET_NETWORKS: {e}"))?;
     let sender = Sender::with_lookup(config.delivery_timeout, policy, lookup)?;
-    let node_id = format!("node-{}", ulid::Ulid::new());
     let config = Arc::new(config);
 
     let workers = role.runs_workers().then(|| {

@@ -11,3 +11,4 @@ pub mod inbound;
 pub mod ingest;
 pub mod secrets;
 pub mod store;
+pub mod telemetry;

@@ -1,12 +1,14 @@
 //! The `hookrelay` command line: `serve` (API, workers, or both) and `migrate`. Everything else
-//! lives in the library; this file only parses arguments, sets up logging and handles signals.
+//! lives in the library; this file only parses arguments, starts telemetry and handles signals.
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use hookrelay::app::{self, ProcessRole};
-use hookrelay::config::{Config, LogFormat};
+use hookrelay::config::Config;
+use hookrelay::telemetry;
 use tokio_util::sync::CancellationToken;
 
 /// jemalloc rather than glibc's malloc: the hot paths allocate from many threads at once, and
@@ -53,7 +55,6 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    init_logging(config.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -64,17 +65,41 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command, config)) {
+    let node_id = app::new_node_id();
+    // Only a serving process exports traces; the one-shot commands just log.
+    let otlp = match cli.command {
+        Command::Serve { .. } => config.otlp_endpoint.clone(),
+        Command::Migrate | Command::RotateMasterKey => None,
+    };
+    // Inside the runtime: the trace exporter's batch task runs on it.
+    let telemetry = {
+        let _entered = runtime.enter();
+        telemetry::init(config.log_format, otlp.as_ref(), &node_id)
+    };
+    let telemetry = match telemetry {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("hookrelay: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(run(cli.command, config, node_id));
+    if let Err(e) = &result {
+        tracing::error!(error = %format!("{e:#}"), "hookrelay failed");
+    }
+    runtime.block_on(telemetry.shutdown());
+    // Blocking tasks still running (a trace export that gave up waiting) must not hold the exit.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "hookrelay failed");
             eprintln!("hookrelay: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }
 }
 
-async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+async fn run(command: Command, config: Config, node_id: String) -> anyhow::Result<()> {
     match command {
         Command::Migrate => {
             let store = hookrelay::store::connect(
@@ -104,7 +129,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
             let shutdown = CancellationToken::new();
             tokio::spawn(stop_on_signal(shutdown.clone()));
-            app::run(config, role, listener, shutdown).await
+            app::run_as(node_id, config, role, listener, shutdown).await
         }
     }
 }
@@ -129,22 +154,4 @@ async fn stop_on_signal(shutdown: CancellationToken) {
     }
     tracing::info!("shutting down");
     shutdown.cancel();
-}
-
-fn init_logging(format: Option<LogFormat>) {
-    use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,hyper=warn"));
-    let format = format.unwrap_or(if std::io::stderr().is_terminal() {
-        LogFormat::Pretty
-    } else {
-        LogFormat::Json
-    });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Pretty => builder.init(),
-    }
 }
