@@ -5,6 +5,8 @@
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot, Mutex, Notify};
+use tracing::field::Empty;
+use tracing::{Instrument, Span};
 
 use crate::delivery::handoff::Handoff;
 use crate::store::{InboundRequest, IngestBatch, IngestOutcome, NewEvent, Store, StoreError};
@@ -16,6 +18,8 @@ struct Job {
     /// Inbound request records to write with the events: `(index into events, record)`.
     requests: Vec<(usize, InboundRequest)>,
     reply: Reply,
+    /// The request's span, which the commit's span links to (disabled when not tracing).
+    span: Span,
 }
 
 /// Events gathered into one transaction at most.
@@ -77,6 +81,7 @@ impl Ingestor {
                 events,
                 requests,
                 reply,
+                span: crate::telemetry::current_for_link(),
             })
             .await
             .map_err(|_| IngestError::Closed)?;
@@ -125,7 +130,26 @@ impl Writer {
             requests.extend(job.requests.drain(..).map(|(i, r)| (offset + i, r)));
             offset += job.events.len();
         }
-        match self.write(&all, &requests).await {
+        // A root span: one commit serves many requests, each of which it links to.
+        let span = tracing::info_span!(
+            parent: None,
+            "ingest.commit",
+            db.system.name = crate::telemetry::db_system(self.store.backend()),
+            hookrelay.events = all.len(),
+            hookrelay.requests = jobs.len(),
+            hookrelay.deliveries.created = Empty,
+            hookrelay.deliveries.handed_off = Empty,
+        );
+        if !span.is_disabled() {
+            for job in jobs.iter().take(crate::telemetry::MAX_LINKS) {
+                span.follows_from(&job.span);
+            }
+        }
+        let written = self
+            .write(&all, &requests, &span)
+            .instrument(span.clone())
+            .await;
+        match written {
             Ok((outcomes, handed_off)) => {
                 let created: u64 = outcomes
                     .iter()
@@ -134,6 +158,8 @@ impl Writer {
                         IngestOutcome::Duplicate { .. } | IngestOutcome::QuotaExceeded { .. } => 0,
                     })
                     .sum();
+                span.record("hookrelay.deliveries.created", created);
+                span.record("hookrelay.deliveries.handed_off", handed_off);
                 metrics::counter!("hookrelay_events_ingested_total").increment(all.len() as u64);
                 metrics::counter!("hookrelay_deliveries_handed_off_total")
                     .increment(handed_off as u64);
@@ -149,7 +175,10 @@ impl Writer {
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, events = all.len(), "ingest commit failed");
+                // Inside the span: the error is recorded on it too.
+                span.in_scope(
+                    || tracing::error!(error = %e, events = all.len(), "ingest commit failed"),
+                );
                 let e = Arc::new(e);
                 for job in jobs.drain(..) {
                     let _ = job.reply.send(Err(e.clone()));
@@ -165,6 +194,7 @@ impl Writer {
         &self,
         events: &[NewEvent],
         requests: &[(usize, InboundRequest)],
+        span: &Span,
     ) -> Result<(Vec<IngestOutcome>, usize), StoreError> {
         let store = self.store.as_ref();
         let reservation = self
@@ -181,7 +211,8 @@ impl Writer {
         let IngestBatch { outcomes, leased } =
             store.ingest_leasing(events, requests, Some(&offer)).await?;
         let handed_off = leased.len();
-        handoff.start(leased, reservation);
+        // The attempts of handed-off deliveries link to this commit.
+        handoff.start(leased, reservation, crate::telemetry::span_context(span));
         Ok((outcomes, handed_off))
     }
 }

@@ -184,6 +184,10 @@ pub async fn emit(
         .into_iter()
         .next()
         .ok_or_else(|| ApiError::Internal("no ingest outcome".into()))?;
+    if let IngestOutcome::Accepted { id, .. } | IngestOutcome::Duplicate { id } = &first {
+        // Finds the event's delivery attempts (spans of their own) from the request's trace.
+        crate::telemetry::annotate_current("hookrelay.event_id", id);
+    }
     Ok(answer(first))
 }
 

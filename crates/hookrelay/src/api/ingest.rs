@@ -22,6 +22,7 @@ use hookrelay_domain::{EventId, InboundRequestId};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 use utoipa::ToSchema;
 
 use super::error::{current_request_id, ApiError};
@@ -449,7 +450,26 @@ pub async fn ingest(
     let env = Env {
         certs: &gateway.certs,
     };
-    let verified = match inbound::process(verifier.as_ref(), &inbound, &env).await {
+    let span = tracing::info_span!(
+        "inbound.verify",
+        hookrelay.source = source.name.as_str(),
+        hookrelay.provider = source.provider.as_str(),
+        hookrelay.outcome = tracing::field::Empty,
+    );
+    let verified = inbound::process(verifier.as_ref(), &inbound, &env)
+        .instrument(span.clone())
+        .await;
+    span.record(
+        "hookrelay.outcome",
+        match &verified {
+            Ok(_) => "verified",
+            Err(Rejection::Signature(_)) => "invalid_signature",
+            Err(Rejection::Malformed(_)) => "malformed",
+            Err(Rejection::Unavailable(_)) => "unavailable",
+        },
+    );
+    drop(span);
+    let verified = match verified {
         Ok(v) => v,
         Err(rejection) => {
             let reason = rejection.reason().to_owned();
@@ -502,6 +522,7 @@ pub async fn ingest(
     match outcome {
         Some(IngestOutcome::Accepted { id, .. }) => {
             count(&source.name, "accepted");
+            crate::telemetry::annotate_current("hookrelay.event_id", &id);
             tracing::debug!(source = %source.name, event_id = %id, "inbound request accepted");
             (
                 StatusCode::ACCEPTED,

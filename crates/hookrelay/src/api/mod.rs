@@ -29,6 +29,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::Notify;
+use tracing::Instrument;
 
 use crate::config::Config;
 use crate::delivery::Sender;
@@ -96,7 +97,8 @@ pub fn worker_router(state: AppState) -> Router {
 }
 
 /// Sets the request id (reusing a sane incoming `X-Request-Id`), turns the framework's own
-/// plain-text errors into the contract's body, and records request metrics.
+/// plain-text errors into the contract's body, records request metrics, and runs the request in
+/// its trace span (see `telemetry`; probes are not traced).
 async fn request_context(State(_state): State<AppState>, req: Request, next: Next) -> Response {
     let id = req
         .headers()
@@ -106,11 +108,15 @@ async fn request_context(State(_state): State<AppState>, req: Request, next: Nex
         .map(str::to_owned)
         .unwrap_or_else(|| format!("req_{}", ulid::Ulid::new()));
     let method = req.method().clone();
-    let route = req
+    let matched = req
         .extensions()
         .get::<axum::extract::MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
+        .map(|p| p.as_str().to_owned());
+    let span = match matched.as_deref() {
+        Some(route) if is_probe(route) => tracing::Span::none(),
+        route => crate::telemetry::http_server_span(&req, route, &id),
+    };
+    let route = matched.unwrap_or_else(|| "unmatched".to_owned());
     let started = Instant::now();
     let too_big = request_too_big(&req);
     let mut response = REQUEST_ID
@@ -120,15 +126,22 @@ async fn request_context(State(_state): State<AppState>, req: Request, next: Nex
                 None => normalise_error(next.run(req).await),
             }
         })
+        .instrument(span.clone())
         .await;
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", v);
     }
+    crate::telemetry::record_response(&span, response.status());
     let status = response.status().as_u16().to_string();
     metrics::counter!("hookrelay_http_requests_total", "method" => method.to_string(), "route" => route.clone(), "status" => status).increment(1);
     metrics::histogram!("hookrelay_http_request_duration_seconds", "route" => route)
         .record(started.elapsed().as_secs_f64());
     response
+}
+
+/// Health checks and scrapes: frequent, and not worth a trace each.
+fn is_probe(route: &str) -> bool {
+    matches!(route, "/health" | "/ready" | "/metrics")
 }
 
 /// Longest request target (path and query) accepted.

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use hookrelay_domain::quota::Quotas;
 use hookrelay_domain::time::now_millis;
+use opentelemetry::trace::SpanContext;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::gate::Gate;
@@ -112,8 +113,14 @@ impl Handoff {
         }
     }
 
-    /// Starts the deliveries a committed ingest leased under this reservation's offer.
-    pub fn start(&self, leased: Vec<DeliveryClaim>, mut reservation: Reservation) {
+    /// Starts the deliveries a committed ingest leased under this reservation's offer; their
+    /// attempts' spans link to `commit` (the ingest commit's span, when tracing).
+    pub fn start(
+        &self,
+        leased: Vec<DeliveryClaim>,
+        mut reservation: Reservation,
+        commit: Option<SpanContext>,
+    ) {
         if leased.is_empty() {
             return;
         }
@@ -128,7 +135,7 @@ impl Handoff {
             }
         }
         drop(reservation);
-        let mut give_back = self.dispatch.start(claims);
+        let mut give_back = self.dispatch.start(claims, commit.as_ref());
         give_back.extend(unslotted);
         if !give_back.is_empty() {
             let dispatch = self.dispatch.clone();

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
+use tracing::Instrument;
 
 use crate::store::{AttemptRecord, NextState, Store};
 
@@ -47,7 +48,15 @@ pub async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Finished>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let records: Vec<AttemptRecord> = batch.iter().map(|f| f.record.clone()).collect();
-        write_with_retry(store.as_ref(), &records).await;
+        let span = tracing::info_span!(
+            parent: None,
+            "delivery.record",
+            db.system.name = crate::telemetry::db_system(store.backend()),
+            hookrelay.records = records.len(),
+        );
+        write_with_retry(store.as_ref(), &records)
+            .instrument(span)
+            .await;
         for f in &batch {
             count(&f.record);
         }

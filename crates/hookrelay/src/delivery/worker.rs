@@ -6,10 +6,13 @@ use std::time::{Duration, Instant};
 
 use hookrelay_domain::time::now_millis;
 use hookrelay_domain::{DeliveryId, RetrySchedule};
+use opentelemetry::trace::SpanContext;
+use opentelemetry::KeyValue;
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::{Instrument, Span};
 
 use super::attempt::record_for;
 use super::gate::{Admission, Gate, GateLimits};
@@ -17,6 +20,7 @@ use super::handoff::Handoff;
 use super::recorder::{self, Finished, Slot};
 use super::Sender;
 use crate::store::{DeliveryClaim, Store};
+use crate::telemetry;
 
 /// What a worker needs, shared by its tasks.
 pub struct WorkerContext {
@@ -81,10 +85,12 @@ pub(super) struct Dispatch {
 
 impl Dispatch {
     /// Runs each claim past the gate: admitted ones start an attempt on their own task (their
-    /// slot travels with it); the others are returned with when to try them again.
+    /// slot travels with it); the others are returned with when to try them again. Each
+    /// attempt's span links to `started_by`, the claim's or the ingest commit's span.
     pub(super) fn start(
         self: &Arc<Self>,
         claims: impl IntoIterator<Item = (DeliveryClaim, Slot)>,
+        started_by: Option<&SpanContext>,
     ) -> Vec<(DeliveryId, i64)> {
         let mut give_back = Vec::new();
         let decided_at = Instant::now();
@@ -103,8 +109,10 @@ impl Dispatch {
                 }
                 Admission::Send => {
                     let (this, recorder) = (self.clone(), recorder.clone());
+                    let n = claim.attempts_made + 1;
+                    let span = telemetry::attempt_span(&claim, n, started_by);
                     self.tracker.spawn(async move {
-                        let record = attempt(&this.ctx, &claim).await;
+                        let record = attempt(&this.ctx, &claim, n, span).await;
                         let was_capped = this
                             .gate()
                             .finish(claim.webhook.id.as_str(), claim.tenant_id.as_str());
@@ -195,6 +203,7 @@ async fn dispatch_loop(dispatch: Arc<Dispatch>) {
             permit = dispatch.slots.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break },
         };
         let permits = more_permits(&dispatch.slots, first, ctx.claim_batch as usize);
+        let claim_started = telemetry::started();
         let now = now_millis();
         let exclude = dispatch.gate().exclusions(Instant::now());
         let claims = match ctx
@@ -232,8 +241,20 @@ async fn dispatch_loop(dispatch: Arc<Dispatch>) {
             .await;
             continue;
         }
+        // Only a claim that found work gets a span (an idle worker claims every second).
+        let claim_span = claim_started.and_then(|at| {
+            telemetry::batch_span(
+                "delivery.claim",
+                at,
+                vec![
+                    KeyValue::new("db.system.name", telemetry::db_system(ctx.store.backend())),
+                    KeyValue::new("hookrelay.claim.requested", permits.len() as i64),
+                    KeyValue::new("hookrelay.claim.claimed", claims.len() as i64),
+                ],
+            )
+        });
         let slots = permits.into_iter().map(Slot::claimed);
-        let give_back = dispatch.start(claims.into_iter().zip(slots));
+        let give_back = dispatch.start(claims.into_iter().zip(slots), claim_span.as_ref());
         dispatch.give_back(&give_back).await;
         if last_tidy.elapsed() > Duration::from_secs(5) {
             dispatch.gate().tidy(Instant::now());
@@ -279,8 +300,15 @@ async fn idle(ctx: &WorkerContext, shutdown: &CancellationToken, wait: Duration)
     }
 }
 
-async fn attempt(ctx: &WorkerContext, claim: &DeliveryClaim) -> crate::store::AttemptRecord {
-    let n = claim.attempts_made + 1;
-    let sent = ctx.sender.send(claim, n).await;
-    record_for(claim, n, sent, &ctx.schedule, &ctx.owner)
+/// Attempt `n` of `claim`, in its span.
+async fn attempt(
+    ctx: &WorkerContext,
+    claim: &DeliveryClaim,
+    n: u32,
+    span: Span,
+) -> crate::store::AttemptRecord {
+    let sent = ctx.sender.send(claim, n).instrument(span.clone()).await;
+    let record = record_for(claim, n, sent, &ctx.schedule, &ctx.owner);
+    telemetry::record_attempt(&span, &record);
+    record
 }
