@@ -9,6 +9,7 @@ mod delivery;
 mod destinations;
 mod fairness;
 mod inbound;
+mod otlp;
 mod quotas;
 mod secrets;
 mod ssrf;

@@ -1,5 +1,6 @@
 //! Test harness: start servers on a fresh store, run receivers, call the API, wait by polling.
 
+pub mod collector;
 pub mod process;
 pub mod receiver;
 pub mod server;

@@ -137,6 +137,31 @@ impl ServerProcess {
         self.child.as_ref().map(Child::id).unwrap_or(0)
     }
 
+    /// SIGTERM (a graceful shutdown), then waits up to `deadline` for the process to exit and
+    /// returns how it did; past the deadline it is killed and the test fails.
+    pub async fn terminate(&mut self, deadline: Duration) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("the process is running");
+        let pid = libc::pid_t::try_from(child.id()).expect("a pid fits pid_t");
+        // SAFETY: kill(2) only sends a signal, to our own child, which is not yet reaped.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0, "send SIGTERM");
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().expect("wait for the child") {
+                return status;
+            }
+            if start.elapsed() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "{} did not exit within {deadline:?} of SIGTERM; log tail:\n{}",
+                    self.name,
+                    self.log_tail(40)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// SIGKILL (what `Child::kill` sends on Unix): no shutdown handler runs, nothing is flushed.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
