@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot, Mutex, Notify};
 use tracing::field::Empty;
-use tracing::{Instrument, Span};
+use tracing::Span;
 
 use crate::delivery::handoff::Handoff;
 use crate::store::{InboundRequest, IngestBatch, IngestOutcome, NewEvent, Store, StoreError};
@@ -145,10 +145,7 @@ impl Writer {
                 span.follows_from(&job.span);
             }
         }
-        let written = self
-            .write(&all, &requests, &span)
-            .instrument(span.clone())
-            .await;
+        let written = crate::telemetry::in_span(&span, self.write(&all, &requests, &span)).await;
         match written {
             Ok((outcomes, handed_off)) => {
                 let created: u64 = outcomes

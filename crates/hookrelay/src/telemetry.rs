@@ -27,9 +27,9 @@ use opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProces
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider, SpanData, SpanExporter};
 use opentelemetry_sdk::Resource;
 use tracing::field::Empty;
-use tracing::{Level, Metadata, Span};
+use tracing::{Instrument, Level, Metadata, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::filter::{filter_fn, FilterExt};
+use tracing_subscriber::filter::{filter_fn, FilterExt, LevelFilter};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -90,8 +90,13 @@ pub fn init(
             .with_writer(std::io::stderr)
             .boxed(),
     }
-    // Spans are for the trace exporter only: log lines do not carry them.
-    .with_filter(env_filter.and(filter_fn(|meta| !meta.is_span())));
+    // Spans are for the trace exporter only: log lines do not carry them. The hint keeps the
+    // filter's level ceiling known to `tracing` (a combined filter without one counts as
+    // "anything", and every `debug!`, ours or a dependency's, including `log` records, would then
+    // be evaluated against the filter instead of being skipped by one comparison).
+    .with_filter(
+        env_filter.and(filter_fn(|meta| !meta.is_span()).with_max_level_hint(LevelFilter::TRACE)),
+    );
 
     let provider = otlp
         .map(|endpoint| provider(endpoint, node_id))
@@ -109,7 +114,7 @@ pub fn init(
             .with_target(false)
             // Nothing reads OpenTelemetry's "current context" (we propagate explicitly).
             .with_context_activation(false)
-            .with_filter(filter_fn(exported))
+            .with_filter(filter_fn(exported).with_max_level_hint(LevelFilter::INFO))
     });
     tracing_subscriber::registry()
         .with(log_layer)
@@ -202,6 +207,16 @@ impl Telemetry {
             Ok(Err(e)) => tracing::warn!(error = %e, "exporting the last spans failed"),
             Err(_) => tracing::warn!("exporting the last spans timed out; they are lost"),
         }
+    }
+}
+
+/// Runs `fut` in `span`; a disabled span (no export) costs nothing per poll, as `fut` then runs
+/// as it is.
+pub async fn in_span<F: std::future::Future>(span: &Span, fut: F) -> F::Output {
+    if span.is_disabled() {
+        fut.await
+    } else {
+        fut.instrument(span.clone()).await
     }
 }
 

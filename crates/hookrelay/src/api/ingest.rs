@@ -22,7 +22,6 @@ use hookrelay_domain::{EventId, InboundRequestId};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
-use tracing::Instrument;
 use utoipa::ToSchema;
 
 use super::error::{current_request_id, ApiError};
@@ -456,9 +455,8 @@ pub async fn ingest(
         hookrelay.provider = source.provider.as_str(),
         hookrelay.outcome = tracing::field::Empty,
     );
-    let verified = inbound::process(verifier.as_ref(), &inbound, &env)
-        .instrument(span.clone())
-        .await;
+    let verified =
+        crate::telemetry::in_span(&span, inbound::process(verifier.as_ref(), &inbound, &env)).await;
     span.record(
         "hookrelay.outcome",
         match &verified {

@@ -29,7 +29,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::Notify;
-use tracing::Instrument;
 
 use crate::config::Config;
 use crate::delivery::Sender;
@@ -119,15 +118,13 @@ async fn request_context(State(_state): State<AppState>, req: Request, next: Nex
     let route = matched.unwrap_or_else(|| "unmatched".to_owned());
     let started = Instant::now();
     let too_big = request_too_big(&req);
-    let mut response = REQUEST_ID
-        .scope(id.clone(), async move {
-            match too_big {
-                Some(error) => error.into_response(),
-                None => normalise_error(next.run(req).await),
-            }
-        })
-        .instrument(span.clone())
-        .await;
+    let handled = REQUEST_ID.scope(id.clone(), async move {
+        match too_big {
+            Some(error) => error.into_response(),
+            None => normalise_error(next.run(req).await),
+        }
+    });
+    let mut response = crate::telemetry::in_span(&span, handled).await;
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", v);
     }

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
-use tracing::Instrument;
 
 use crate::store::{AttemptRecord, NextState, Store};
 
@@ -54,9 +53,7 @@ pub async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Finished>) {
             db.system.name = crate::telemetry::db_system(store.backend()),
             hookrelay.records = records.len(),
         );
-        write_with_retry(store.as_ref(), &records)
-            .instrument(span)
-            .await;
+        crate::telemetry::in_span(&span, write_with_retry(store.as_ref(), &records)).await;
         for f in &batch {
             count(&f.record);
         }

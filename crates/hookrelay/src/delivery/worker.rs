@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{Instrument, Span};
+use tracing::Span;
 
 use super::attempt::record_for;
 use super::gate::{Admission, Gate, GateLimits};
@@ -307,7 +307,7 @@ async fn attempt(
     n: u32,
     span: Span,
 ) -> crate::store::AttemptRecord {
-    let sent = ctx.sender.send(claim, n).instrument(span.clone()).await;
+    let sent = telemetry::in_span(&span, ctx.sender.send(claim, n)).await;
     let record = record_for(claim, n, sent, &ctx.schedule, &ctx.owner);
     telemetry::record_attempt(&span, &record);
     record
