@@ -2,6 +2,7 @@
 //! here. `router` assembles them with the cross-cutting layers (request ids, limits, metrics).
 
 pub mod auth;
+pub mod dashboard;
 pub mod deliveries;
 pub mod error;
 pub mod event_types;
@@ -74,6 +75,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ingest::routes())
         .merge(openapi::routes())
         .merge(health::routes())
+        .merge(dashboard::routes())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn_with_state(
