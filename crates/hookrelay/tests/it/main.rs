@@ -5,6 +5,7 @@ mod support;
 
 mod api_errors;
 mod crash;
+mod dashboard;
 mod delivery;
 mod destinations;
 mod fairness;
