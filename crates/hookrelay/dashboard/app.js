@@ -135,9 +135,15 @@ export function href(path, query = {}) {
   return `#/${path}${s ? `?${s}` : ""}`;
 }
 
+let lastPath = null;
+
 function route() {
   if (!me || !shell) return;
   const { segments, query } = parseHash();
+  // A filter change re-renders the same page: keep focus on the control that changed it.
+  const path = segments.join("/");
+  const keepFocus = path === lastPath && document.activeElement && document.activeElement.id ? document.activeElement.id : null;
+  lastPath = path;
   if (segments.length === 0) {
     location.replace("#/deliveries");
     return;
@@ -172,12 +178,31 @@ function route() {
     const result = found.view(root, { params: found.params, query }, ctx);
     if (typeof result === "function") cleanups.push(result);
   }
-  // Move focus to the new page for keyboard and screen-reader users, without scrolling jumps.
-  shell.main.focus({ preventScroll: true });
-  window.scrollTo(0, 0);
+  const again = keepFocus && document.getElementById(keepFocus);
+  if (again) {
+    again.focus();
+  } else {
+    // Move focus to the new page for keyboard and screen-reader users, without scrolling jumps.
+    shell.main.focus({ preventScroll: true });
+    window.scrollTo(0, 0);
+  }
 }
 
 const webhookCache = new WebhookCache();
+
+/** The catalog's event-type names, for filter suggestions; fetched once per sign-in. */
+let eventTypes = null;
+function loadEventTypes() {
+  if (!eventTypes) {
+    eventTypes = get("/api/v1/event-types", { limit: 1000 })
+      .then((res) => res.data.map((t) => t.name).sort())
+      .catch((err) => {
+        eventTypes = null;
+        throw err;
+      });
+  }
+  return eventTypes;
+}
 
 function makeContext() {
   return {
@@ -185,6 +210,7 @@ function makeContext() {
     stream,
     canWrite: canWrite(me),
     webhooks: webhookCache,
+    eventTypes: loadEventTypes,
     notify,
     href,
     navigate(path, query) {
@@ -252,6 +278,7 @@ function renderShell() {
         { class: "identity", "data-testid": "identity" },
         h("span", { class: "identity-name" }, who()),
         badge(`role-${me.role}`, me.role),
+        me.server_admin ? badge("role-admin", "server admin") : null,
         h("span", { class: "identity-tenant", title: me.tenant_id || "" }, "tenant ", h("strong", {}, me.tenant_name || me.tenant_id || "?")),
       ),
       signOutBtn,
@@ -259,6 +286,7 @@ function renderShell() {
   );
   fill(app, skip, header, main);
   shell = { main, nav };
+  lastPath = null;
 }
 
 // ---- Signing in and out -------------------------------------------------------------------
@@ -455,6 +483,7 @@ async function start({ keyCheck = false } = {}) {
   renderShell();
   stream.start();
   webhookCache.invalidate();
+  eventTypes = null;
   route();
 }
 

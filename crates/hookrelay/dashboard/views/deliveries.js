@@ -21,6 +21,15 @@ export function webhookSelect(ctx, id, selected) {
   return select;
 }
 
+/** A search input for an event type, suggesting the tenant's catalog (`GET /api/v1/event-types`). */
+export function eventTypeInput(ctx, id, name, value) {
+  const listId = `${id}-types`;
+  const input = h("input", { id, name, type: "search", value, placeholder: "e.g. member.created", spellcheck: "false", autocomplete: "off", list: listId });
+  const datalist = h("datalist", { id: listId });
+  ctx.eventTypes().then((names) => names.forEach((n) => datalist.append(h("option", { value: n }))), () => {});
+  return [input, datalist];
+}
+
 /** A link to a webhook, labelled by its URL (an unknown id stays an id). */
 export function webhookLink(ctx, id) {
   const w = ctx.webhooks.get(id);
@@ -49,13 +58,13 @@ function filterForm(ctx, filters) {
     h("option", { value: "" }, "Any status"),
     STATUSES.map((s) => h("option", { value: s, selected: s === filters.status }, s)),
   );
-  const type = h("input", { id: "f-type", name: "event_type", type: "search", value: filters.event_type, placeholder: "e.g. member.created", spellcheck: "false" });
+  const [type, typeList] = eventTypeInput(ctx, "f-type", "event_type", filters.event_type);
   const hook = webhookSelect(ctx, "f-webhook", filters.webhook_id);
   const form = h(
     "form",
     { class: "filters", role: "search", "aria-label": "Filter deliveries" },
     h("div", { class: "form-field" }, h("label", { for: "f-status" }, "Status"), status),
-    h("div", { class: "form-field" }, h("label", { for: "f-type" }, "Event type"), type),
+    h("div", { class: "form-field" }, h("label", { for: "f-type" }, "Event type"), type, typeList),
     h("div", { class: "form-field grow" }, h("label", { for: "f-webhook" }, "Webhook"), hook),
     h(
       "div",

@@ -3,18 +3,18 @@
 
 import { get, post } from "../api.js";
 import { badge, clear, confirmDialog, emptyState, errorBox, fill, h, httpStatus, link, loading, table, timeEl } from "../dom.js";
-import { errorSnippet, webhookLink, webhookSelect } from "./deliveries.js";
+import { errorSnippet, eventTypeInput, webhookLink, webhookSelect } from "./deliveries.js";
 
 export function list(root, route, ctx) {
   ctx.title("Dead letters");
   const filters = { webhook_id: route.query.webhook_id || "", event_type: route.query.event_type || "" };
   const hook = webhookSelect(ctx, "dlq-webhook", filters.webhook_id);
-  const type = h("input", { id: "dlq-type", type: "search", value: filters.event_type, placeholder: "e.g. member.created", spellcheck: "false" });
+  const [type, typeList] = eventTypeInput(ctx, "dlq-type", "event_type", filters.event_type);
   const form = h(
     "form",
     { class: "filters", role: "search", "aria-label": "Filter the dead-letter queue" },
     h("div", { class: "form-field grow" }, h("label", { for: "dlq-webhook" }, "Webhook"), hook),
-    h("div", { class: "form-field" }, h("label", { for: "dlq-type" }, "Event type"), type),
+    h("div", { class: "form-field" }, h("label", { for: "dlq-type" }, "Event type"), type, typeList),
     h("div", { class: "filter-actions" }, h("button", { type: "submit", class: "btn btn-primary" }, "Apply"), h("a", { class: "btn", href: "#/dlq" }, "Clear")),
   );
   const apply = (e) => {

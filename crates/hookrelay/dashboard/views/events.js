@@ -3,16 +3,16 @@
 
 import { get, getExact } from "../api.js";
 import { badge, clear, copyButton, emptyState, errorBox, fields, fill, h, httpStatus, jsonText, jsonView, link, loading, mono, table, timeEl } from "../dom.js";
-import { errorSnippet, mergeDelivery, webhookLink } from "./deliveries.js";
+import { errorSnippet, eventTypeInput, mergeDelivery, webhookLink } from "./deliveries.js";
 
 export function list(root, route, ctx) {
   ctx.title("Events");
   const type = route.query.type || "";
-  const input = h("input", { id: "ev-type", type: "search", value: type, placeholder: "e.g. member.created", spellcheck: "false" });
+  const [input, typeList] = eventTypeInput(ctx, "ev-type", "type", type);
   const form = h(
     "form",
     { class: "filters", role: "search", "aria-label": "Filter events" },
-    h("div", { class: "form-field grow" }, h("label", { for: "ev-type" }, "Event type"), input),
+    h("div", { class: "form-field grow" }, h("label", { for: "ev-type" }, "Event type"), input, typeList),
     h("div", { class: "filter-actions" }, h("button", { type: "submit", class: "btn btn-primary" }, "Apply"), h("a", { class: "btn", href: "#/events" }, "Clear")),
   );
   form.addEventListener("submit", (e) => {

@@ -86,8 +86,9 @@ async function control(action) {
   assert(r.ok, `control ${action} answered ${r.status}`);
 }
 
-async function shot(page, name) {
-  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+/** A screenshot of the viewport, or of the whole page for detail views (`full`). */
+async function shot(page, name, { full = false } = {}) {
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: full });
 }
 
 // ---- The browser --------------------------------------------------------------------------
@@ -204,6 +205,12 @@ async function run() {
   await noViolations(page);
   await shot(page, "04-deliveries");
 
+  step = "Load more pages on with next_cursor";
+  assert((await page.locator("tbody tr").count()) === 50, "the first page holds 50 deliveries");
+  await page.getByRole("button", { name: "Load more" }).click();
+  await poll("the second page", async () => (await page.locator("tbody tr").count()) === 57);
+  assert((await page.getByRole("button", { name: "Load more" }).count()) === 0, "no third page");
+
   step = "filters narrow the list and survive a reload";
   await page.locator("#f-status").selectOption("failed");
   await poll("only failed rows", async () => (await page.locator("tbody tr").count()) === (await page.locator("tr[data-status=failed]").count()) && (await page.locator("tr[data-status=failed]").count()) >= 3);
@@ -224,7 +231,7 @@ async function run() {
   await textMatches(page.locator(".attempt").first(), /<b>upstream exploded<\/b>/, "the response body, as text");
   assert((await page.locator(".attempt b").count()) === 0, "the response body made no element");
   await noViolations(page);
-  await shot(page, "06-delivery-failed");
+  await shot(page, "06-delivery-failed", { full: true });
 
   step = "the receiver recovers; Retry turns the delivery succeeded without a reload";
   await control("succeed");
@@ -239,7 +246,7 @@ async function run() {
   await textMatches(page.locator("h1 .badge"), /succeeded/, "the status badge");
   await textMatches(page.locator(".attempt").first(), /Attempt 2[\s\S]*succeeded/, "the new attempt");
   assert((await page.evaluate(() => window.__noReload)) === marker, "the page was not reloaded");
-  await shot(page, "07-delivery-retried");
+  await shot(page, "07-delivery-retried", { full: true });
 
   step = "a new event appears at the top of the deliveries list live";
   if (!PRE_MERGE) {
@@ -294,7 +301,7 @@ async function run() {
   await page.getByRole("button", { name: "Create webhook" }).click();
   const secret = await textMatches(page.locator("#webhook-secret"), /^whsec_[A-Za-z0-9+/=]{20,}$/, "the secret");
   await page.locator("button", { hasText: "Copy secret" }).waitFor();
-  await shot(page, "13-webhook-created");
+  await shot(page, "13-webhook-created", { full: true });
   await page.getByRole("link", { name: "Open the webhook" }).click();
   await page.locator("#toggle-active").waitFor();
   assert(!(await page.content()).includes(secret), "the secret is not shown again");
@@ -311,7 +318,7 @@ async function run() {
   await page.locator("#send-test").click();
   await textMatches(page.locator("#test-result"), /succeeded[\s\S]*200/, "the test result");
   await poll("the stats to count the test", async () => /1\s*attempts/.test(await page.locator(".stats").innerText()));
-  await shot(page, "15-webhook-detail");
+  await shot(page, "15-webhook-detail", { full: true });
 
   step = "delete with confirmation";
   await page.locator("#delete-webhook").click();
@@ -332,13 +339,13 @@ async function run() {
   await page.locator("pre.json").waitFor();
   await page.locator("section table tbody tr").first().waitFor();
   await noViolations(page);
-  await shot(page, "18-event-detail");
+  await shot(page, "18-event-detail", { full: true });
 
   step = "sources and a requests log";
   await page.locator('.nav a[data-section="sources"]').click();
   await page.locator(`tr[data-id="${SOURCE_ID}"] a`).click();
   await poll("accepted and rejected requests", async () => (await page.locator("tr.row-accepted").count()) >= 1 && (await page.locator("tr.row-rejected").count()) >= 1);
-  await shot(page, "19-source-requests");
+  await shot(page, "19-source-requests", { full: true });
 
   step = "a narrow screen (380 px)";
   await page.setViewportSize({ width: 380, height: 800 });
@@ -351,7 +358,7 @@ async function run() {
   await page.locator("pre.json").waitFor();
   const overflow2 = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert(overflow2 <= 0, `the delivery page is ${overflow2}px wider than a 380px screen`);
-  await shot(page, "21-delivery-narrow");
+  await shot(page, "21-delivery-narrow", { full: true });
   await page.setViewportSize({ width: 1280, height: 860 });
 
   step = "keyboard: Tab reaches the navigation with a visible focus ring";

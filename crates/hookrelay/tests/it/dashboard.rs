@@ -359,6 +359,16 @@ async fn dashboard_works_in_a_real_browser() {
         .await;
     let failing_id = failing_hook["id"].as_str().unwrap().to_owned();
 
+    // Older traffic first, so the list has a second page (50 a page) and the failures are on
+    // the first one.
+    let batch: Vec<Value> = (1..=50)
+        .map(|i| json!({"type": "invoice.paid", "data": {"invoice": format!("inv_{i:03}"), "amount": i * 100}}))
+        .collect();
+    let (status, body) = server
+        .post("/api/v1/events/batch", json!({ "events": batch }))
+        .await;
+    assert_eq!(status, 202, "{body}");
+
     // The first event's payload is hostile: it must show as text, and its 64-bit number exactly
     // (a JavaScript number would print 12345678901234567000).
     let emitted = server
@@ -380,7 +390,7 @@ async fn dashboard_works_in_a_real_browser() {
         .emit(json!({"type": "invoice.paid", "data": {"invoice": "inv_1", "amount": 1200}}))
         .await;
     wait_for_count(&server, "failed", 3).await;
-    wait_for_count(&server, "succeeded", 4).await;
+    wait_for_count(&server, "succeeded", 54).await;
 
     let failed_of = |event: String| {
         let server = &server;
