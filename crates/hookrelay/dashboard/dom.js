@@ -195,9 +195,9 @@ const STATUS_ICON = {
   accepted: "✓",
   duplicate: "≡",
   rejected: "✕",
-  rate_limited: "⏸",
+  rate_limited: "‖",
   active: "●",
-  paused: "⏸",
+  paused: "‖",
 };
 
 /** A badge whose meaning is in its text and icon, not only its colour. */

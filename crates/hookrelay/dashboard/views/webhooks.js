@@ -217,7 +217,8 @@ export function detail(root, route, ctx) {
         try {
           const updated = await patch(`/api/v1/webhooks/${encodeURIComponent(id)}`, { active: next });
           ctx.webhooks.invalidate();
-          fill(note, next ? "Resumed: held deliveries are being sent." : "Paused: new deliveries wait as pending until you resume.");
+          // Pausing shows its own callout below; resuming says what happens to what waited.
+          fill(note, next ? "Resumed: deliveries held while paused are being sent now." : null);
           render(updated);
           document.getElementById("toggle-active")?.focus();
         } catch (err) {
