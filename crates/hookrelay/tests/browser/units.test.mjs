@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { RawNumber, jsonText, relTime } from "../../dashboard/dom.js";
-import { SseParser, matchesFilters } from "../../dashboard/stream.js";
+import { LiveStream, SseParser, matchesFilters } from "../../dashboard/stream.js";
 import { mergeDelivery } from "../../dashboard/views/deliveries.js";
 
 test("SSE: events, data lines, comments and the default type", () => {
@@ -75,4 +75,64 @@ test("pretty JSON keeps numbers JavaScript cannot hold, as written", () => {
   assert.equal(jsonText(v), '{\n  "id": 12345678901234567890,\n  "list": [\n    1.0,\n    2\n  ],\n  "s": "@raw-x-0@"\n}');
   assert.equal(jsonText({ a: 1 }), '{\n  "a": 1\n}');
   assert.equal(jsonText(null), "null");
+});
+
+test("the live stream dispatches, reconnects, resyncs after a reconnect and stops on 401", async () => {
+  const body = (text) =>
+    new Response(
+      new ReadableStream({
+        start(c) {
+          c.enqueue(new TextEncoder().encode(text));
+          c.close();
+        },
+      }),
+      { status: 200, headers: { "Content-Type": "text/event-stream" } },
+    );
+  const answers = [
+    () => body('event: ready\ndata: {"tenant_id":"ten_1"}\n\n: keep-alive\n\nevent: delivery\ndata: {"id":"dlv_1","status":"failed"}\n\n'),
+    () => body('event: ready\ndata: {"tenant_id":"ten_1"}\n\nevent: lagged\ndata: {"missed":3}\n\n'),
+    () => new Response("", { status: 401 }),
+  ];
+  const seen = [];
+  const realFetch = globalThis.fetch;
+  globalThis.fetch = async (url, init) => {
+    assert.equal(url, "/api/v1/stream");
+    assert.equal(init.headers.Authorization, "Bearer hrs_test");
+    seen.push("fetch");
+    return answers.shift()();
+  };
+  try {
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`stuck after ${seen.join(",")}`)), 10_000);
+      const stream = new LiveStream({
+        getToken: () => "hrs_test",
+        onUnauthorized: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
+      stream.on("delivery", (d) => seen.push(`delivery:${d.id}:${d.status}`));
+      stream.on("resync", (r) => seen.push(`resync:${r.reason}`));
+      stream.on("status", ({ status }) => seen.push(`status:${status}`));
+      stream.start();
+    });
+  } finally {
+    globalThis.fetch = realFetch;
+  }
+  assert.deepEqual(seen, [
+    "status:connecting",
+    "fetch",
+    "status:live",
+    "delivery:dlv_1:failed",
+    "status:reconnecting",
+    "status:reconnecting",
+    "fetch",
+    "status:live",
+    "resync:reconnected",
+    "resync:lagged",
+    "status:reconnecting",
+    "status:reconnecting",
+    "fetch",
+    "status:stopped",
+  ]);
 });
