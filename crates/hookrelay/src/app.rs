@@ -19,6 +19,7 @@ use crate::delivery::gate::GateLimits;
 use crate::delivery::guard::{HostLookup, SystemLookup};
 use crate::delivery::worker::WorkerContext;
 use crate::delivery::{spawn_workers, Sender};
+use crate::feed::ChangeFeed;
 use crate::ingest::Ingestor;
 use crate::store::{self, ApiKey, Store, StoreError, Tenant, User};
 
@@ -93,6 +94,13 @@ pub async fn run_with(
     let sender = Sender::with_lookup(config.delivery_timeout, policy, lookup)?;
     let node_id = format!("node-{}", ulid::Ulid::new());
     let config = Arc::new(config);
+    let feed = ChangeFeed::start(&node_id, store.clone(), shutdown.clone());
+    // Cross-node signals (PostgreSQL): wake-ups for the workers, the feed's relay for streams.
+    let listener_task = {
+        let (store, wake, feed, shutdown) =
+            (store.clone(), wake.clone(), feed.clone(), shutdown.clone());
+        tokio::spawn(async move { store.forward_notifications(wake, feed, shutdown).await })
+    };
 
     let workers = role.runs_workers().then(|| {
         spawn_workers(
@@ -110,6 +118,7 @@ pub async fn run_with(
                     per_tenant_inflight: config.max_inflight_per_tenant,
                     default_tenant_rate: config.default_quotas.delivery_rate_per_sec,
                 },
+                feed: feed.clone(),
             },
             shutdown.clone(),
         )
@@ -119,7 +128,7 @@ pub async fn run_with(
         .as_ref()
         .filter(|_| config.handoff && role.runs_api())
         .map(|w| w.handoff.clone());
-    let ingestor = Ingestor::start(store.clone(), wake.clone(), writers, handoff);
+    let ingestor = Ingestor::start(store.clone(), wake.clone(), writers, handoff, feed.clone());
 
     let state = AppState {
         store: store.clone(),
@@ -139,6 +148,7 @@ pub async fn run_with(
             config.login_max_failures,
             config.login_lockout,
         )),
+        feed,
     };
     let router = if role.runs_api() {
         api::router(state)
@@ -159,6 +169,7 @@ pub async fn run_with(
             .join(config.delivery_timeout + Duration::from_secs(5))
             .await;
     }
+    listener_task.abort();
     tracing::info!("hookrelay stopped");
     Ok(())
 }

@@ -7,12 +7,15 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
-use crate::store::{AttemptRecord, NextState, Store};
+use crate::feed::{Change, ChangeFeed, DeliveryChange};
+use crate::store::{AttemptRecord, DeliveryClaim, NextState, Store};
 
 /// One finished attempt waiting to be written, holding its worker slot until then.
 pub struct Finished {
     pub record: AttemptRecord,
     pub slot: Option<Slot>,
+    /// What was sent, for announcing the result on the change feed.
+    pub claim: Option<DeliveryClaim>,
 }
 
 /// The place a delivery takes in the worker while it is in flight: a worker permit, and for a
@@ -43,7 +46,7 @@ impl Slot {
 const MAX_BATCH: usize = 512;
 
 /// Runs until every sender is dropped and the queue is drained.
-pub async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Finished>) {
+pub async fn run(store: Arc<dyn Store>, feed: Arc<ChangeFeed>, mut rx: mpsc::Receiver<Finished>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let records: Vec<AttemptRecord> = batch.iter().map(|f| f.record.clone()).collect();
@@ -51,8 +54,23 @@ pub async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Finished>) {
         for f in &batch {
             count(&f.record);
         }
+        if feed.is_watched() {
+            feed.publish(batch.iter().filter_map(change_of).collect());
+        }
         batch.clear();
     }
+}
+
+/// The delivery as the recorded attempt left it.
+fn change_of(f: &Finished) -> Option<Change> {
+    let claim = f.claim.as_ref()?;
+    Some(Change::Delivery(DeliveryChange::after(
+        &f.record,
+        &claim.tenant_id,
+        &claim.event_id,
+        &claim.event_type,
+        &claim.webhook.id,
+    )))
 }
 
 /// A store outage must not drop results: keep trying. If the process dies meanwhile, the leases

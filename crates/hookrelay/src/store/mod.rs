@@ -255,9 +255,36 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes requests-log entries received before `before`; returns how many.
     async fn prune_inbound_requests(&self, before: Millis) -> StoreResult<u64>;
 
-    /// Forwards cross-node "work is due" signals into `wake` until `shutdown` (PostgreSQL
-    /// `LISTEN`); a single-node store has none and returns at once.
-    async fn forward_wakeups(&self, _wake: Arc<Notify>, _shutdown: CancellationToken) {}
+    /// Forwards cross-node signals until `shutdown` (PostgreSQL `LISTEN`): "work is due" into
+    /// `wake`, the change feed's notices into `notices`. A single-node store has none and
+    /// returns at once.
+    async fn forward_notifications(
+        &self,
+        _wake: Arc<Notify>,
+        _notices: Arc<dyn NoticeSink>,
+        _shutdown: CancellationToken,
+    ) {
+    }
+    /// Sends `notice` to every node (PostgreSQL `NOTIFY`); a single-node store has no other
+    /// node and drops it.
+    async fn notify(&self, _notice: Notice<'_>) -> StoreResult<()> {
+        Ok(())
+    }
+}
+
+/// What nodes tell each other for the dashboard's change feed (see `crate::feed`).
+#[derive(Clone, Copy, Debug)]
+pub enum Notice<'a> {
+    /// This node (named) has stream watchers.
+    Watching(&'a str),
+    /// A batch of changes, as the feed encodes them.
+    Changes(&'a str),
+}
+
+/// Receives the notices other nodes send.
+pub trait NoticeSink: Send + Sync {
+    fn watcher_seen(&self, node: &str);
+    fn changes_received(&self, payload: &str);
 }
 
 /// Opens the store a `sqlite://` or `postgres://` URL names; secrets are sealed with `keyring`.

@@ -131,7 +131,18 @@ impl SqliteStore {
         Ok(())
     }
 
-    async fn forward_wakeups_impl(&self, _wake: Arc<Notify>, _shutdown: CancellationToken) {}
+    async fn forward_notifications_impl(
+        &self,
+        _wake: Arc<Notify>,
+        _notices: Arc<dyn super::NoticeSink>,
+        _shutdown: CancellationToken,
+    ) {
+    }
+
+    /// One process, no other node to tell.
+    async fn notify_impl(&self, _notice: super::Notice<'_>) -> StoreResult<()> {
+        Ok(())
+    }
 }
 
 impl_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow, "sqlite");

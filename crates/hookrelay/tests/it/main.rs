@@ -12,5 +12,6 @@ mod inbound;
 mod quotas;
 mod secrets;
 mod ssrf;
+mod stream;
 mod users;
 mod workers;
