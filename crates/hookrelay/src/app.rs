@@ -7,7 +7,7 @@ use std::time::Duration;
 use hookrelay_domain::netpolicy::TargetPolicy;
 use hookrelay_domain::time::now_millis;
 use hookrelay_domain::{KeyId, Role, TenantId, UserId};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -55,6 +55,15 @@ fn metrics_handle() -> Option<PrometheusHandle> {
                 .set_buckets(&[
                     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
                 ])
+                .ok()?
+                // End-to-end latency spans the retry schedule: seconds to two days.
+                .set_buckets_for_metric(
+                    Matcher::Full("hookrelay_delivery_latency_seconds".into()),
+                    &[
+                        0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0, 60.0, 300.0, 900.0,
+                        3600.0, 21600.0, 86400.0, 172800.0,
+                    ],
+                )
                 .ok()?
                 .install_recorder()
                 .ok()

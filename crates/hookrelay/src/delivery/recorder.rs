@@ -52,7 +52,7 @@ pub async fn run(store: Arc<dyn Store>, feed: Arc<ChangeFeed>, mut rx: mpsc::Rec
         let records: Vec<AttemptRecord> = batch.iter().map(|f| f.record.clone()).collect();
         write_with_retry(store.as_ref(), &records).await;
         for f in &batch {
-            count(&f.record);
+            count(f);
         }
         if feed.is_watched() {
             feed.publish(batch.iter().filter_map(change_of).collect());
@@ -89,7 +89,8 @@ async fn write_with_retry(store: &dyn Store, records: &[AttemptRecord]) {
     }
 }
 
-fn count(r: &AttemptRecord) {
+fn count(f: &Finished) {
+    let r = &f.record;
     let outcome = match (r.attempt.response_status, r.next) {
         (_, NextState::Succeeded) => "success",
         (_, NextState::RetryAt(_)) => "retry",
@@ -101,6 +102,13 @@ fn count(r: &AttemptRecord) {
     match r.next {
         NextState::Succeeded => {
             metrics::counter!("hookrelay_deliveries_total", "status" => "succeeded").increment(1);
+            if let Some(claim) = &f.claim {
+                // From the delivery's creation (its event's commit) to the receiver's 2xx,
+                // retries included: the latency a subscriber sees.
+                let latency_ms = (r.finished_at - claim.created_at).max(0);
+                metrics::histogram!("hookrelay_delivery_latency_seconds")
+                    .record(latency_ms as f64 / 1000.0);
+            }
         }
         NextState::Failed => {
             metrics::counter!("hookrelay_deliveries_total", "status" => "failed").increment(1)

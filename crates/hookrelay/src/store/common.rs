@@ -317,6 +317,7 @@ macro_rules! impl_store {
                     event_timestamp: r.try_get("e_timestamp")?,
                     data: std::sync::Arc::from(r.try_get::<String, _>("e_data")?),
                     attempts_made: r.try_get::<i64, _>("d_attempts")? as u32,
+                    created_at: r.try_get("d_created_at")?,
                     webhook: std::sync::Arc::new(webhook(r, ring)?),
                     tenant_quotas: parse_quotas(&r.try_get::<String, _>("t_quotas")?)?,
                 })
@@ -821,6 +822,7 @@ macro_rules! impl_store {
                                 event_timestamp: e.timestamp,
                                 data: shared_data.get_or_insert_with(|| Arc::from(e.data.as_str())).clone(),
                                 attempts_made: 0,
+                                created_at: e.created_at,
                                 webhook: webhook.clone(),
                                 tenant_quotas: quotas.clone(),
                             });
@@ -1562,7 +1564,7 @@ macro_rules! impl_store {
                 return Ok(Vec::new());
             }
             let mut q = sqlx::QueryBuilder::<$db>::new(format!(
-                "SELECT d.id AS d_id, d.event_id AS d_event_id, d.attempts AS d_attempts, e.type AS e_type, e.timestamp AS e_timestamp, e.data AS e_data, t.quotas AS t_quotas, {} \
+                "SELECT d.id AS d_id, d.event_id AS d_event_id, d.attempts AS d_attempts, d.created_at AS d_created_at, e.type AS e_type, e.timestamp AS e_timestamp, e.data AS e_data, t.quotas AS t_quotas, {} \
                  FROM deliveries d JOIN events e ON e.id = d.event_id JOIN webhooks w ON w.id = d.webhook_id JOIN tenants t ON t.id = d.tenant_id WHERE d.id IN (",
                 super::common::WEBHOOK_COLUMNS
             ));

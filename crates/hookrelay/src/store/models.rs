@@ -331,6 +331,8 @@ pub struct DeliveryClaim {
     pub data: Arc<str>,
     /// Attempts made before this one.
     pub attempts_made: u32,
+    /// When the delivery was created (for its end-to-end latency).
+    pub created_at: Millis,
     /// Shared by the claims of one webhook in a batch.
     pub webhook: Arc<Webhook>,
     /// The tenant's own quotas (for its delivery rate ceiling).

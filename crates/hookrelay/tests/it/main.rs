@@ -9,6 +9,7 @@ mod delivery;
 mod destinations;
 mod fairness;
 mod inbound;
+mod metrics;
 mod quotas;
 mod secrets;
 mod ssrf;
