@@ -13,19 +13,6 @@ use crate::support::server::fresh_database_url;
 use crate::support::sse::SseReader;
 use crate::support::*;
 
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(crate::support::Backend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(crate::support::Backend::Postgres).await })*
-        }
-    };
-}
-
 both_backends!(
     stream_shows_events_and_each_delivery_step,
     stream_is_scoped_to_the_tenant_and_role_checked,
