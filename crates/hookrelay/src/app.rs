@@ -93,7 +93,12 @@ pub async fn run_with(
         tracing::warn!(dir = %config.data_dir().display(), "no HOOKRELAY_MASTER_KEY: using the key file in the data folder (dev only; prod refuses to start)");
     }
     let keyring = Arc::new(config.keyring()?);
-    let store = store::connect(&config.database_url, keyring, config.db_max_connections).await?;
+    let store = store::connect(
+        &config.database_url,
+        keyring,
+        &store::StoreOptions::from_config(&config),
+    )
+    .await?;
     store.migrate().await?;
     bootstrap(store.as_ref(), &config).await?;
 

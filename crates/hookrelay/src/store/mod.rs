@@ -287,19 +287,39 @@ pub trait NoticeSink: Send + Sync {
     fn changes_received(&self, payload: &str);
 }
 
+/// How to connect, besides the URL.
+#[derive(Clone, Copy, Debug)]
+pub struct StoreOptions {
+    /// The most PostgreSQL connections the process opens (SQLite always uses one writer and
+    /// four readers).
+    pub pool_size: u32,
+    /// SQLite: fsync every commit (`synchronous=FULL`) rather than rely on the WAL surviving
+    /// the process (`NORMAL`).
+    pub sqlite_full_sync: bool,
+}
+
+impl StoreOptions {
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Self {
+            pool_size: config.db_max_connections,
+            sqlite_full_sync: config.sqlite_synchronous == crate::config::SqliteSync::Full,
+        }
+    }
+}
+
 /// Opens the store a `sqlite://` or `postgres://` URL names; secrets are sealed with `keyring`.
-/// `pool_size` is the most PostgreSQL connections the process opens (SQLite always uses one
-/// writer and four readers).
 pub async fn connect(
     url: &str,
     keyring: Arc<Keyring>,
-    pool_size: u32,
+    options: &StoreOptions,
 ) -> StoreResult<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(sqlite::SqliteStore::connect(url, keyring).await?))
+        Ok(Arc::new(
+            sqlite::SqliteStore::connect(url, keyring, options.sqlite_full_sync).await?,
+        ))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         Ok(Arc::new(
-            postgres::PgStore::connect(url, keyring, pool_size).await?,
+            postgres::PgStore::connect(url, keyring, options.pool_size).await?,
         ))
     } else {
         Err(StoreError::UnsupportedUrl(
