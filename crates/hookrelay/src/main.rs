@@ -7,6 +7,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use hookrelay::app::{self, ProcessRole};
 use hookrelay::config::{Config, LogFormat};
+use hookrelay::store::StoreOptions;
 use tokio_util::sync::CancellationToken;
 
 /// jemalloc rather than glibc's malloc: the hot paths allocate from many threads at once, and
@@ -80,7 +81,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let store = hookrelay::store::connect(
                 &config.database_url,
                 Arc::new(config.keyring()?),
-                config.db_max_connections,
+                &StoreOptions::from_config(&config),
             )
             .await?;
             store.migrate().await?;
@@ -90,9 +91,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::RotateMasterKey => {
             let keyring = Arc::new(config.keyring()?);
             let current = keyring.current_id().to_owned();
-            let store =
-                hookrelay::store::connect(&config.database_url, keyring, config.db_max_connections)
-                    .await?;
+            let store = hookrelay::store::connect(
+                &config.database_url,
+                keyring,
+                &StoreOptions::from_config(&config),
+            )
+            .await?;
             store.migrate().await?;
             let changed = store.reseal_secrets().await?;
             eprintln!("hookrelay: re-encrypted {changed} secret(s) with master key {current}; the previous keys are no longer needed");

@@ -12,9 +12,11 @@ pub mod health;
 pub mod ingest;
 pub mod keys;
 pub mod login;
+pub mod me;
 pub mod openapi;
 pub mod quotas;
 pub mod sources;
+pub mod stream;
 pub mod tenants;
 pub mod users;
 pub mod views;
@@ -56,6 +58,8 @@ pub struct AppState {
     pub inbound: Arc<ingest::Gateway>,
     /// Failed dashboard logins per account and per address.
     pub login_throttle: Arc<crate::auth::sessions::LoginThrottle>,
+    /// Changes as they happen, for `GET /api/v1/stream`.
+    pub feed: Arc<crate::feed::ChangeFeed>,
 }
 
 /// The full API (role `api` or `all`).
@@ -66,6 +70,8 @@ pub fn router(state: AppState) -> Router {
         .merge(keys::routes())
         .merge(users::routes())
         .merge(login::routes())
+        .merge(me::routes())
+        .merge(stream::routes())
         .merge(webhooks::routes())
         .merge(events::routes())
         .merge(event_types::routes())

@@ -8,8 +8,8 @@ use utoipa::{Modify, OpenApi};
 
 use super::AppState;
 use super::{
-    dashboard, deliveries, event_types, events, health, ingest, keys, login, quotas, sources,
-    tenants, users, webhooks,
+    dashboard, deliveries, event_types, events, health, ingest, keys, login, me, quotas, sources,
+    stream, tenants, users, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -36,7 +36,8 @@ Dashboard users (choices the contract leaves open): an email is a login name, st
     paths(
         tenants::create, tenants::list, tenants::read, tenants::update,
         keys::create, keys::list, keys::remove,
-        users::create, users::list, users::remove, login::login, login::logout,
+        users::create, users::list, users::remove, login::login, login::logout, me::me,
+        stream::stream,
         webhooks::create, webhooks::list, webhooks::read, webhooks::update, webhooks::remove,
         webhooks::test, webhooks::preview, webhooks::rotate_secret, webhooks::stats,
         event_types::list, event_types::read, event_types::create, event_types::update, event_types::remove,
@@ -50,7 +51,7 @@ Dashboard users (choices the contract leaves open): an email is a login name, st
         dashboard::index, dashboard::asset,
     ),
     modifiers(&BearerAuth),
-    tags((name = "webhooks"), (name = "events"), (name = "event-types", description = "the event catalog"), (name = "deliveries"), (name = "dlq"), (name = "sources"), (name = "tenants"), (name = "keys"), (name = "users", description = "dashboard accounts"), (name = "auth", description = "dashboard sessions"), (name = "operations"), (name = "dashboard", description = "the web dashboard served by the binary"))
+    tags((name = "webhooks"), (name = "events"), (name = "event-types", description = "the event catalog"), (name = "deliveries"), (name = "dlq"), (name = "sources"), (name = "tenants"), (name = "keys"), (name = "users", description = "dashboard accounts"), (name = "auth", description = "dashboard sessions"), (name = "stream", description = "live changes for the dashboard"), (name = "operations"), (name = "dashboard", description = "the web dashboard served by the binary"))
 )]
 pub struct ApiDoc;
 

@@ -3,6 +3,7 @@
 pub mod process;
 pub mod receiver;
 pub mod server;
+pub mod sse;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
