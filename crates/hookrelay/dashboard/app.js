@@ -453,16 +453,13 @@ async function start({ keyCheck = false } = {}) {
     // A pasted key that is refused is reported in its form rather than as an expired session.
     who = await api("/api/v1/me", { signOutOn401: !keyCheck });
   } catch (err) {
-    // TEMP(pre-merge): /api/v1/me is being added on main; until then assume a writer.
-    if (err.status === 404) who = { role: "editor", tenant_name: "?", principal: { kind: session.kind === "api_key" ? "api_key" : "user" } };
-    else {
     if (keyCheck) throw err;
     if (err.status === 401) return; // onUnauthorized has shown the sign-in screen
-    fill(app,
+    fill(
+      app,
       h("main", { class: "main", id: "main" }, errorBox(err, "Could not load your account"), h("p", {}, h("button", { type: "button", class: "btn", onclick: () => start() }, "Try again"))),
     );
     return;
-    }
   }
   me = who;
   if (!canRead(me)) {

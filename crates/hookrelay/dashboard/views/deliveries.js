@@ -24,7 +24,7 @@ export function webhookSelect(ctx, id, selected) {
 /** A search input for an event type, suggesting the tenant's catalog (`GET /api/v1/event-types`). */
 export function eventTypeInput(ctx, id, name, value) {
   const listId = `${id}-types`;
-  const input = h("input", { id, name, type: "search", value, placeholder: "e.g. member.created", spellcheck: "false", autocomplete: "off", list: listId });
+  const input = h("input", { id, name, type: "search", value, placeholder: "member.created", spellcheck: "false", autocomplete: "off", list: listId });
   const datalist = h("datalist", { id: listId });
   ctx.eventTypes().then((names) => names.forEach((n) => datalist.append(h("option", { value: n }))), () => {});
   return [input, datalist];
@@ -290,6 +290,8 @@ export function detail(root, route, ctx) {
 
   let delivery = null;
   let attemptsShown = -1;
+  // Stream changes seen for this delivery, so a late answer to Retry cannot undo a newer state.
+  let heard = 0;
   // Attempts on screen when Retry was pressed: the note goes once a newer one is shown.
   let retriedAt = null;
 
@@ -356,7 +358,7 @@ export function detail(root, route, ctx) {
     attemptsShown = attempts.length;
     if (retriedAt !== null && attempts.length > retriedAt) {
       const latest = attempts[0];
-      fill(retryNote, `Attempt ${latest.n} ${attemptOk(latest) ? "succeeded" : "failed"}.`);
+      fill(retryNote, `Retry queued. Attempt ${latest.n} ${attemptOk(latest) ? "succeeded" : "failed"}.`);
       retriedAt = null;
     }
   };
@@ -381,6 +383,7 @@ export function detail(root, route, ctx) {
       retryBtn.disabled = true;
       retryBtn.textContent = "Retrying…";
       clear(retryNote);
+      const heardBefore = heard;
       try {
         await post(`/api/v1/deliveries/${encodeURIComponent(id)}/retry`);
         retriedAt = attemptsShown;
@@ -388,7 +391,7 @@ export function detail(root, route, ctx) {
           "Retry queued. ",
           ctx.stream.status === "live" ? "The new attempt will appear here as soon as it is made." : "Live updates are off: press Refresh to see the new attempt.",
         );
-        if (delivery) {
+        if (delivery && heard === heardBefore) {
           delivery.status = "pending";
           fill(statusSlot, badge("pending"));
           root.dataset.status = "pending";
@@ -406,6 +409,7 @@ export function detail(root, route, ctx) {
   let pending = null;
   const offDelivery = ctx.stream.on("delivery", (change) => {
     if (change.id !== id || !delivery) return;
+    heard += 1;
     mergeDelivery(delivery, change);
     fill(statusSlot, badge(delivery.status));
     root.dataset.status = delivery.status;

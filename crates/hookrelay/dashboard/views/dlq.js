@@ -53,9 +53,12 @@ export function list(root, route, ctx) {
       retry.addEventListener("click", async () => {
         retry.disabled = true;
         retry.textContent = "Retrying…";
+        const row = rows.get(e.delivery_id);
+        if (row) row.heard = false;
         try {
           await post(`/api/v1/dlq/${encodeURIComponent(e.delivery_id)}/retry`);
-          setState(e.delivery_id, "queued");
+          // The new attempt may already have been reported on the stream: keep its outcome.
+          if (!row || !row.heard) setState(e.delivery_id, "queued");
           ctx.notify("Retry queued.", "success");
         } catch (err) {
           retry.disabled = false;
@@ -105,10 +108,13 @@ export function list(root, route, ctx) {
       });
       if (!ok) return;
       btn.disabled = true;
+      for (const row of rows.values()) row.heard = false;
       try {
         const res = await post("/api/v1/dlq/retry", { webhook_id: filters.webhook_id });
         result.textContent = `Queued ${res.queued} ${res.queued === 1 ? "delivery" : "deliveries"} for retry.`;
-        for (const [id, row] of rows) if (row.entry.webhook_id === filters.webhook_id && !row.state) setState(id, "queued");
+        for (const [id, row] of rows) {
+          if (row.entry.webhook_id === filters.webhook_id && !row.state && !row.heard) setState(id, "queued");
+        }
       } catch (err) {
         fill(result, errorBox(err, "Could not retry"));
       } finally {
@@ -175,6 +181,7 @@ export function list(root, route, ctx) {
   const offDelivery = ctx.stream.on("delivery", (d) => {
     const row = rows.get(d.id);
     if (!row) return;
+    row.heard = true;
     if (d.status === "succeeded") setState(d.id, "succeeded");
     else if (d.status === "failed") {
       Object.assign(row.entry, { attempts: d.attempts, last_error: d.last_error, last_response_status: d.last_response_status, failed_at: d.updated_at });

@@ -29,9 +29,6 @@ const SOURCE_ID = env("HR_SOURCE_ID");
 const SHOTS = env("HR_SCREENSHOTS");
 const CHROMIUM = process.env.HR_CHROMIUM || "/usr/bin/chromium";
 const TIMEOUT = 15_000;
-// TEMP(pre-merge): GET /api/v1/me and GET /api/v1/stream are landing on main; until they do,
-// HR_PRE_MERGE=1 skips what needs them (identity, roles, live updates).
-const PRE_MERGE = !!process.env.HR_PRE_MERGE;
 
 mkdirSync(SHOTS, { recursive: true });
 
@@ -129,7 +126,6 @@ async function signIn(page, email, password) {
   await page.locator("#password").fill(password);
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.locator(".identity").waitFor();
-  if (PRE_MERGE) return;
   await textMatches(page.locator(".identity"), new RegExp(email.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")), "the signed-in identity");
 }
 
@@ -191,11 +187,9 @@ async function run() {
 
   step = "sign in";
   await signIn(page, EMAIL, PASSWORD);
-  if (!PRE_MERGE) {
-    await textMatches(page.locator(".identity"), /admin/, "the role in the header");
-    await textMatches(page.locator(".identity"), /tenant\s+default/, "the tenant in the header");
-    await liveIndicator(page);
-  }
+  await textMatches(page.locator(".identity"), /admin/, "the role in the header");
+  await textMatches(page.locator(".identity"), /tenant\s+default/, "the tenant in the header");
+  await liveIndicator(page);
 
   step = "deliveries are listed with their statuses";
   await page.locator("table tbody tr").first().waitFor();
@@ -238,18 +232,14 @@ async function run() {
   const marker = await page.evaluate(() => (window.__noReload = Math.random()));
   await page.locator("#retry").click();
   await textMatches(page.locator(".action-note"), /Retry queued/, "the retry notice");
-  if (PRE_MERGE) {
-    await poll("the retried delivery on the server", async () => (await api("GET", `/api/v1/deliveries/${FAILED_DELIVERY}`)).body.status === "succeeded");
-    await page.getByRole("button", { name: "Refresh" }).click();
-  }
   await poll("the delivery to become succeeded", async () => (await page.locator(".view").getAttribute("data-status")) === "succeeded", 20_000);
   await textMatches(page.locator("h1 .badge"), /succeeded/, "the status badge");
   await textMatches(page.locator(".attempt").first(), /Attempt 2[\s\S]*succeeded/, "the new attempt");
+  await textMatches(page.locator(".action-note"), /Attempt 2 succeeded/, "the retry's outcome");
   assert((await page.evaluate(() => window.__noReload)) === marker, "the page was not reloaded");
   await shot(page, "07-delivery-retried", { full: true });
 
   step = "a new event appears at the top of the deliveries list live";
-  if (!PRE_MERGE) {
   await page.locator('.nav a[data-section="deliveries"]').click();
   await page.locator("table tbody tr").first().waitFor();
   const marker2 = await page.evaluate(() => (window.__noReload = Math.random()));
@@ -261,14 +251,13 @@ async function run() {
   await poll("the live row to turn succeeded", async () => (await page.locator(`tr[data-id="${liveId}"]`).getAttribute("data-status")) === "succeeded");
   assert((await page.evaluate(() => window.__noReload)) === marker2, "the page was not reloaded");
   await shot(page, "08-deliveries-live");
-  }
 
   step = "the dead-letter queue: a retry per row and a bulk retry for one webhook";
   await page.locator('.nav a[data-section="dlq"]').click();
   await page.locator(`tr[data-id="${DLQ_ROW_DELIVERY}"]`).waitFor();
   await shot(page, "09-dlq");
   await page.locator(`tr[data-id="${DLQ_ROW_DELIVERY}"] button[data-action=retry]`).click();
-  await poll("the retried row to succeed", async () => /succeeded/.test(await page.locator(`tr[data-id="${DLQ_ROW_DELIVERY}"]`).innerText()) || (PRE_MERGE && /queued/.test(await page.locator(`tr[data-id="${DLQ_ROW_DELIVERY}"]`).innerText())));
+  await poll("the retried row to succeed", async () => /succeeded/.test(await page.locator(`tr[data-id="${DLQ_ROW_DELIVERY}"]`).innerText()));
   await page.locator("#dlq-webhook").selectOption(FAILING_WEBHOOK);
   await page.locator("#bulk-retry").waitFor();
   await shot(page, "10-dlq-webhook");
@@ -278,7 +267,7 @@ async function run() {
   await textMatches(page.locator("#bulk-result"), /Queued 1 delivery for retry/, "the bulk result");
   await poll("every queued row to succeed", async () => {
     const rows = await page.locator("tbody tr").allInnerTexts();
-    return rows.length > 0 && rows.every((t) => /succeeded/.test(t) || (PRE_MERGE && /queued/.test(t)));
+    return rows.length > 0 && rows.every((t) => /succeeded/.test(t));
   }, 20_000);
   await shot(page, "11-dlq-bulk-retried");
   await poll("the DLQ to be empty after a reload", async () => {
@@ -391,14 +380,10 @@ async function run() {
   await page.getByText("Use an API key instead").click();
   await page.locator("#api-key").fill(API_KEY);
   await page.getByRole("button", { name: "Use this key" }).click();
-  if (!PRE_MERGE) await textMatches(page.locator(".identity"), /API key/, "the API-key identity");
+  await textMatches(page.locator(".identity"), /API key/, "the API-key identity");
   await signOut(page);
 
   step = "a viewer sees no write buttons";
-  if (PRE_MERGE) {
-    assert(consoleErrors.length === 0, `console errors: ${consoleErrors.join(" | ")}`);
-    return;
-  }
   const viewerContext = await newContext();
   const viewer = await newPage(viewerContext);
   await signIn(viewer, VIEWER_EMAIL, VIEWER_PASSWORD);
