@@ -300,6 +300,7 @@ function field(label, input, hint) {
 function renderSignIn(message) {
   me = null;
   shell = null;
+  clear(notices);
   document.title = "Sign in · hookrelay";
   const email = h("input", { id: "email", name: "email", type: "email", autocomplete: "username", required: true, spellcheck: "false" });
   const password = h("input", { id: "password", name: "password", type: "password", autocomplete: "current-password", required: true });

@@ -46,10 +46,12 @@ export function list(root, route, ctx) {
   let cursor = null;
 
   const renderRow = (e, state) => {
-    const retry = ctx.canWrite
+    const retry = ctx.canWrite && state === "succeeded"
+      ? h("span", { class: "muted small" }, "left the queue")
+      : ctx.canWrite
       ? h("button", { type: "button", class: "btn btn-small", "data-action": "retry", disabled: state ? true : false }, state === "queued" ? "Queued" : "Retry")
       : null;
-    if (retry) {
+    if (retry && retry.nodeName === "BUTTON") {
       retry.addEventListener("click", async () => {
         retry.disabled = true;
         retry.textContent = "Retrying…";
@@ -77,7 +79,7 @@ export function list(root, route, ctx) {
       h("td", { class: "col-url" }, webhookLink(ctx, e.webhook_id)),
       h("td", {}, statusCell),
       h("td", { class: "num" }, String(e.attempts)),
-      h("td", { class: "col-error" }, httpStatus(e.last_response_status), " ", errorSnippet(e.last_error) || h("span", { class: "muted" }, "no error text")),
+      h("td", { class: "col-error" }, httpStatus(e.last_response_status), " ", errorSnippet(e.last_error) || (state === "succeeded" ? null : h("span", { class: "muted" }, "no error text"))),
       ctx.canWrite ? h("td", { class: "actions-cell" }, retry) : null,
     );
   };
@@ -182,9 +184,12 @@ export function list(root, route, ctx) {
     const row = rows.get(d.id);
     if (!row) return;
     row.heard = true;
+    // Show the latest attempt's outcome (the stream cuts an error to 300 characters; the
+    // delivery's page has all of it).
+    Object.assign(row.entry, { attempts: d.attempts, last_error: d.last_error, last_response_status: d.last_response_status });
     if (d.status === "succeeded") setState(d.id, "succeeded");
     else if (d.status === "failed") {
-      Object.assign(row.entry, { attempts: d.attempts, last_error: d.last_error, last_response_status: d.last_response_status, failed_at: d.updated_at });
+      row.entry.failed_at = d.updated_at;
       setState(d.id, null);
     } else if (d.status === "pending") setState(d.id, "queued");
   });
