@@ -33,6 +33,10 @@ export function eventTypeInput(ctx, id, name, value) {
 /** A link to a webhook, labelled by its URL (an unknown id stays an id). */
 export function webhookLink(ctx, id) {
   const w = ctx.webhooks.get(id);
+  if (!w && ctx.webhooks.loadedAt) {
+    // The tenant's webhooks are loaded and this one is not among them: it was deleted.
+    return h("span", { class: "muted url", title: id }, `deleted webhook ${id}`);
+  }
   const title = w ? [w.description, id].filter(Boolean).join(" · ") : id;
   return link(["webhooks", id], w ? w.url : id, { class: "url", title });
 }

@@ -350,6 +350,16 @@ async function run() {
   await shot(page, "21-delivery-narrow", { full: true });
   await page.setViewportSize({ width: 1280, height: 860 });
 
+  step = "dark mode";
+  await page.emulateMedia({ colorScheme: "dark" });
+  await page.goto(`${BASE}/#/deliveries/${FAILED_DELIVERY}`);
+  await page.locator("pre.json").waitFor();
+  await shot(page, "22-delivery-dark", { full: true });
+  await page.goto(`${BASE}/#/deliveries`);
+  await page.locator("table tbody tr").first().waitFor();
+  await shot(page, "22-deliveries-dark");
+  await page.emulateMedia({ colorScheme: "light" });
+
   step = "keyboard: Tab reaches the navigation with a visible focus ring";
   await page.locator("body").click({ position: { x: 1, y: 300 } });
   await page.keyboard.press("Tab");
@@ -368,7 +378,7 @@ async function run() {
   assert((await page.evaluate(() => sessionStorage.getItem("hookrelay.token"))) === null, "the token is forgotten");
   const after = await fetch(`${BASE}/api/v1/deliveries`, { headers: { Authorization: `Bearer ${token}` } });
   assert(after.status === 401, `the old session token answers ${after.status}, not 401`);
-  await shot(page, "22-signed-out");
+  await shot(page, "23-signed-out");
 
   step = "an expired session returns to sign-in with a message";
   await signIn(page, EMAIL, PASSWORD);
@@ -391,7 +401,7 @@ async function run() {
   await viewer.goto(`${BASE}/#/deliveries/${FAILED_DELIVERY}`);
   await viewer.locator("pre.json").waitFor();
   assert((await viewer.locator("#retry").count()) === 0, "no Retry button for a viewer");
-  await shot(viewer, "23-viewer-delivery");
+  await shot(viewer, "24-viewer-delivery");
   await viewer.goto(`${BASE}/#/webhooks`);
   await viewer.locator("table tbody tr").first().waitFor();
   assert((await viewer.locator("#new-webhook").count()) === 0, "no New webhook button for a viewer");
