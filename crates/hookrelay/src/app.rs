@@ -7,7 +7,7 @@ use std::time::Duration;
 use hookrelay_domain::netpolicy::TargetPolicy;
 use hookrelay_domain::time::now_millis;
 use hookrelay_domain::{KeyId, Role, TenantId, UserId};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -19,6 +19,7 @@ use crate::delivery::gate::GateLimits;
 use crate::delivery::guard::{HostLookup, SystemLookup};
 use crate::delivery::worker::WorkerContext;
 use crate::delivery::{spawn_workers, Sender};
+use crate::feed::ChangeFeed;
 use crate::ingest::Ingestor;
 use crate::store::{self, ApiKey, Store, StoreError, Tenant, User};
 
@@ -54,6 +55,15 @@ fn metrics_handle() -> Option<PrometheusHandle> {
                 .set_buckets(&[
                     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
                 ])
+                .ok()?
+                // End-to-end latency spans the retry schedule: seconds to two days.
+                .set_buckets_for_metric(
+                    Matcher::Full("hookrelay_delivery_latency_seconds".into()),
+                    &[
+                        0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0, 60.0, 300.0, 900.0,
+                        3600.0, 21600.0, 86400.0, 172800.0,
+                    ],
+                )
                 .ok()?
                 .install_recorder()
                 .ok()
@@ -119,7 +129,12 @@ async fn start(
         tracing::warn!(dir = %config.data_dir().display(), "no HOOKRELAY_MASTER_KEY: using the key file in the data folder (dev only; prod refuses to start)");
     }
     let keyring = Arc::new(config.keyring()?);
-    let store = store::connect(&config.database_url, keyring, config.db_max_connections).await?;
+    let store = store::connect(
+        &config.database_url,
+        keyring,
+        &store::StoreOptions::from_config(&config),
+    )
+    .await?;
     store.migrate().await?;
     bootstrap(store.as_ref(), &config).await?;
 
@@ -128,6 +143,13 @@ async fn start(
         .map_err(|e| anyhow::anyhow!("HOOKRELAY_ALLOWED_TARGET_NETWORKS: {e}"))?;
     let sender = Sender::with_lookup(config.delivery_timeout, policy, lookup)?;
     let config = Arc::new(config);
+    let feed = ChangeFeed::start(&node_id, store.clone(), shutdown.clone());
+    // Cross-node signals (PostgreSQL): wake-ups for the workers, the feed's relay for streams.
+    let listener_task = {
+        let (store, wake, feed, shutdown) =
+            (store.clone(), wake.clone(), feed.clone(), shutdown.clone());
+        tokio::spawn(async move { store.forward_notifications(wake, feed, shutdown).await })
+    };
 
     let workers = role.runs_workers().then(|| {
         spawn_workers(
@@ -145,6 +167,7 @@ async fn start(
                     per_tenant_inflight: config.max_inflight_per_tenant,
                     default_tenant_rate: config.default_quotas.delivery_rate_per_sec,
                 },
+                feed: feed.clone(),
             },
             shutdown.clone(),
         )
@@ -154,7 +177,7 @@ async fn start(
         .as_ref()
         .filter(|_| config.handoff && role.runs_api())
         .map(|w| w.handoff.clone());
-    let ingestor = Ingestor::start(store.clone(), wake.clone(), writers, handoff);
+    let ingestor = Ingestor::start(store.clone(), wake.clone(), writers, handoff, feed.clone());
 
     let state = AppState {
         store: store.clone(),
@@ -174,6 +197,7 @@ async fn start(
             config.login_max_failures,
             config.login_lockout,
         )),
+        feed,
     };
     let router = if role.runs_api() {
         api::router(state)
@@ -194,6 +218,7 @@ async fn start(
             .join(config.delivery_timeout + Duration::from_secs(5))
             .await;
     }
+    listener_task.abort();
     tracing::info!("hookrelay stopped");
     Ok(())
 }

@@ -9,6 +9,7 @@ use tracing::field::Empty;
 use tracing::Span;
 
 use crate::delivery::handoff::Handoff;
+use crate::feed::{Change, ChangeFeed, DeliveryChange, EventChange};
 use crate::store::{InboundRequest, IngestBatch, IngestOutcome, NewEvent, Store, StoreError};
 
 type Reply = oneshot::Sender<Result<Vec<IngestOutcome>, Arc<StoreError>>>;
@@ -47,6 +48,7 @@ impl Ingestor {
         wake: Arc<Notify>,
         writers: usize,
         handoff: Option<Handoff>,
+        feed: Arc<ChangeFeed>,
     ) -> Self {
         // Bounded: when the store falls behind, callers wait here (backpressure) rather than
         // piling up unbounded memory.
@@ -57,6 +59,7 @@ impl Ingestor {
                 store: store.clone(),
                 wake: wake.clone(),
                 handoff: handoff.clone(),
+                feed: feed.clone(),
             };
             tokio::spawn(writer.run(rx.clone()));
         }
@@ -97,6 +100,7 @@ struct Writer {
     store: Arc<dyn Store>,
     wake: Arc<Notify>,
     handoff: Option<Handoff>,
+    feed: Arc<ChangeFeed>,
 }
 
 impl Writer {
@@ -123,12 +127,16 @@ impl Writer {
     }
 
     async fn commit(&self, jobs: &mut Vec<Job>) {
-        let all: Vec<NewEvent> = jobs.iter().flat_map(|j| j.events.iter().cloned()).collect();
+        // The events move into one slice (payloads are not copied); each job keeps its count
+        // to take its outcomes back.
+        let mut all: Vec<NewEvent> = Vec::with_capacity(jobs.iter().map(|j| j.events.len()).sum());
+        let mut counts = Vec::with_capacity(jobs.len());
         let mut requests = Vec::new();
-        let mut offset = 0;
         for job in jobs.iter_mut() {
+            let offset = all.len();
             requests.extend(job.requests.drain(..).map(|(i, r)| (offset + i, r)));
-            offset += job.events.len();
+            counts.push(job.events.len());
+            all.append(&mut job.events);
         }
         // A root span: one commit serves many requests, each of which it links to.
         let span = tracing::info_span!(
@@ -165,9 +173,8 @@ impl Writer {
                     self.wake.notify_one();
                 }
                 let mut outcomes = outcomes.into_iter();
-                for job in jobs.drain(..) {
-                    let mine: Vec<IngestOutcome> =
-                        outcomes.by_ref().take(job.events.len()).collect();
+                for (job, count) in jobs.drain(..).zip(counts) {
+                    let mine: Vec<IngestOutcome> = outcomes.by_ref().take(count).collect();
                     let _ = job.reply.send(Ok(mine));
                 }
             }
@@ -185,8 +192,9 @@ impl Writer {
     }
 
     /// One transaction; with a hand-off, the new deliveries it leased go to the local worker
-    /// once the commit is durable (slots the commit did not use are freed). Returns the
-    /// outcomes and how many deliveries were handed off.
+    /// once the commit is durable (slots the commit did not use are freed). What was created
+    /// is announced on the feed first, so no watcher sees an attempt's result before the
+    /// delivery. Returns the outcomes and how many deliveries were handed off.
     async fn write(
         &self,
         events: &[NewEvent],
@@ -200,16 +208,61 @@ impl Writer {
             .and_then(|h| Some((h, h.reserve(events.len())?)));
         let Some((handoff, reservation)) = reservation else {
             let batch = store.ingest_leasing(events, requests, None).await?;
+            self.announce(events, &batch);
             return Ok((batch.outcomes, 0));
         };
         let accepts =
             |w: &crate::store::Webhook, q: &hookrelay_domain::quota::Quotas| handoff.accepts(w, q);
         let offer = handoff.offer(&reservation, &accepts);
-        let IngestBatch { outcomes, leased } =
-            store.ingest_leasing(events, requests, Some(&offer)).await?;
+        let mut batch = store.ingest_leasing(events, requests, Some(&offer)).await?;
+        self.announce(events, &batch);
+        let leased = std::mem::take(&mut batch.leased);
         let handed_off = leased.len();
         // The attempts of handed-off deliveries link to this commit.
         handoff.start(leased, reservation, crate::telemetry::span_context(span));
-        Ok((outcomes, handed_off))
+        Ok((batch.outcomes, handed_off))
     }
+
+    fn announce(&self, events: &[NewEvent], batch: &IngestBatch) {
+        if self.feed.is_watched() {
+            self.feed.publish(changes_of(events, batch));
+        }
+    }
+}
+
+/// The feed's view of a committed ingest: each accepted event, then each delivery created.
+fn changes_of(events: &[NewEvent], batch: &IngestBatch) -> Vec<Change> {
+    let accepted = batch
+        .outcomes
+        .iter()
+        .zip(events)
+        .filter_map(|(outcome, ne)| match outcome {
+            IngestOutcome::Accepted { id, deliveries, .. } => Some(Change::Event(EventChange {
+                tenant_id: ne.event.tenant_id.clone(),
+                id: id.clone(),
+                event_type: ne.event.event_type.clone(),
+                source: ne.event.source.clone(),
+                created_at: ne.event.created_at,
+                deliveries: *deliveries,
+            })),
+            IngestOutcome::Duplicate { .. } | IngestOutcome::QuotaExceeded { .. } => None,
+        });
+    let created = batch.created.iter().filter_map(|c| {
+        let e = &events.get(c.event)?.event;
+        Some(Change::Delivery(DeliveryChange {
+            tenant_id: e.tenant_id.clone(),
+            id: c.id.clone(),
+            event_id: e.id.clone(),
+            event_type: e.event_type.clone(),
+            webhook_id: c.webhook_id.clone(),
+            status: hookrelay_domain::DeliveryStatus::Pending,
+            attempts: 0,
+            next_attempt_at: Some(e.created_at),
+            last_response_status: None,
+            last_error: None,
+            created_at: Some(e.created_at),
+            updated_at: e.created_at,
+        }))
+    });
+    accepted.chain(created).collect()
 }

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod config;
 pub mod delivery;
 pub mod destinations;
+pub mod feed;
 pub mod inbound;
 pub mod ingest;
 pub mod secrets;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use hookrelay::app::{self, ProcessRole};
 use hookrelay::config::Config;
+use hookrelay::store::StoreOptions;
 use hookrelay::telemetry;
 use tokio_util::sync::CancellationToken;
 
@@ -105,7 +106,7 @@ async fn run(command: Command, config: Config, node_id: String) -> anyhow::Resul
             let store = hookrelay::store::connect(
                 &config.database_url,
                 Arc::new(config.keyring()?),
-                config.db_max_connections,
+                &StoreOptions::from_config(&config),
             )
             .await?;
             store.migrate().await?;
@@ -115,9 +116,12 @@ async fn run(command: Command, config: Config, node_id: String) -> anyhow::Resul
         Command::RotateMasterKey => {
             let keyring = Arc::new(config.keyring()?);
             let current = keyring.current_id().to_owned();
-            let store =
-                hookrelay::store::connect(&config.database_url, keyring, config.db_max_connections)
-                    .await?;
+            let store = hookrelay::store::connect(
+                &config.database_url,
+                keyring,
+                &StoreOptions::from_config(&config),
+            )
+            .await?;
             store.migrate().await?;
             let changed = store.reseal_secrets().await?;
             eprintln!("hookrelay: re-encrypted {changed} secret(s) with master key {current}; the previous keys are no longer needed");

@@ -33,6 +33,7 @@ pub enum Principal {
     /// A logged-in dashboard user; `session` is the token's hash, for logout.
     User {
         id: UserId,
+        email: String,
         session: String,
     },
 }
@@ -172,6 +173,7 @@ async fn resolve_token(state: &AppState, token: &str) -> Result<Grant, ApiError>
             server_admin: user.server_admin,
             principal: Principal::User {
                 id: user.id,
+                email: user.email,
                 session: session.token_hash,
             },
         });

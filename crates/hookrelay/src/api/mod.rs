@@ -2,6 +2,7 @@
 //! here. `router` assembles them with the cross-cutting layers (request ids, limits, metrics).
 
 pub mod auth;
+pub mod dashboard;
 pub mod deliveries;
 pub mod error;
 pub mod event_types;
@@ -11,9 +12,11 @@ pub mod health;
 pub mod ingest;
 pub mod keys;
 pub mod login;
+pub mod me;
 pub mod openapi;
 pub mod quotas;
 pub mod sources;
+pub mod stream;
 pub mod tenants;
 pub mod users;
 pub mod views;
@@ -55,6 +58,8 @@ pub struct AppState {
     pub inbound: Arc<ingest::Gateway>,
     /// Failed dashboard logins per account and per address.
     pub login_throttle: Arc<crate::auth::sessions::LoginThrottle>,
+    /// Changes as they happen, for `GET /api/v1/stream`.
+    pub feed: Arc<crate::feed::ChangeFeed>,
 }
 
 /// The full API (role `api` or `all`).
@@ -65,6 +70,8 @@ pub fn router(state: AppState) -> Router {
         .merge(keys::routes())
         .merge(users::routes())
         .merge(login::routes())
+        .merge(me::routes())
+        .merge(stream::routes())
         .merge(webhooks::routes())
         .merge(events::routes())
         .merge(event_types::routes())
@@ -74,6 +81,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ingest::routes())
         .merge(openapi::routes())
         .merge(health::routes())
+        .merge(dashboard::routes())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn_with_state(

@@ -492,6 +492,17 @@ pub async fn test(
     s.store
         .record_attempts(std::slice::from_ref(&record))
         .await?;
+    if s.feed.is_watched() {
+        s.feed.publish(vec![crate::feed::Change::Delivery(
+            crate::feed::DeliveryChange::after(
+                &record,
+                &claim.tenant_id,
+                &claim.event_id,
+                &claim.event_type,
+                &claim.webhook.id,
+            ),
+        )]);
+    }
     if matches!(record.next, crate::store::NextState::RetryAt(_)) {
         s.wake.notify_one();
     }

@@ -28,6 +28,18 @@ pub enum LogFormat {
     Pretty,
 }
 
+/// How SQLite waits for the disk at commit (its `synchronous` pragma, in WAL mode).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSync {
+    /// A commit survives the process dying (`kill -9`); an OS crash or power loss may lose
+    /// the last commits.
+    Normal,
+    /// Every commit is on disk before it is answered: it also survives an OS crash or power
+    /// loss, at the cost of an fsync per commit.
+    Full,
+}
+
 /// A setting read as text even when the environment spells it like a number (`0`, `5`).
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
@@ -94,6 +106,7 @@ struct RawConfig {
     max_inflight_per_tenant: usize,
     lease_grace_ms: u64,
     db_max_connections: u32,
+    sqlite_synchronous: SqliteSync,
     key_cache_ttl_ms: u64,
     strict_event_types: bool,
     public_url: String,
@@ -135,6 +148,7 @@ pub struct Config {
     pub max_inflight_per_tenant: usize,
     pub lease_grace: Duration,
     pub db_max_connections: u32,
+    pub sqlite_synchronous: SqliteSync,
     pub key_cache_ttl: Duration,
     /// Refuse (`422`) webhook event patterns that match no catalog type, instead of warning.
     pub strict_event_types: bool,
@@ -338,6 +352,7 @@ impl RawConfig {
             max_inflight_per_tenant: self.max_inflight_per_tenant.max(1),
             lease_grace: Duration::from_millis(self.lease_grace_ms),
             db_max_connections: self.db_max_connections,
+            sqlite_synchronous: self.sqlite_synchronous,
             key_cache_ttl: Duration::from_millis(self.key_cache_ttl_ms),
             strict_event_types: self.strict_event_types,
             public_url,
@@ -410,7 +425,7 @@ mod tests {
         let file = dir.path().join("hookrelay.toml");
         std::fs::write(
             &file,
-            "listen = \"127.0.0.1:9000\"\ndelivery_timeout_ms = 2000\ndb_max_connections = 40\nhandoff = false\n",
+            "listen = \"127.0.0.1:9000\"\ndelivery_timeout_ms = 2000\ndb_max_connections = 40\nhandoff = false\nsqlite_synchronous = \"full\"\n",
         )
         .unwrap();
         figment::Jail::expect_with(|jail| {
@@ -424,6 +439,7 @@ mod tests {
                 "the pool size comes from the file too"
             );
             assert!(c.handoff, "the environment wins");
+            assert_eq!(c.sqlite_synchronous, SqliteSync::Full);
             Ok(())
         });
     }

@@ -245,6 +245,7 @@ mod tests {
             event_timestamp: 0,
             data: "{}".into(),
             attempts_made: 0,
+            created_at: 0,
             webhook: std::sync::Arc::new(Webhook {
                 id: WebhookId::from_trusted(webhook.into()),
                 tenant_id: TenantId::from_trusted(tenant.into()),

@@ -7,12 +7,15 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
-use crate::store::{AttemptRecord, NextState, Store};
+use crate::feed::{Change, ChangeFeed, DeliveryChange};
+use crate::store::{AttemptRecord, DeliveryClaim, NextState, Store};
 
 /// One finished attempt waiting to be written, holding its worker slot until then.
 pub struct Finished {
     pub record: AttemptRecord,
     pub slot: Option<Slot>,
+    /// What was sent, for announcing the result on the change feed.
+    pub claim: Option<DeliveryClaim>,
 }
 
 /// The place a delivery takes in the worker while it is in flight: a worker permit, and for a
@@ -43,7 +46,7 @@ impl Slot {
 const MAX_BATCH: usize = 512;
 
 /// Runs until every sender is dropped and the queue is drained.
-pub async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Finished>) {
+pub async fn run(store: Arc<dyn Store>, feed: Arc<ChangeFeed>, mut rx: mpsc::Receiver<Finished>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let records: Vec<AttemptRecord> = batch.iter().map(|f| f.record.clone()).collect();
@@ -55,10 +58,25 @@ pub async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Finished>) {
         );
         crate::telemetry::in_span(&span, write_with_retry(store.as_ref(), &records)).await;
         for f in &batch {
-            count(&f.record);
+            count(f);
+        }
+        if feed.is_watched() {
+            feed.publish(batch.iter().filter_map(change_of).collect());
         }
         batch.clear();
     }
+}
+
+/// The delivery as the recorded attempt left it.
+fn change_of(f: &Finished) -> Option<Change> {
+    let claim = f.claim.as_ref()?;
+    Some(Change::Delivery(DeliveryChange::after(
+        &f.record,
+        &claim.tenant_id,
+        &claim.event_id,
+        &claim.event_type,
+        &claim.webhook.id,
+    )))
 }
 
 /// A store outage must not drop results: keep trying. If the process dies meanwhile, the leases
@@ -77,7 +95,8 @@ async fn write_with_retry(store: &dyn Store, records: &[AttemptRecord]) {
     }
 }
 
-fn count(r: &AttemptRecord) {
+fn count(f: &Finished) {
+    let r = &f.record;
     let outcome = match (r.attempt.response_status, r.next) {
         (_, NextState::Succeeded) => "success",
         (_, NextState::RetryAt(_)) => "retry",
@@ -89,6 +108,13 @@ fn count(r: &AttemptRecord) {
     match r.next {
         NextState::Succeeded => {
             metrics::counter!("hookrelay_deliveries_total", "status" => "succeeded").increment(1);
+            if let Some(claim) = &f.claim {
+                // From the delivery's creation (its event's commit) to the receiver's 2xx,
+                // retries included: the latency a subscriber sees.
+                let latency_ms = (r.finished_at - claim.created_at).max(0);
+                metrics::histogram!("hookrelay_delivery_latency_seconds")
+                    .record(latency_ms as f64 / 1000.0);
+            }
         }
         NextState::Failed => {
             metrics::counter!("hookrelay_deliveries_total", "status" => "failed").increment(1)

@@ -19,6 +19,7 @@ use super::gate::{Admission, Gate, GateLimits};
 use super::handoff::Handoff;
 use super::recorder::{self, Finished, Slot};
 use super::Sender;
+use crate::feed::ChangeFeed;
 use crate::store::{DeliveryClaim, Store};
 use crate::telemetry;
 
@@ -36,6 +37,8 @@ pub struct WorkerContext {
     /// Unique per process: leases are owned by it.
     pub owner: String,
     pub limits: GateLimits,
+    /// Where recorded attempts are announced (the dashboard's live stream).
+    pub feed: Arc<ChangeFeed>,
 }
 
 impl WorkerContext {
@@ -49,7 +52,6 @@ impl WorkerContext {
 pub struct WorkerHandle {
     dispatcher: JoinHandle<()>,
     recorder: JoinHandle<()>,
-    listener: JoinHandle<()>,
     /// The ingest path's way in (see `handoff`).
     pub handoff: Handoff,
 }
@@ -62,7 +64,6 @@ impl WorkerHandle {
             let _ = self.recorder.await;
         })
         .await;
-        self.listener.abort();
     }
 }
 
@@ -124,6 +125,7 @@ impl Dispatch {
                             .send(Finished {
                                 record,
                                 slot: Some(slot),
+                                claim: Some(claim),
                             })
                             .await;
                     });
@@ -168,11 +170,7 @@ impl Dispatch {
 pub fn spawn_workers(ctx: WorkerContext, shutdown: CancellationToken) -> WorkerHandle {
     let ctx = Arc::new(ctx);
     let (tx, rx) = mpsc::channel::<Finished>(ctx.concurrency.max(16));
-    let recorder = tokio::spawn(recorder::run(ctx.store.clone(), rx));
-    let listener = {
-        let (store, wake, shutdown) = (ctx.store.clone(), ctx.wake.clone(), shutdown.clone());
-        tokio::spawn(async move { store.forward_wakeups(wake, shutdown).await })
-    };
+    let recorder = tokio::spawn(recorder::run(ctx.store.clone(), ctx.feed.clone(), rx));
     let dispatch = Arc::new(Dispatch {
         slots: Arc::new(Semaphore::new(ctx.concurrency)),
         gate: Mutex::new(Gate::new(ctx.limits)),
@@ -186,7 +184,6 @@ pub fn spawn_workers(ctx: WorkerContext, shutdown: CancellationToken) -> WorkerH
     WorkerHandle {
         dispatcher,
         recorder,
-        listener,
         handoff,
     }
 }

@@ -5,7 +5,8 @@
 //! A backend type using this must provide: `fn reader(&self) -> &Pool<DB>`,
 //! `fn writer(&self) -> &Pool<DB>`, `async fn run_migrations(&self)`,
 //! `async fn lease_due_ids(tx, owner, now, lease_until, limit) -> Vec<String>`,
-//! `async fn notify_due(tx)` and `async fn forward_wakeups_impl(&self, wake, shutdown)`.
+//! `async fn notify_due(tx)`, `async fn forward_notifications_impl(&self, wake, notices,
+//! shutdown)` and `async fn notify_impl(&self, notice)`.
 
 use std::collections::BTreeMap;
 
@@ -316,6 +317,7 @@ macro_rules! impl_store {
                     event_timestamp: r.try_get("e_timestamp")?,
                     data: std::sync::Arc::from(r.try_get::<String, _>("e_data")?),
                     attempts_made: r.try_get::<i64, _>("d_attempts")? as u32,
+                    created_at: r.try_get("d_created_at")?,
                     webhook: std::sync::Arc::new(webhook(r, ring)?),
                     tenant_quotas: parse_quotas(&r.try_get::<String, _>("t_quotas")?)?,
                 })
@@ -733,12 +735,12 @@ macro_rules! impl_store {
                 // Per tenant, once per batch: its webhooks and (under an offer) its quotas.
                 let mut hooks: HashMap<String, TenantHooks> = HashMap::new();
                 let mut quota = reserve_quota(&mut tx, events).await?;
-                // (delivery, its event, webhook, leased under the offer)
-                let mut deliveries: Vec<(DeliveryId, &super::NewEvent, WebhookId, bool)> = Vec::new();
+                // (delivery, its event and the event's index, webhook, leased under the offer)
+                let mut deliveries: Vec<(DeliveryId, &super::NewEvent, usize, WebhookId, bool)> = Vec::new();
                 let mut leased: Vec<super::DeliveryClaim> = Vec::new();
                 let mut plain: Vec<&super::Event> = Vec::new();
 
-                for ne in events {
+                for (index, ne) in events.iter().enumerate() {
                     let e = &ne.event;
                     if let Some(refusal) = quota.admit(e.tenant_id.as_str()) {
                         // A repeat of an accepted event stores nothing: it is answered as a
@@ -820,12 +822,13 @@ macro_rules! impl_store {
                                 event_timestamp: e.timestamp,
                                 data: shared_data.get_or_insert_with(|| Arc::from(e.data.as_str())).clone(),
                                 attempts_made: 0,
+                                created_at: e.created_at,
                                 webhook: webhook.clone(),
                                 tenant_quotas: quotas.clone(),
                             });
                         }
                         ids.push(id.clone());
-                        deliveries.push((id, ne, hook.id.clone(), lease_to.is_some()));
+                        deliveries.push((id, ne, index, hook.id.clone(), lease_to.is_some()));
                     }
                     outcomes.push(IngestOutcome::Accepted { id: e.id.clone(), deliveries: ids.len() as u32, delivery_ids: ids });
                 }
@@ -842,7 +845,7 @@ macro_rules! impl_store {
 
                 for chunk in super::common::pow2_chunks(&deliveries, super::common::INSERT_CHUNK) {
                     let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO deliveries (id, tenant_id, event_id, webhook_id, event_type, source, status, attempts, next_attempt_at, lease_owner, lease_until, created_at, updated_at) ");
-                    q.push_values(chunk, |mut b, (id, ne, hook, by_offer)| {
+                    q.push_values(chunk, |mut b, (id, ne, _, hook, by_offer)| {
                         let e = &ne.event;
                         let (owner, until) = match (&ne.lease, offer) {
                             (Some((owner, until)), _) => (Some(owner.as_str()), Some(*until)),
@@ -864,7 +867,11 @@ macro_rules! impl_store {
                 }
                 quota.give_back(&mut tx).await?;
                 tx.commit().await?;
-                Ok(super::IngestBatch { outcomes, leased })
+                let created = deliveries
+                    .into_iter()
+                    .map(|(id, _, event, webhook_id, _)| super::CreatedDelivery { event, id, webhook_id })
+                    .collect();
+                Ok(super::IngestBatch { outcomes, created, leased })
             }
 
             async fn event_usage(&self, tenant: &hookrelay_domain::TenantId, now: i64) -> super::StoreResult<super::EventUsage> {
@@ -1245,8 +1252,12 @@ macro_rules! impl_store {
                 Ok(done.rows_affected())
             }
 
-            async fn forward_wakeups(&self, wake: std::sync::Arc<tokio::sync::Notify>, shutdown: tokio_util::sync::CancellationToken) {
-                self.forward_wakeups_impl(wake, shutdown).await
+            async fn forward_notifications(&self, wake: std::sync::Arc<tokio::sync::Notify>, notices: std::sync::Arc<dyn super::NoticeSink>, shutdown: tokio_util::sync::CancellationToken) {
+                self.forward_notifications_impl(wake, notices, shutdown).await
+            }
+
+            async fn notify(&self, notice: super::Notice<'_>) -> super::StoreResult<()> {
+                self.notify_impl(notice).await
             }
         }
 
@@ -1553,7 +1564,7 @@ macro_rules! impl_store {
                 return Ok(Vec::new());
             }
             let mut q = sqlx::QueryBuilder::<$db>::new(format!(
-                "SELECT d.id AS d_id, d.event_id AS d_event_id, d.attempts AS d_attempts, e.type AS e_type, e.timestamp AS e_timestamp, e.data AS e_data, t.quotas AS t_quotas, {} \
+                "SELECT d.id AS d_id, d.event_id AS d_event_id, d.attempts AS d_attempts, d.created_at AS d_created_at, e.type AS e_type, e.timestamp AS e_timestamp, e.data AS e_data, t.quotas AS t_quotas, {} \
                  FROM deliveries d JOIN events e ON e.id = d.event_id JOIN webhooks w ON w.id = d.webhook_id JOIN tenants t ON t.id = d.tenant_id WHERE d.id IN (",
                 super::common::WEBHOOK_COLUMNS
             ));

@@ -255,24 +255,71 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes requests-log entries received before `before`; returns how many.
     async fn prune_inbound_requests(&self, before: Millis) -> StoreResult<u64>;
 
-    /// Forwards cross-node "work is due" signals into `wake` until `shutdown` (PostgreSQL
-    /// `LISTEN`); a single-node store has none and returns at once.
-    async fn forward_wakeups(&self, _wake: Arc<Notify>, _shutdown: CancellationToken) {}
+    /// Forwards cross-node signals until `shutdown` (PostgreSQL `LISTEN`): "work is due" into
+    /// `wake`, the change feed's notices into `notices`. A single-node store has none and
+    /// returns at once.
+    async fn forward_notifications(
+        &self,
+        _wake: Arc<Notify>,
+        _notices: Arc<dyn NoticeSink>,
+        _shutdown: CancellationToken,
+    ) {
+    }
+    /// Sends `notice` to every node (PostgreSQL `NOTIFY`); a single-node store has no other
+    /// node and drops it.
+    async fn notify(&self, _notice: Notice<'_>) -> StoreResult<()> {
+        Ok(())
+    }
+}
+
+/// What nodes tell each other for the dashboard's change feed (see `crate::feed`).
+#[derive(Clone, Copy, Debug)]
+pub enum Notice<'a> {
+    /// This node (named) has stream watchers.
+    Watching(&'a str),
+    /// A batch of changes, as the feed encodes them.
+    Changes(&'a str),
+}
+
+/// Receives the notices other nodes send.
+pub trait NoticeSink: Send + Sync {
+    fn watcher_seen(&self, node: &str);
+    fn changes_received(&self, payload: &str);
+}
+
+/// How to connect, besides the URL.
+#[derive(Clone, Copy, Debug)]
+pub struct StoreOptions {
+    /// The most PostgreSQL connections the process opens (SQLite always uses one writer and
+    /// four readers).
+    pub pool_size: u32,
+    /// SQLite: fsync every commit (`synchronous=FULL`) rather than rely on the WAL surviving
+    /// the process (`NORMAL`).
+    pub sqlite_full_sync: bool,
+}
+
+impl StoreOptions {
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Self {
+            pool_size: config.db_max_connections,
+            sqlite_full_sync: config.sqlite_synchronous == crate::config::SqliteSync::Full,
+        }
+    }
 }
 
 /// Opens the store a `sqlite://` or `postgres://` URL names; secrets are sealed with `keyring`.
-/// `pool_size` is the most PostgreSQL connections the process opens (SQLite always uses one
-/// writer and four readers).
 pub async fn connect(
     url: &str,
     keyring: Arc<Keyring>,
-    pool_size: u32,
+    options: &StoreOptions,
 ) -> StoreResult<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(sqlite::SqliteStore::connect(url, keyring).await?))
+        Ok(Arc::new(
+            sqlite::SqliteStore::connect(url, keyring, options.sqlite_full_sync).await?,
+        ))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         Ok(Arc::new(
-            postgres::PgStore::connect(url, keyring, pool_size).await?,
+            postgres::PgStore::connect(url, keyring, options.pool_size).await?,
         ))
     } else {
         Err(StoreError::UnsupportedUrl(

@@ -138,12 +138,22 @@ pub struct LeaseOffer<'a> {
     pub accepts: &'a (dyn Fn(&Webhook, &Quotas) -> bool + Send + Sync),
 }
 
-/// What an ingest wrote: one outcome per event, in order, and the deliveries it leased under a
-/// `LeaseOffer`, ready to send.
+/// What an ingest wrote: one outcome per event, in order, the deliveries it created, and those
+/// of them it leased under a `LeaseOffer`, ready to send.
 #[derive(Debug, Default)]
 pub struct IngestBatch {
     pub outcomes: Vec<IngestOutcome>,
+    pub created: Vec<CreatedDelivery>,
     pub leased: Vec<DeliveryClaim>,
+}
+
+/// A delivery an ingest created.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreatedDelivery {
+    /// Index of its event in the ingested slice.
+    pub event: usize,
+    pub id: DeliveryId,
+    pub webhook_id: WebhookId,
 }
 
 /// Event limits of the emitting tenant (`None`: unlimited).
@@ -321,6 +331,8 @@ pub struct DeliveryClaim {
     pub data: Arc<str>,
     /// Attempts made before this one.
     pub attempts_made: u32,
+    /// When the delivery was created (for its end-to-end latency).
+    pub created_at: Millis,
     /// Shared by the claims of one webhook in a batch.
     pub webhook: Arc<Webhook>,
     /// The tenant's own quotas (for its delivery rate ceiling).

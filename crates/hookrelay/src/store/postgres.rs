@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::common::impl_store;
-use super::StoreResult;
+use super::{Notice, NoticeSink, StoreResult};
 use crate::secrets::Keyring;
 
 /// Prepared statements kept per connection (see `common::pow2_chunks`).
@@ -19,6 +19,9 @@ const STATEMENT_CACHE: usize = 256;
 
 /// The channel ingest and retries notify on when deliveries become due.
 const DUE_CHANNEL: &str = "hookrelay_due";
+/// The change feed's channels: a node announcing stream watchers, and relayed changes.
+const WATCH_CHANNEL: &str = "hookrelay_feed_watch";
+const CHANGES_CHANNEL: &str = "hookrelay_feed_changes";
 
 pub struct PgStore {
     pool: PgPool,
@@ -113,7 +116,12 @@ impl PgStore {
         Ok(())
     }
 
-    async fn forward_wakeups_impl(&self, wake: Arc<Notify>, shutdown: CancellationToken) {
+    async fn forward_notifications_impl(
+        &self,
+        wake: Arc<Notify>,
+        notices: Arc<dyn NoticeSink>,
+        shutdown: CancellationToken,
+    ) {
         let mut backoff = Duration::from_millis(100);
         while !shutdown.is_cancelled() {
             let mut listener = match PgListener::connect_with(&self.pool).await {
@@ -128,7 +136,10 @@ impl PgStore {
                     continue;
                 }
             };
-            if let Err(e) = listener.listen(DUE_CHANNEL).await {
+            if let Err(e) = listener
+                .listen_all([DUE_CHANNEL, WATCH_CHANNEL, CHANGES_CHANNEL])
+                .await
+            {
                 tracing::warn!(error = %e, "LISTEN failed; retrying");
                 continue;
             }
@@ -139,7 +150,11 @@ impl PgStore {
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
                     msg = listener.recv() => match msg {
-                        Ok(_) => wake.notify_one(),
+                        Ok(n) => match n.channel() {
+                            WATCH_CHANNEL => notices.watcher_seen(n.payload()),
+                            CHANGES_CHANNEL => notices.changes_received(n.payload()),
+                            _ => wake.notify_one(),
+                        },
                         Err(e) => {
                             tracing::warn!(error = %e, "LISTEN connection lost; reconnecting");
                             break;
@@ -148,6 +163,19 @@ impl PgStore {
                 }
             }
         }
+    }
+
+    async fn notify_impl(&self, notice: Notice<'_>) -> StoreResult<()> {
+        let (channel, payload) = match notice {
+            Notice::Watching(node) => (WATCH_CHANNEL, node),
+            Notice::Changes(batch) => (CHANGES_CHANNEL, batch),
+        };
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(channel)
+            .bind(payload)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 }
 

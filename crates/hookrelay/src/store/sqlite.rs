@@ -23,13 +23,18 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating if needed, folder included) the database a `sqlite://PATH` URL names.
-    pub async fn connect(url: &str, keyring: Arc<Keyring>) -> StoreResult<Self> {
+    pub async fn connect(url: &str, keyring: Arc<Keyring>, full_sync: bool) -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             // NORMAL in WAL mode: a committed transaction survives a process crash (kill -9);
-            // only an OS crash or power loss can lose the last commits. See docs/operations.md.
-            .synchronous(SqliteSynchronous::Normal)
+            // only an OS crash or power loss can lose the last commits. FULL (on request)
+            // fsyncs each commit. See docs/operations.md.
+            .synchronous(if full_sync {
+                SqliteSynchronous::Full
+            } else {
+                SqliteSynchronous::Normal
+            })
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
             // The writer's 32 MB keeps the hot indexes (due deliveries, idempotency keys) cached.
@@ -131,7 +136,41 @@ impl SqliteStore {
         Ok(())
     }
 
-    async fn forward_wakeups_impl(&self, _wake: Arc<Notify>, _shutdown: CancellationToken) {}
+    async fn forward_notifications_impl(
+        &self,
+        _wake: Arc<Notify>,
+        _notices: Arc<dyn super::NoticeSink>,
+        _shutdown: CancellationToken,
+    ) {
+    }
+
+    /// One process, no other node to tell.
+    async fn notify_impl(&self, _notice: super::Notice<'_>) -> StoreResult<()> {
+        Ok(())
+    }
 }
 
 impl_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow, "sqlite");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn synchronous_of(full_sync: bool) -> i64 {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/s.db", dir.path().display());
+        let ring = Arc::new(Keyring::new(&Keyring::generate_key(), &[]).unwrap());
+        let store = SqliteStore::connect(&url, ring, full_sync).await.unwrap();
+        sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(store.writer())
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn commits_wait_for_the_disk_only_when_asked() {
+        // SQLite's codes: 1 = NORMAL, 2 = FULL.
+        assert_eq!(synchronous_of(false).await, 1);
+        assert_eq!(synchronous_of(true).await, 2);
+    }
+}

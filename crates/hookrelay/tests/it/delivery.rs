@@ -7,20 +7,6 @@ use serde_json::json;
 
 use crate::support::*;
 
-/// Generates one `#[tokio::test]` per backend for a scenario `async fn(Backend)`.
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(crate::support::Backend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(crate::support::Backend::Postgres).await })*
-        }
-    };
-}
-
 both_backends!(
     envelope_headers_and_signatures,
     envelope_headers_and_signatures_when_claimed,

@@ -14,20 +14,6 @@ use serde_json::{json, Value};
 
 use crate::support::*;
 
-/// Generates one `#[tokio::test]` per backend for a scenario `async fn(Backend)`.
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(crate::support::Backend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(crate::support::Backend::Postgres).await })*
-        }
-    };
-}
-
 both_backends!(
     github_accepts_routes_refuses_and_deduplicates,
     github_published_example_is_accepted,

@@ -1,17 +1,35 @@
 //! End-to-end tests: the real server (in-process on port 0, or as a child process) against a
 //! real store and real HTTP receivers on 127.0.0.1. One test binary keeps link time down.
 
+/// `both_backends!(a, b)`: one `#[tokio::test]` per store for each scenario `async fn(Backend)`
+/// of the module it is used in, as `sqlite::a` and `postgres::a`.
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(crate::support::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(crate::support::Backend::Postgres).await })*
+        }
+    };
+}
+
 mod support;
 
 mod api_errors;
 mod crash;
+mod dashboard;
 mod delivery;
 mod destinations;
 mod fairness;
 mod inbound;
+mod metrics;
 mod otlp;
 mod quotas;
 mod secrets;
 mod ssrf;
+mod stream;
 mod users;
 mod workers;

@@ -12,19 +12,7 @@ use crate::support::process::{free_port, prometheus_samples, ServerProcess};
 use crate::support::server::fresh_database_url;
 use crate::support::*;
 
-mod sqlite {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn spans_reach_the_collector() {
-        super::spans_reach_the_collector(crate::support::Backend::Sqlite).await
-    }
-}
-
-mod postgres {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn spans_reach_the_collector() {
-        super::spans_reach_the_collector(crate::support::Backend::Postgres).await
-    }
-}
+both_backends!(spans_reach_the_collector);
 
 const DEADLINE: Duration = Duration::from_secs(20);
 /// OTLP's numbering of span kinds and status codes.

@@ -112,6 +112,7 @@ fn claim(url: &str) -> DeliveryClaim {
         event_timestamp: now,
         data: "{}".into(),
         attempts_made: 0,
+        created_at: now,
         webhook: std::sync::Arc::new(Webhook {
             id: WebhookId::generate(),
             tenant_id: TenantId::generate(),

@@ -46,13 +46,16 @@ impl Harness {
     }
 }
 
-/// PostgreSQL connections per test store: the suite runs many stores at once.
-const POOL_SIZE: u32 = 4;
+/// Four PostgreSQL connections per test store: the suite runs many stores at once.
+const OPTIONS: store::StoreOptions = store::StoreOptions {
+    pool_size: 4,
+    sqlite_full_sync: false,
+};
 
 pub async fn sqlite() -> Harness {
     let dir = tempfile::tempdir().expect("temporary folder for the SQLite test database");
     let url = format!("sqlite://{}/t.db", dir.path().display());
-    let store = store::connect(&url, test_keyring(), POOL_SIZE)
+    let store = store::connect(&url, test_keyring(), &OPTIONS)
         .await
         .unwrap_or_else(|e| panic!("opening {url}: {e}"));
     assert_eq!(store.backend(), "sqlite");
@@ -80,7 +83,7 @@ pub async fn postgres() -> Harness {
     // `options` is sent as the startup parameter of every pooled connection (and the LISTEN one).
     let sep = if base_url.contains('?') { '&' } else { '?' };
     let url = format!("{base_url}{sep}options=-csearch_path%3D{schema}");
-    let store = store::connect(&url, test_keyring(), POOL_SIZE)
+    let store = store::connect(&url, test_keyring(), &OPTIONS)
         .await
         .unwrap_or_else(|e| panic!("opening {url}: {e}"));
     assert_eq!(store.backend(), "postgres");

@@ -4,6 +4,7 @@ pub mod collector;
 pub mod process;
 pub mod receiver;
 pub mod server;
+pub mod sse;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

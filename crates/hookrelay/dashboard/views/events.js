@@ -1,0 +1,178 @@
+// Events: the append-only log (filter by type; new events appear live) and one event with its
+// data and the deliveries it produced.
+
+import { get, getExact } from "../api.js";
+import { badge, clear, copyButton, emptyState, errorBox, fields, fill, h, httpStatus, jsonText, jsonView, link, loading, mono, table, timeEl } from "../dom.js";
+import { errorSnippet, eventTypeInput, mergeDelivery, webhookLink } from "./deliveries.js";
+
+export function list(root, route, ctx) {
+  ctx.title("Events");
+  const type = route.query.type || "";
+  const [input, typeList] = eventTypeInput(ctx, "ev-type", "type", type);
+  const form = h(
+    "form",
+    { class: "filters", role: "search", "aria-label": "Filter events" },
+    h("div", { class: "form-field grow" }, h("label", { for: "ev-type" }, "Event type"), input, typeList),
+    h("div", { class: "filter-actions" }, h("button", { type: "submit", class: "btn btn-primary" }, "Apply"), h("a", { class: "btn", href: "#/events" }, "Clear")),
+  );
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    ctx.navigate("events", { type: input.value.trim() });
+  });
+  const body = h("div", {}, loading("Loading events…"));
+  const more = h("div", { class: "more" });
+  root.append(
+    h("div", { class: "page-head" }, h("div", {}, h("h1", {}, "Events"), h("p", { class: "muted" }, "Everything your applications and sources sent, newest first."))),
+    form,
+    body,
+    more,
+  );
+
+  const seen = new Set();
+  let tbody = null;
+  let cursor = null;
+  const row = (e, fresh) =>
+    h(
+      "tr",
+      { "data-id": e.id, class: fresh ? "flash row-new" : null },
+      h("td", { class: "nowrap" }, timeEl(e.created_at)),
+      h("td", {}, link(["events", e.id], e.type, { class: "strong" })),
+      h("td", {}, e.source ? mono(e.source) : h("span", { class: "muted" }, "API")),
+      h("td", { class: "opt" }, mono(e.id, { class: "mono muted" })),
+    );
+  const renderTable = () => {
+    const t = table("Events", ["Received", "Type", "Source", { text: "Id", class: "opt" }], []);
+    tbody = t.tbody;
+    fill(body, t.el);
+  };
+  const add = (e, prepend = false) => {
+    if (seen.has(e.id)) return;
+    seen.add(e.id);
+    if (prepend) tbody.prepend(row(e, true));
+    else tbody.append(row(e, false));
+  };
+  const renderMore = () => {
+    clear(more);
+    if (!cursor) return;
+    const btn = h("button", { type: "button", class: "btn" }, "Load more");
+    btn.addEventListener("click", async () => {
+      btn.disabled = true;
+      try {
+        const page = await get("/api/v1/events", { type, cursor, limit: 50 });
+        page.data.forEach((e) => add(e));
+        cursor = page.next_cursor;
+        renderMore();
+      } catch (err) {
+        fill(more, errorBox(err, "Could not load more events"));
+      }
+    });
+    more.append(btn);
+  };
+  let generation = 0;
+  const load = async () => {
+    const mine = ++generation;
+    try {
+      const page = await get("/api/v1/events", { type, limit: 50 });
+      if (mine !== generation) return;
+      seen.clear();
+      cursor = page.next_cursor;
+      if (!page.data.length) {
+        tbody = null;
+        fill(body, emptyState(type ? `No ${type} events.` : "No events yet.", "Send one with POST /api/v1/events, or point a source at hookrelay. They appear here live."));
+      } else {
+        renderTable();
+        page.data.forEach((e) => add(e));
+      }
+      renderMore();
+    } catch (err) {
+      if (mine === generation) fill(body, errorBox(err, "Could not load events"));
+    }
+  };
+  load();
+  const offEvent = ctx.stream.on("event", (e) => {
+    if (type && e.type !== type) return;
+    if (!tbody) renderTable();
+    add(e, true);
+  });
+  const offResync = ctx.stream.on("resync", load);
+  return () => {
+    offEvent();
+    offResync();
+  };
+}
+
+export function detail(root, route, ctx) {
+  const id = route.params[0];
+  ctx.title(`Event ${id}`);
+  const content = h("div", {}, loading("Loading the event…"));
+  root.append(
+    h("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, h("a", { href: "#/events" }, "Events"), " › ", mono(id)),
+    content,
+  );
+  const deliveries = new Map();
+  let tbody = null;
+  const deliveryRow = (d) =>
+    h(
+      "tr",
+      { "data-id": d.id, class: `row-${d.status}` },
+      h("td", {}, link(["deliveries", d.id], d.id, { class: "mono" })),
+      h("td", { class: "col-url" }, webhookLink(ctx, d.webhook_id)),
+      h("td", {}, badge(d.status)),
+      h("td", { class: "num" }, String(d.attempts)),
+      h("td", { class: "col-response" }, httpStatus(d.last_response_status), d.last_error ? [" ", errorSnippet(d.last_error)] : null),
+    );
+  const render = (e) => {
+    ctx.title(`${e.type} · ${id}`);
+    const t = table("Deliveries of this event", ["Delivery", { text: "Webhook", class: "col-url" }, "Status", { text: "Attempts", class: "num" }, "Last response"], []);
+    tbody = t.tbody;
+    for (const d of e.deliveries || []) {
+      const tr = deliveryRow(d);
+      deliveries.set(d.id, { data: d, tr });
+      tbody.append(tr);
+    }
+    fill(content,
+      h("div", { class: "page-head" }, h("div", {}, h("h1", {}, e.type), h("p", { class: "muted" }, mono(id), " ", copyButton(id, "Copy id")))),
+      fields([
+        ["Type", h("strong", {}, e.type)],
+        ["Source", e.source ? link(["sources"], e.source) : h("span", { class: "muted" }, "sent through the API")],
+        ["Client event id", e.event_id ? mono(e.event_id) : h("span", { class: "muted" }, "—")],
+        ["Timestamp", timeEl(e.timestamp, "both")],
+        ["Received", timeEl(e.created_at, "both")],
+      ]),
+      h(
+        "section",
+        { class: "section", "aria-labelledby": "data-title" },
+        h("div", { class: "section-head" }, h("h2", { id: "data-title" }, "Data"), copyButton(() => jsonText(e.data), "Copy JSON")),
+        jsonView(e.data, "Event data"),
+      ),
+      h(
+        "section",
+        { class: "section", "aria-labelledby": "ed-title" },
+        h("h2", { id: "ed-title" }, `Deliveries (${(e.deliveries || []).length})`),
+        (e.deliveries || []).length ? t.el : emptyState("No webhook matched this event.", "Deliveries are created for every webhook whose patterns match the type."),
+      ),
+    );
+  };
+  const load = async () => {
+    try {
+      await ctx.webhooks.load().catch(() => null);
+      render(await getExact(`/api/v1/events/${encodeURIComponent(id)}`));
+    } catch (err) {
+      fill(content, errorBox(err, err.status === 404 ? "No such event" : "Could not load the event"));
+    }
+  };
+  load();
+  const offDelivery = ctx.stream.on("delivery", (d) => {
+    const row = deliveries.get(d.id);
+    if (!row) return;
+    mergeDelivery(row.data, d);
+    const tr = deliveryRow(row.data);
+    row.tr.replaceWith(tr);
+    row.tr = tr;
+  });
+  const offResync = ctx.stream.on("resync", load);
+  return () => {
+    offDelivery();
+    offResync();
+  };
+}

@@ -1,0 +1,138 @@
+// Unit tests of the dashboard's pure parts (SSE framing, merging stream changes, times), run with
+// `node --test` by tests/it/dashboard.rs. They import the very files the binary serves.
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { RawNumber, jsonText, relTime } from "../../dashboard/dom.js";
+import { LiveStream, SseParser, matchesFilters } from "../../dashboard/stream.js";
+import { mergeDelivery } from "../../dashboard/views/deliveries.js";
+
+test("SSE: events, data lines, comments and the default type", () => {
+  const p = new SseParser();
+  const out = p.push('event: ready\ndata: {"tenant_id":"ten_1"}\n\n: keep-alive\n\ndata: a\ndata: b\n\n');
+  assert.deepEqual(out, [
+    { type: "ready", data: '{"tenant_id":"ten_1"}' },
+    { type: "message", data: "a\nb" },
+  ]);
+});
+
+test("SSE: chunks split anywhere, CRLF split across chunks, CR alone", () => {
+  const text = 'event: delivery\r\ndata: {"id":"dlv_1","status":"failed"}\r\n\r\nevent:event\rdata:{"id":"evt_1"}\r\r\n';
+  for (let cut = 0; cut <= text.length; cut++) {
+    const p = new SseParser();
+    const out = [...p.push(text.slice(0, cut)), ...p.push(text.slice(cut))];
+    assert.deepEqual(
+      out,
+      [
+        { type: "delivery", data: '{"id":"dlv_1","status":"failed"}' },
+        { type: "event", data: '{"id":"evt_1"}' },
+      ],
+      `cut at ${cut}`,
+    );
+  }
+});
+
+test("SSE: an event without data is not dispatched and the type resets", () => {
+  const p = new SseParser();
+  assert.deepEqual(p.push("event: lagged\n\ndata: x\n\n"), [{ type: "message", data: "x" }]);
+  assert.deepEqual(p.push("data: partial"), []);
+});
+
+test("filters match status, event type and webhook", () => {
+  const d = { status: "pending", event_type: "member.created", webhook_id: "wh_1" };
+  assert.ok(matchesFilters(d, {}));
+  assert.ok(matchesFilters(d, { status: "pending", event_type: "member.created", webhook_id: "wh_1" }));
+  assert.ok(!matchesFilters(d, { status: "failed" }));
+  assert.ok(!matchesFilters(d, { event_type: "member.deleted" }));
+  assert.ok(!matchesFilters(d, { webhook_id: "wh_2" }));
+});
+
+test("an attempt's change merges into the row and keeps its creation time", () => {
+  const row = { id: "dlv_1", status: "pending", attempts: 0, created_at: "2026-01-01T00:00:00Z", last_error: null };
+  mergeDelivery(row, { id: "dlv_1", status: "failed", attempts: 1, created_at: null, last_error: "HTTP 500", next_attempt_at: null });
+  assert.equal(row.status, "failed");
+  assert.equal(row.attempts, 1);
+  assert.equal(row.last_error, "HTTP 500");
+  assert.equal(row.created_at, "2026-01-01T00:00:00Z");
+  mergeDelivery(row, { id: "dlv_1", status: "succeeded", attempts: 2, created_at: null, last_error: null });
+  assert.equal(row.last_error, null, "a success clears the error");
+});
+
+test("relative times", () => {
+  const now = Date.parse("2026-11-23T10:00:00Z");
+  assert.equal(relTime("2026-11-23T10:00:00Z", now), "just now");
+  assert.equal(relTime("2026-11-23T09:59:30Z", now), "30 s ago");
+  assert.equal(relTime("2026-11-23T09:55:00Z", now), "5 min ago");
+  assert.equal(relTime("2026-11-23T07:00:00Z", now), "3 h ago");
+  assert.equal(relTime("2026-11-21T10:00:00Z", now), "2 d ago");
+  assert.equal(relTime("2026-11-23T10:01:00Z", now), "in 1 min");
+  assert.equal(relTime("not a time", now), "");
+});
+
+test("pretty JSON keeps numbers JavaScript cannot hold, as written", () => {
+  const v = { id: new RawNumber("12345678901234567890"), list: [new RawNumber("1.0"), 2], s: "@raw-x-0@" };
+  assert.equal(jsonText(v), '{\n  "id": 12345678901234567890,\n  "list": [\n    1.0,\n    2\n  ],\n  "s": "@raw-x-0@"\n}');
+  assert.equal(jsonText({ a: 1 }), '{\n  "a": 1\n}');
+  assert.equal(jsonText(null), "null");
+});
+
+test("the live stream dispatches, reconnects, resyncs after a reconnect and stops on 401", async () => {
+  const body = (text) =>
+    new Response(
+      new ReadableStream({
+        start(c) {
+          c.enqueue(new TextEncoder().encode(text));
+          c.close();
+        },
+      }),
+      { status: 200, headers: { "Content-Type": "text/event-stream" } },
+    );
+  const answers = [
+    () => body('event: ready\ndata: {"tenant_id":"ten_1"}\n\n: keep-alive\n\nevent: delivery\ndata: {"id":"dlv_1","status":"failed"}\n\n'),
+    () => body('event: ready\ndata: {"tenant_id":"ten_1"}\n\nevent: lagged\ndata: {"missed":3}\n\n'),
+    () => new Response("", { status: 401 }),
+  ];
+  const seen = [];
+  const realFetch = globalThis.fetch;
+  globalThis.fetch = async (url, init) => {
+    assert.equal(url, "/api/v1/stream");
+    assert.equal(init.headers.Authorization, "Bearer hrs_test");
+    seen.push("fetch");
+    return answers.shift()();
+  };
+  try {
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`stuck after ${seen.join(",")}`)), 10_000);
+      const stream = new LiveStream({
+        getToken: () => "hrs_test",
+        onUnauthorized: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
+      stream.on("delivery", (d) => seen.push(`delivery:${d.id}:${d.status}`));
+      stream.on("resync", (r) => seen.push(`resync:${r.reason}`));
+      stream.on("status", ({ status }) => seen.push(`status:${status}`));
+      stream.start();
+    });
+  } finally {
+    globalThis.fetch = realFetch;
+  }
+  assert.deepEqual(seen, [
+    "status:connecting",
+    "fetch",
+    "status:live",
+    "delivery:dlv_1:failed",
+    "status:reconnecting",
+    "status:reconnecting",
+    "fetch",
+    "status:live",
+    "resync:reconnected",
+    "resync:lagged",
+    "status:reconnecting",
+    "status:reconnecting",
+    "fetch",
+    "status:stopped",
+  ]);
+});
