@@ -210,13 +210,17 @@ impl Telemetry {
     }
 }
 
-/// Runs `fut` in `span`; a disabled span (no export) costs nothing per poll, as `fut` then runs
-/// as it is.
-pub async fn in_span<F: std::future::Future>(span: &Span, fut: F) -> F::Output {
+/// `fut` run in `span`; with a disabled span (no export), `fut` as it is, without the per-poll
+/// enter and exit. (An `Either`, not an `async fn`: that would hold `fut` twice, its argument
+/// and the awaited copy, and a spawned attempt's future would be copied at twice its size.)
+pub fn in_span<F: std::future::Future>(
+    span: &Span,
+    fut: F,
+) -> futures::future::Either<F, tracing::instrument::Instrumented<F>> {
     if span.is_disabled() {
-        fut.await
+        futures::future::Either::Left(fut)
     } else {
-        fut.instrument(span.clone()).await
+        futures::future::Either::Right(fut.instrument(span.clone()))
     }
 }
 
