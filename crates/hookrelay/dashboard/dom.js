@@ -369,3 +369,34 @@ export function duration(secs) {
   const s = secs % 60;
   return s ? `${m} min ${s} s` : `${m} min`;
 }
+
+/**
+ * A "Load more" button in `box` while a list has a next page. `fetchPage(cursor)` gets the
+ * next page and each of its items goes to `onItem`; set `pager.cursor` from the first page,
+ * then call `pager.render()`.
+ */
+export function morePager(box, fetchPage, onItem, what) {
+  const pager = {
+    cursor: null,
+    render() {
+      clear(box);
+      if (!pager.cursor) return;
+      const btn = h("button", { type: "button", class: "btn" }, "Load more");
+      btn.addEventListener("click", async () => {
+        btn.disabled = true;
+        btn.textContent = "Loading…";
+        try {
+          const page = await fetchPage(pager.cursor);
+          page.data.forEach((item) => onItem(item));
+          pager.cursor = page.next_cursor;
+          pager.render();
+        } catch (err) {
+          fill(box, errorBox(err, `Could not load more ${what}`));
+        }
+      });
+      box.append(btn);
+    },
+  };
+  return pager;
+}
+

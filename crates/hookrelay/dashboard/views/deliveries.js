@@ -2,7 +2,7 @@
 // delivery with its payload, every attempt and the Retry button.
 
 import { get, getExact, post } from "../api.js";
-import { badge, clear, copyButton, emptyState, errorBox, fields, fill, h, httpStatus, jsonText, jsonView, link, loading, mono, table, timeEl } from "../dom.js";
+import { badge, clear, copyButton, emptyState, errorBox, fields, fill, h, httpStatus, jsonText, jsonView, link, loading, mono, table, timeEl, morePager } from "../dom.js";
 import { matchesFilters } from "../stream.js";
 
 export const STATUSES = ["pending", "succeeded", "failed", "cancelled"];
@@ -114,7 +114,6 @@ export function list(root, route, ctx) {
 
   const rows = new Map(); // id → {data, tr}
   let tbody = null;
-  let cursor = null;
 
   const renderRow = (d) => {
     const tr = h(
@@ -170,24 +169,7 @@ export function list(root, route, ctx) {
     );
   };
 
-  const renderMore = () => {
-    clear(more);
-    if (!cursor) return;
-    const btn = h("button", { type: "button", class: "btn" }, "Load more");
-    btn.addEventListener("click", async () => {
-      btn.disabled = true;
-      btn.textContent = "Loading…";
-      try {
-        const page = await get("/api/v1/deliveries", { ...filters, cursor, limit: 50 });
-        page.data.forEach((d) => upsert(d));
-        cursor = page.next_cursor;
-        renderMore();
-      } catch (err) {
-        fill(more, errorBox(err, "Could not load more deliveries"));
-      }
-    });
-    more.append(btn);
-  };
+  const pager = morePager(more, (cursor) => get("/api/v1/deliveries", { ...filters, cursor, limit: 50 }), (d) => upsert(d), "deliveries");
 
   let generation = 0;
   const load = async () => {
@@ -197,13 +179,13 @@ export function list(root, route, ctx) {
       const page = await get("/api/v1/deliveries", { ...filters, limit: 50 });
       if (mine !== generation) return;
       rows.clear();
-      cursor = page.next_cursor;
+      pager.cursor = page.next_cursor;
       if (page.data.length === 0) showEmpty();
       else {
         renderTable();
         page.data.forEach((d) => upsert(d));
       }
-      renderMore();
+      pager.render();
     } catch (err) {
       if (mine === generation) fill(body, errorBox(err, "Could not load deliveries"));
     }

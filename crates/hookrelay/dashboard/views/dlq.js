@@ -2,7 +2,7 @@
 // retry of everything failed for one webhook (after its outage is fixed).
 
 import { get, post } from "../api.js";
-import { badge, clear, confirmDialog, emptyState, errorBox, fill, h, httpStatus, link, loading, table, timeEl } from "../dom.js";
+import { badge, clear, confirmDialog, emptyState, errorBox, fill, h, httpStatus, link, loading, table, timeEl, morePager } from "../dom.js";
 import { errorSnippet, eventTypeInput, webhookLink, webhookSelect } from "./deliveries.js";
 
 export function list(root, route, ctx) {
@@ -43,7 +43,6 @@ export function list(root, route, ctx) {
 
   const rows = new Map(); // delivery id → {entry, tr}
   let tbody = null;
-  let cursor = null;
 
   const renderRow = (e, state) => {
     const retry = ctx.canWrite && state === "succeeded"
@@ -133,23 +132,7 @@ export function list(root, route, ctx) {
     tbody.append(tr);
   };
 
-  const renderMore = () => {
-    clear(more);
-    if (!cursor) return;
-    const btn = h("button", { type: "button", class: "btn" }, "Load more");
-    btn.addEventListener("click", async () => {
-      btn.disabled = true;
-      try {
-        const page = await get("/api/v1/dlq", { ...filters, cursor, limit: 50 });
-        page.data.forEach(add);
-        cursor = page.next_cursor;
-        renderMore();
-      } catch (err) {
-        fill(more, errorBox(err, "Could not load more"));
-      }
-    });
-    more.append(btn);
-  };
+  const pager = morePager(more, (cursor) => get("/api/v1/dlq", { ...filters, cursor, limit: 50 }), add, "dead letters");
 
   let generation = 0;
   const load = async () => {
@@ -160,7 +143,7 @@ export function list(root, route, ctx) {
       if (mine !== generation) return;
       renderBulk();
       rows.clear();
-      cursor = page.next_cursor;
+      pager.cursor = page.next_cursor;
       if (page.data.length === 0) {
         fill(body, emptyState("The dead-letter queue is empty.", "A delivery lands here when every retry has failed. Nothing is waiting for you."));
       } else {
@@ -171,7 +154,7 @@ export function list(root, route, ctx) {
         fill(body, t.el);
         page.data.forEach(add);
       }
-      renderMore();
+      pager.render();
     } catch (err) {
       if (mine === generation) fill(body, errorBox(err, "Could not load the dead-letter queue"));
     }

@@ -2,7 +2,7 @@
 // data and the deliveries it produced.
 
 import { get, getExact } from "../api.js";
-import { badge, clear, copyButton, emptyState, errorBox, fields, fill, h, httpStatus, jsonText, jsonView, link, loading, mono, table, timeEl } from "../dom.js";
+import { badge, clear, copyButton, emptyState, errorBox, fields, fill, h, httpStatus, jsonText, jsonView, link, loading, mono, table, timeEl, morePager } from "../dom.js";
 import { errorSnippet, eventTypeInput, mergeDelivery, webhookLink } from "./deliveries.js";
 
 export function list(root, route, ctx) {
@@ -30,7 +30,6 @@ export function list(root, route, ctx) {
 
   const seen = new Set();
   let tbody = null;
-  let cursor = null;
   const row = (e, fresh) =>
     h(
       "tr",
@@ -51,23 +50,7 @@ export function list(root, route, ctx) {
     if (prepend) tbody.prepend(row(e, true));
     else tbody.append(row(e, false));
   };
-  const renderMore = () => {
-    clear(more);
-    if (!cursor) return;
-    const btn = h("button", { type: "button", class: "btn" }, "Load more");
-    btn.addEventListener("click", async () => {
-      btn.disabled = true;
-      try {
-        const page = await get("/api/v1/events", { type, cursor, limit: 50 });
-        page.data.forEach((e) => add(e));
-        cursor = page.next_cursor;
-        renderMore();
-      } catch (err) {
-        fill(more, errorBox(err, "Could not load more events"));
-      }
-    });
-    more.append(btn);
-  };
+  const pager = morePager(more, (cursor) => get("/api/v1/events", { type, cursor, limit: 50 }), (e) => add(e), "events");
   let generation = 0;
   const load = async () => {
     const mine = ++generation;
@@ -75,7 +58,7 @@ export function list(root, route, ctx) {
       const page = await get("/api/v1/events", { type, limit: 50 });
       if (mine !== generation) return;
       seen.clear();
-      cursor = page.next_cursor;
+      pager.cursor = page.next_cursor;
       if (!page.data.length) {
         tbody = null;
         fill(body, emptyState(type ? `No ${type} events.` : "No events yet.", "Send one with POST /api/v1/events, or point a source at hookrelay. They appear here live."));
@@ -83,7 +66,7 @@ export function list(root, route, ctx) {
         renderTable();
         page.data.forEach((e) => add(e));
       }
-      renderMore();
+      pager.render();
     } catch (err) {
       if (mine === generation) fill(body, errorBox(err, "Could not load events"));
     }

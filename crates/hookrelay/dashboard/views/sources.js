@@ -2,7 +2,7 @@
 // log — what arrived, whether it was accepted, and why not.
 
 import { get } from "../api.js";
-import { badge, clear, copyButton, emptyState, errorBox, fields, fill, h, jsonView, link, loading, mono, table, timeEl } from "../dom.js";
+import { badge, clear, copyButton, emptyState, errorBox, fields, fill, h, jsonView, link, loading, mono, table, timeEl, morePager } from "../dom.js";
 import { errorSnippet } from "./deliveries.js";
 
 const REQUEST_STATUSES = ["accepted", "duplicate", "rejected", "rate_limited"];
@@ -98,24 +98,7 @@ export function detail(root, route, ctx) {
       h("td", { class: "opt" }, r.request_id ? mono(r.request_id, { class: "mono selectable" }) : "—"),
       h("td", {}, requestDetails(r)),
     );
-  let cursor = null;
-  const renderMore = () => {
-    clear(more);
-    if (!cursor) return;
-    const btn = h("button", { type: "button", class: "btn" }, "Load more");
-    btn.addEventListener("click", async () => {
-      btn.disabled = true;
-      try {
-        const page = await get(`/api/v1/sources/${encodeURIComponent(id)}/requests`, { status, cursor, limit: 50 });
-        page.data.forEach((r) => tbody.append(row(r)));
-        cursor = page.next_cursor;
-        renderMore();
-      } catch (err) {
-        fill(more, errorBox(err, "Could not load more"));
-      }
-    });
-    more.append(btn);
-  };
+  const pager = morePager(more, (cursor) => get(`/api/v1/sources/${encodeURIComponent(id)}/requests`, { status, cursor, limit: 50 }), (r) => tbody.append(row(r)), "requests");
 
   (async () => {
     try {
@@ -138,7 +121,7 @@ export function detail(root, route, ctx) {
     }
     try {
       const page = await get(`/api/v1/sources/${encodeURIComponent(id)}/requests`, { status, limit: 50 });
-      cursor = page.next_cursor;
+      pager.cursor = page.next_cursor;
       if (!page.data.length) {
         fill(body, emptyState(status ? `No ${status.replace("_", " ")} requests.` : "No requests yet.", "Every request to the ingest URL is logged here, accepted or not."));
       } else {
@@ -146,7 +129,7 @@ export function detail(root, route, ctx) {
         tbody = t.tbody;
         fill(body, t.el);
       }
-      renderMore();
+      pager.render();
     } catch (err) {
       fill(body, errorBox(err, "Could not load the requests log"));
     }

@@ -2,7 +2,7 @@
 // with its stats, pause/resume, a test send and deletion.
 
 import { del, get, patch, post } from "../api.js";
-import { badge, clear, confirmDialog, copyButton, emptyState, errorBox, fields, fill, h, httpStatus, link, loading, mono, table, timeEl } from "../dom.js";
+import { badge, clear, confirmDialog, copyButton, emptyState, errorBox, fields, fill, h, httpStatus, link, loading, mono, table, timeEl, morePager } from "../dom.js";
 
 const KINDS = [
   ["http", "HTTP (signed JSON POST)"],
@@ -30,7 +30,6 @@ export function list(root, route, ctx) {
     more,
   );
   let tbody = null;
-  let cursor = null;
   const row = (w) =>
     h(
       "tr",
@@ -41,27 +40,11 @@ export function list(root, route, ctx) {
       h("td", {}, activeBadge(w)),
       h("td", { class: "nowrap opt" }, timeEl(w.created_at)),
     );
-  const renderMore = () => {
-    clear(more);
-    if (!cursor) return;
-    const btn = h("button", { type: "button", class: "btn" }, "Load more");
-    btn.addEventListener("click", async () => {
-      btn.disabled = true;
-      try {
-        const page = await get("/api/v1/webhooks", { cursor, limit: 100 });
-        page.data.forEach((w) => tbody.append(row(w)));
-        cursor = page.next_cursor;
-        renderMore();
-      } catch (err) {
-        fill(more, errorBox(err, "Could not load more webhooks"));
-      }
-    });
-    more.append(btn);
-  };
+  const pager = morePager(more, (cursor) => get("/api/v1/webhooks", { cursor, limit: 100 }), (w) => tbody.append(row(w)), "webhooks");
   (async () => {
     try {
       const page = await get("/api/v1/webhooks", { limit: 100 });
-      cursor = page.next_cursor;
+      pager.cursor = page.next_cursor;
       if (!page.data.length) {
         fill(body,
           emptyState("No webhooks yet.", "A webhook is a URL that receives the events you choose, signed so the receiver can trust them.", create ? h("a", { class: "btn btn-primary", href: "#/webhooks/new" }, "Create the first webhook") : null),
@@ -71,7 +54,7 @@ export function list(root, route, ctx) {
         tbody = t.tbody;
         fill(body, t.el);
       }
-      renderMore();
+      pager.render();
     } catch (err) {
       fill(body, errorBox(err, "Could not load webhooks"));
     }
