@@ -56,3 +56,34 @@ pub fn verify_standard_signature(
         .split(' ')
         .any(|entry| entry.strip_prefix("v1,") == Some(expected.as_str()))
 }
+
+/// Serves HTTP/1.1 on a fresh 127.0.0.1 port with `handle`, one task per connection, for as
+/// long as the test runs; returns the address. Receivers and the OTLP collector sit on it.
+pub async fn serve_http<F, Fut>(handle: F) -> std::net::SocketAddr
+where
+    F: Fn(hyper::Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = hyper::Response<http_body_util::Full<bytes::Bytes>>> + Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a test HTTP server");
+    let addr = listener.local_addr().expect("its address");
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let handle = handle.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req| {
+                    let reply = handle(req);
+                    async move { Ok::<_, std::convert::Infallible>(reply.await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
