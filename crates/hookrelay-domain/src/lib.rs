@@ -21,5 +21,5 @@ pub use outcome::{classify, classify_with_hint, AttemptOutcome, ErrorKind};
 pub use payload_filter::PayloadFilter;
 pub use retry::RetrySchedule;
 pub use role::{Action, Role};
-pub use signing::WebhookSecret;
+pub use signing::{SignatureScheme, SigningKey, WebhookSecret};
 pub use status::{DeliveryStatus, WebhookKind};

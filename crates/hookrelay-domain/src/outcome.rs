@@ -16,6 +16,8 @@ pub enum ErrorKind {
     BlockedAddress,
     /// The message could not be rendered (templates of chat destinations).
     Render,
+    /// An http webhook's `transform` failed to render, or rendered something that is not JSON.
+    TemplateError,
     Other,
 }
 
@@ -29,6 +31,7 @@ impl ErrorKind {
             Self::Dns => "dns",
             Self::BlockedAddress => "blocked_address",
             Self::Render => "render",
+            Self::TemplateError => "template_error",
             Self::Other => "other",
         }
     }
@@ -56,7 +59,10 @@ pub fn classify(
     now_unix_secs: i64,
 ) -> AttemptOutcome {
     match (status, error) {
-        (_, Some(ErrorKind::BlockedAddress | ErrorKind::Render)) => AttemptOutcome::GiveUp,
+        // A render depends only on the template and the event: retrying renders the same thing.
+        (_, Some(ErrorKind::BlockedAddress | ErrorKind::Render | ErrorKind::TemplateError)) => {
+            AttemptOutcome::GiveUp
+        }
         (Some(s), None) if (200..300).contains(&s) => AttemptOutcome::Succeeded,
         (Some(429 | 503), _) => AttemptOutcome::Retry {
             not_before: retry_after.and_then(|h| parse_retry_after(h, now_unix_secs)),
@@ -205,6 +211,10 @@ mod tests {
         );
         assert_eq!(
             classify(None, Some(ErrorKind::Render), None, 0),
+            AttemptOutcome::GiveUp
+        );
+        assert_eq!(
+            classify(None, Some(ErrorKind::TemplateError), None, 0),
             AttemptOutcome::GiveUp
         );
     }

@@ -1,5 +1,5 @@
-//! Webhook secrets and the two signatures every delivery carries: the Standard Webhooks
-//! `webhook-signature` (signed here, and verified for receivers) and `X-Webhook-Signature`.
+//! Webhook signing keys and the signatures a delivery carries: the Standard Webhooks
+//! `webhook-signature` (`v1` HMAC or `v1a` ed25519, signed here) and `X-Webhook-Signature`.
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -106,6 +106,170 @@ pub fn standard_signature_header(
             out.push(' ');
         }
         out.push_str(&secret.sign_standard(msg_id, timestamp, body));
+    }
+    out
+}
+
+pub const SIGNING_KEY_PREFIX: &str = "whsk_";
+pub const PUBLIC_KEY_PREFIX: &str = "whpk_";
+
+/// How a webhook signs: `hmac` (Standard Webhooks `v1`, a shared `whsec_` secret; the default)
+/// or `ed25519` (`v1a`, a `whsk_` private key whose `whpk_` public key receivers verify with).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SignatureScheme {
+    #[default]
+    Hmac,
+    Ed25519,
+}
+
+impl SignatureScheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hmac => "hmac",
+            Self::Ed25519 => "ed25519",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "hmac" => Some(Self::Hmac),
+            "ed25519" => Some(Self::Ed25519),
+            _ => None,
+        }
+    }
+}
+
+/// An ed25519 signing key (`whsk_` + base64 of the 32-byte seed). Like `WebhookSecret`, its
+/// `Debug` and `Display` never print the value.
+#[derive(Clone)]
+pub struct Ed25519Key {
+    text: String,
+    key: ed25519_dalek::SigningKey,
+}
+
+impl Ed25519Key {
+    pub fn generate() -> Self {
+        let mut seed = [0u8; ed25519_dalek::SECRET_KEY_LENGTH];
+        rand::thread_rng().fill_bytes(&mut seed);
+        Self::from_seed(seed)
+    }
+
+    fn from_seed(seed: [u8; ed25519_dalek::SECRET_KEY_LENGTH]) -> Self {
+        Self {
+            text: format!("{SIGNING_KEY_PREFIX}{}", B64.encode(seed)),
+            key: ed25519_dalek::SigningKey::from_bytes(&seed),
+        }
+    }
+
+    /// Parses a stored `whsk_` key.
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        const WHAT: &str = "must start with whsk_ followed by base64 of a 32-byte ed25519 seed";
+        let seed = raw
+            .strip_prefix(SIGNING_KEY_PREFIX)
+            .and_then(|k| B64.decode(k).ok())
+            .and_then(|k| <[u8; ed25519_dalek::SECRET_KEY_LENGTH]>::try_from(k).ok())
+            .ok_or(WHAT)?;
+        Ok(Self::from_seed(seed))
+    }
+
+    /// The `whsk_…` text: only for encryption at rest.
+    pub fn expose(&self) -> &str {
+        &self.text
+    }
+
+    /// `whpk_` + base64 of the 32-byte public key: what receivers verify with.
+    pub fn public_key(&self) -> String {
+        format!(
+            "{PUBLIC_KEY_PREFIX}{}",
+            B64.encode(self.key.verifying_key().as_bytes())
+        )
+    }
+
+    /// `v1a,<base64 ed25519 signature of "{id}.{timestamp}.{body}">` (Standard Webhooks).
+    pub fn sign_standard(&self, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
+        use ed25519_dalek::Signer;
+        let mut msg = Vec::with_capacity(msg_id.len() + body.len() + 24);
+        msg.extend_from_slice(msg_id.as_bytes());
+        msg.push(b'.');
+        msg.extend_from_slice(timestamp.to_string().as_bytes());
+        msg.push(b'.');
+        msg.extend_from_slice(body);
+        format!("v1a,{}", B64.encode(self.key.sign(&msg).to_bytes()))
+    }
+}
+
+impl fmt::Debug for Ed25519Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Ed25519Key([redacted])")
+    }
+}
+
+/// One stored signing key of a webhook, of either scheme.
+#[derive(Clone, Debug)]
+pub enum SigningKey {
+    Hmac(WebhookSecret),
+    Ed25519(Ed25519Key),
+}
+
+impl SigningKey {
+    /// A fresh key of `scheme`.
+    pub fn generate(scheme: SignatureScheme) -> Self {
+        match scheme {
+            SignatureScheme::Hmac => Self::Hmac(WebhookSecret::generate()),
+            SignatureScheme::Ed25519 => Self::Ed25519(Ed25519Key::generate()),
+        }
+    }
+
+    /// A stored key: `whsk_…` is ed25519, anything else must be a `whsec_…` secret.
+    pub fn parse(stored: &str) -> Result<Self, &'static str> {
+        if stored.starts_with(SIGNING_KEY_PREFIX) {
+            Ed25519Key::parse(stored).map(Self::Ed25519)
+        } else {
+            WebhookSecret::parse(stored).map(Self::Hmac)
+        }
+    }
+
+    pub fn scheme(&self) -> SignatureScheme {
+        match self {
+            Self::Hmac(_) => SignatureScheme::Hmac,
+            Self::Ed25519(_) => SignatureScheme::Ed25519,
+        }
+    }
+
+    /// The text sealed at rest.
+    pub fn expose(&self) -> &str {
+        match self {
+            Self::Hmac(s) => s.expose(),
+            Self::Ed25519(k) => k.expose(),
+        }
+    }
+
+    /// The `whpk_` public key of an ed25519 key; `None` for a shared secret.
+    pub fn public_key(&self) -> Option<String> {
+        match self {
+            Self::Hmac(_) => None,
+            Self::Ed25519(k) => Some(k.public_key()),
+        }
+    }
+
+    /// This key's `webhook-signature` entry: `v1,…` or `v1a,…`.
+    pub fn sign_standard(&self, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
+        match self {
+            Self::Hmac(s) => s.sign_standard(msg_id, timestamp, body),
+            Self::Ed25519(k) => k.sign_standard(msg_id, timestamp, body),
+        }
+    }
+}
+
+/// The `webhook-signature` value for keys of any scheme: one entry per key, space-separated,
+/// newest first (during a rotation, or a change of scheme, old and new sign side by side).
+pub fn signature_header(keys: &[SigningKey], msg_id: &str, timestamp: i64, body: &[u8]) -> String {
+    let mut out = String::with_capacity(keys.len() * 96);
+    for (i, key) in keys.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(&key.sign_standard(msg_id, timestamp, body));
     }
     out
 }
@@ -262,6 +426,46 @@ mod tests {
         let rotation = standard_signature_header(&[other.clone(), secret.clone()], ID, TS, BODY);
         assert!(verify(&secret, ID, TS, BODY, &rotation));
         assert!(verify(&other, ID, TS, BODY, &rotation));
+    }
+
+    #[test]
+    fn ed25519_keys_sign_v1a_over_id_timestamp_and_body() {
+        use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+        let key = Ed25519Key::generate();
+        let stored = key.expose().to_owned();
+        assert!(stored.starts_with("whsk_"));
+        let again = SigningKey::parse(&stored).unwrap();
+        assert_eq!(again.scheme(), SignatureScheme::Ed25519);
+        let public = again.public_key().unwrap();
+        assert_eq!(public, key.public_key());
+        let raw = B64.decode(public.strip_prefix("whpk_").unwrap()).unwrap();
+        let verifying = VerifyingKey::from_bytes(&raw.try_into().unwrap()).unwrap();
+        let entry = again.sign_standard(ID, TS, BODY);
+        let sig = B64.decode(entry.strip_prefix("v1a,").unwrap()).unwrap();
+        let sig = Signature::from_slice(&sig).unwrap();
+        let signed = format!("{ID}.{TS}.{}", std::str::from_utf8(BODY).unwrap());
+        assert!(verifying.verify(signed.as_bytes(), &sig).is_ok());
+        assert!(verifying.verify(b"other", &sig).is_err());
+        assert!(!format!("{key:?} {again:?}").contains(&stored));
+    }
+
+    #[test]
+    fn mixed_keys_sign_side_by_side_and_parse_by_prefix() {
+        let hmac = SigningKey::parse(SECRET).unwrap();
+        assert_eq!(hmac.scheme(), SignatureScheme::Hmac);
+        assert_eq!(hmac.public_key(), None);
+        let ed = SigningKey::generate(SignatureScheme::Ed25519);
+        let header = signature_header(&[ed.clone(), hmac.clone()], ID, TS, BODY);
+        let parts: Vec<&str> = header.split(' ').collect();
+        assert!(parts[0].starts_with("v1a,"));
+        assert_eq!(parts[1], "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=");
+        assert!(SigningKey::parse("whsk_AAAA").is_err());
+        assert!(SigningKey::parse("whpk_AAAA").is_err());
+        assert_eq!(
+            SignatureScheme::parse("ed25519"),
+            Some(SignatureScheme::Ed25519)
+        );
+        assert_eq!(SignatureScheme::parse("rsa"), None);
     }
 
     #[test]

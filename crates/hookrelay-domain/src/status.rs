@@ -41,6 +41,8 @@ pub enum WebhookKind {
     Http,
     Discord,
     Slack,
+    /// Delivered to `hookrelay listen` processes connected to the server (local development).
+    Relay,
 }
 
 impl WebhookKind {
@@ -49,7 +51,13 @@ impl WebhookKind {
             Self::Http => "http",
             Self::Discord => "discord",
             Self::Slack => "slack",
+            Self::Relay => "relay",
         }
+    }
+
+    /// Whether the body is rendered from `templates` (a chat message) rather than the envelope.
+    pub fn is_chat(self) -> bool {
+        matches!(self, Self::Discord | Self::Slack)
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
@@ -57,6 +65,7 @@ impl WebhookKind {
             "http" => Self::Http,
             "discord" => Self::Discord,
             "slack" => Self::Slack,
+            "relay" => Self::Relay,
             _ => return None,
         })
     }

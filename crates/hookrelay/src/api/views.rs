@@ -93,7 +93,7 @@ pub struct WebhookView {
     pub id: String,
     pub url: String,
     pub events: Vec<String>,
-    /// `http`, `discord` or `slack`.
+    /// `http`, `discord`, `slack` or `relay`.
     pub kind: String,
     pub description: Option<String>,
     pub active: bool,
@@ -105,9 +105,16 @@ pub struct WebhookView {
     /// Payload filter over the event envelope; null lets every event of a matching type through.
     #[schema(value_type = Option<Object>)]
     pub filter: Option<serde_json::Value>,
+    /// The body template of an `http` or `relay` webhook (JSON out); null sends the envelope.
+    pub transform: Option<String>,
+    /// `hmac` (Standard Webhooks `v1`) or `ed25519` (`v1a`).
+    pub signature_scheme: String,
+    /// `whpk_` + base64 of the ed25519 public key receivers verify `v1a` signatures with; null
+    /// for `hmac`.
+    pub public_key: Option<String>,
     pub created_at: String,
     pub updated_at: String,
-    /// The signing secret: present only at creation (and from `rotate-secret`).
+    /// The `hmac` signing secret: present only at creation (and when a change generated one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
 }
@@ -126,6 +133,9 @@ impl From<&Webhook> for WebhookView {
             templates: w.templates.clone(),
             retry_schedule_seconds: w.retry_schedule.clone(),
             filter: w.filter.clone(),
+            transform: w.transform.clone(),
+            signature_scheme: w.signature_scheme().as_str().to_owned(),
+            public_key: w.public_key(),
             created_at: to_rfc3339(w.created_at),
             updated_at: to_rfc3339(w.updated_at),
             secret: None,

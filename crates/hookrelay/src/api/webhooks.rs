@@ -10,8 +10,8 @@ use axum::{Json, Router};
 use hookrelay_domain::time::{now_millis, to_rfc3339};
 use hookrelay_domain::validate::{check_custom_header, parse_webhook_url, FieldError};
 use hookrelay_domain::{
-    Action, EventFilter, EventId, PayloadFilter, RetrySchedule, TenantId, WebhookId, WebhookKind,
-    WebhookSecret,
+    Action, EventFilter, EventId, PayloadFilter, RetrySchedule, SignatureScheme, SigningKey,
+    TenantId, WebhookId, WebhookKind, WebhookSecret,
 };
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
@@ -49,7 +49,9 @@ pub struct CreateWebhook {
     pub url: String,
     /// Exact types, `prefix.*` or `*`; empty or absent means all events.
     pub events: Option<Vec<String>>,
-    /// `http` (default), `discord` or `slack`.
+    /// `http` (default), `discord`, `slack` or `relay` (delivered to `hookrelay listen`
+    /// processes connected to the server; `url` is then only the local URL they forward to,
+    /// never contacted by the server).
     pub kind: Option<String>,
     pub description: Option<String>,
     pub active: Option<bool>,
@@ -65,8 +67,17 @@ pub struct CreateWebhook {
     /// `{"data.amount": {"$gte": 100}}`; see docs/destinations.md for the language.
     #[schema(value_type = Option<Object>)]
     pub filter: Option<Value>,
-    /// `whsec_` + base64 of 24–64 bytes; generated when absent.
+    /// `whsec_` + base64 of 24–64 bytes; generated when absent. Only for `signature_scheme`
+    /// `hmac`.
     pub secret: Option<String>,
+    /// `hmac` (default: Standard Webhooks `v1`, HMAC-SHA256 with the shared `secret`) or
+    /// `ed25519` (`v1a`: a key pair is generated; the answer and every read carry its
+    /// `public_key`, the private key is never shown).
+    pub signature_scheme: Option<String>,
+    /// `http` and `relay` only: a template (the same sandboxed engine and limits as chat
+    /// templates; context `event`, `timestamp`, `eventId`, `data`) whose output, which must be
+    /// JSON, is the request body instead of the envelope. Signatures cover that body.
+    pub transform: Option<String>,
     /// Seconds between attempts for this webhook; absent uses the server's schedule.
     pub retry_schedule_seconds: Option<Vec<u32>>,
 }
@@ -91,8 +102,16 @@ pub struct UpdateWebhook {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<Object>)]
     pub filter: Option<Option<Value>>,
-    /// Replaces the signing secret at once (use `rotate-secret` for a grace period).
+    /// Replaces the signing secret at once (use `rotate-secret` for a grace period); the
+    /// webhook then signs with `hmac`.
     pub secret: Option<String>,
+    /// A different scheme replaces the signing key at once with a new one of that scheme (the
+    /// answer carries the new `secret` when it is `hmac`); `rotate-secret` with
+    /// `signature_scheme` changes it with a grace period instead.
+    pub signature_scheme: Option<String>,
+    /// `null` removes the transform.
+    #[serde(default, deserialize_with = "double_option")]
+    pub transform: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     pub retry_schedule_seconds: Option<Option<Vec<u32>>>,
 }
@@ -138,6 +157,38 @@ fn validate(
     catalog: &BTreeMap<String, CatalogEntry>,
 ) -> ApiResult<Vec<Warning>> {
     let mut errors = Vec::new();
+    if w.kind == WebhookKind::Relay {
+        // Only the listener ever connects to it, from the developer's machine.
+        let ok = url::Url::parse(&w.url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+        if !ok {
+            errors.push(FieldError::new(
+                "url",
+                "a relay webhook's url is the local http(s) URL `hookrelay listen` forwards to",
+            ));
+        }
+    } else {
+        check_url(w, config, policy, &mut errors);
+    }
+    check_fields(w, catalog, &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let names: Vec<&str> = catalog.keys().map(String::as_str).collect();
+    let unknown = catalog::unknown_patterns(&w.events, &names);
+    if config.strict_event_types && !unknown.is_empty() {
+        return Err(ApiError::Validation(unknown));
+    }
+    Ok(unknown
+        .into_iter()
+        .map(|f| Warning {
+            field: f.field,
+            message: f.message,
+        })
+        .collect())
+}
+
+/// The target URL of a webhook the server posts to: its form, the address policy, per-kind rules.
+fn check_url(w: &Webhook, config: &Config, policy: &TargetPolicy, errors: &mut Vec<FieldError>) {
     match parse_webhook_url(&w.url, config.require_https) {
         Err(m) => errors.push(FieldError::new("url", m)),
         Ok(url) => {
@@ -158,6 +209,14 @@ fn validate(
             }
         }
     }
+}
+
+/// Every field but the URL.
+fn check_fields(
+    w: &Webhook,
+    catalog: &BTreeMap<String, CatalogEntry>,
+    errors: &mut Vec<FieldError>,
+) {
     if w.events.len() > 100 {
         errors.push(FieldError::new("events", "must list at most 100 patterns"));
     } else if let Err(e) = EventFilter::parse(&w.events) {
@@ -185,16 +244,32 @@ fn validate(
             ));
         }
     }
-    if !w.templates.is_empty() && w.kind == WebhookKind::Http {
+    if !w.templates.is_empty() && !w.kind.is_chat() {
         errors.push(FieldError::new(
             "templates",
             "only `discord` and `slack` webhooks use templates",
         ));
     }
-    if w.kind != WebhookKind::Http {
+    if w.kind.is_chat() {
         errors.extend(destinations::check_templates(w.kind, &w.templates, |key| {
             catalog.get(key).and_then(|e| e.example.clone())
         }));
+    }
+    if let Some(source) = &w.transform {
+        if w.kind.is_chat() {
+            errors.push(FieldError::new(
+                "transform",
+                "only `http` and `relay` webhooks take a transform (chat webhooks use `templates`)",
+            ));
+        } else {
+            let types: Vec<(&str, Option<&Value>)> = catalog
+                .values()
+                .map(|e| (e.name.as_str(), e.example.as_ref()))
+                .collect();
+            if let Err(m) = destinations::transform::check(source, &w.events, &types) {
+                errors.push(FieldError::new("transform", m));
+            }
+        }
     }
     if let Some(filter) = &w.filter {
         if filter.to_string().len() > 16 * 1024 {
@@ -208,28 +283,38 @@ fn validate(
             errors.push(FieldError::new("retry_schedule_seconds", m));
         }
     }
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
-    let names: Vec<&str> = catalog.keys().map(String::as_str).collect();
-    let unknown = catalog::unknown_patterns(&w.events, &names);
-    if config.strict_event_types && !unknown.is_empty() {
-        return Err(ApiError::Validation(unknown));
-    }
-    Ok(unknown
-        .into_iter()
-        .map(|f| Warning {
-            field: f.field,
-            message: f.message,
-        })
-        .collect())
 }
 
 fn parse_kind(raw: Option<&str>) -> ApiResult<WebhookKind> {
     match raw {
         None => Ok(WebhookKind::Http),
         Some(k) => WebhookKind::parse(k)
-            .ok_or_else(|| ApiError::field("kind", "must be http, discord or slack")),
+            .ok_or_else(|| ApiError::field("kind", "must be http, discord, slack or relay")),
+    }
+}
+
+fn parse_scheme(raw: &str) -> ApiResult<SignatureScheme> {
+    SignatureScheme::parse(raw)
+        .ok_or_else(|| ApiError::field("signature_scheme", "must be hmac or ed25519"))
+}
+
+/// The webhook's first signing key: the client's `secret` (hmac only), or a fresh key of
+/// `scheme`.
+fn first_key(secret: Option<&str>, scheme: SignatureScheme) -> ApiResult<SigningKey> {
+    match (secret, scheme) {
+        (Some(raw), SignatureScheme::Hmac) => parse_secret(raw).map(SigningKey::Hmac),
+        (Some(_), SignatureScheme::Ed25519) => Err(ApiError::field(
+            "secret",
+            "an ed25519 webhook's key pair is generated; send no secret",
+        )),
+        (None, scheme) => Ok(SigningKey::generate(scheme)),
+    }
+}
+
+fn stored(key: &SigningKey) -> StoredSecret {
+    StoredSecret {
+        secret: key.expose().to_owned(),
+        expires_at: None,
     }
 }
 
@@ -251,10 +336,11 @@ pub async fn create(
     JsonBody(body): JsonBody<CreateWebhook>,
 ) -> ApiResult<(StatusCode, Json<WebhookAnswer>)> {
     caller.require(Action::Write)?;
-    let secret = match &body.secret {
-        Some(raw) => parse_secret(raw)?,
-        None => WebhookSecret::generate(),
+    let scheme = match body.signature_scheme.as_deref() {
+        Some(raw) => parse_scheme(raw)?,
+        None => SignatureScheme::Hmac,
     };
+    let key = first_key(body.secret.as_deref(), scheme)?;
     let now = now_millis();
     let webhook = Webhook {
         id: WebhookId::generate(),
@@ -268,11 +354,9 @@ pub async fn create(
         rate_limit_per_sec: body.rate_limit_per_sec,
         templates: body.templates.unwrap_or_default(),
         retry_schedule: body.retry_schedule_seconds,
-        secrets: vec![StoredSecret {
-            secret: secret.expose().to_owned(),
-            expires_at: None,
-        }],
+        secrets: vec![stored(&key)],
         filter: body.filter,
+        transform: body.transform,
         created_at: now,
         updated_at: now,
     };
@@ -281,7 +365,9 @@ pub async fn create(
     enforce_webhook_quota(&s, &caller).await?;
     s.store.create_webhook(&webhook).await?;
     let mut view = WebhookView::from(&webhook);
-    view.secret = Some(secret.expose().to_owned());
+    if let SigningKey::Hmac(secret) = &key {
+        view.secret = Some(secret.expose().to_owned());
+    }
     Ok((
         StatusCode::CREATED,
         Json(WebhookAnswer {
@@ -386,12 +472,22 @@ pub async fn update(
     if let Some(f) = body.filter {
         w.filter = f;
     }
-    if let Some(raw) = body.secret {
-        let secret = parse_secret(&raw)?;
-        w.secrets = vec![StoredSecret {
-            secret: secret.expose().to_owned(),
-            expires_at: None,
-        }];
+    if let Some(t) = body.transform {
+        w.transform = t;
+    }
+    // A new secret, or a change of scheme, replaces the keys at once.
+    let scheme = match body.signature_scheme.as_deref() {
+        Some(raw) => parse_scheme(raw)?,
+        None if body.secret.is_some() => SignatureScheme::Hmac,
+        None => w.signature_scheme(),
+    };
+    let mut new_secret = None;
+    if body.secret.is_some() || scheme != w.signature_scheme() {
+        let key = first_key(body.secret.as_deref(), scheme)?;
+        if let (SigningKey::Hmac(secret), None) = (&key, &body.secret) {
+            new_secret = Some(secret.expose().to_owned());
+        }
+        w.secrets = vec![stored(&key)];
     }
     let catalog = catalog::load(s.store.as_ref(), &caller.tenant).await?;
     let warnings = validate(&w, &s.config, s.sender.policy(), &catalog)?;
@@ -404,8 +500,10 @@ pub async fn update(
     if w.active {
         s.wake.notify_one();
     }
+    let mut view = WebhookView::from(&w);
+    view.secret = new_secret;
     Ok(Json(WebhookAnswer {
-        webhook: WebhookView::from(&w),
+        webhook: view,
         warnings,
     }))
 }
@@ -534,8 +632,8 @@ pub struct PreviewResult {
     /// `http`, `discord` or `slack`.
     pub kind: String,
     pub event_type: String,
-    /// The template key used (`member.created`, `github.*`, `*`); null: the built-in message
-    /// (or, for `http`, the envelope).
+    /// The template key used (`member.created`, `github.*`, `*`); `transform` for an http
+    /// webhook's transform; null: the built-in message (or, for `http`, the envelope).
     pub template: Option<String>,
     /// Exactly the JSON body the webhook would be posted.
     #[schema(value_type = Object)]
@@ -544,7 +642,7 @@ pub struct PreviewResult {
 
 #[utoipa::path(post, path = "/api/v1/webhooks/{id}/preview", tag = "webhooks", request_body = PreviewRequest,
     responses((status = 200, body = PreviewResult, description = "the message, rendered and not sent"),
-              (status = 422, description = "the template fails on this event: `templates.<key>` says why (at delivery this is an attempt failure with `error_kind` `render`)")),
+              (status = 422, description = "the template fails on this event: `templates.<key>` says why (at delivery this is an attempt failure with `error_kind` `render`), or `transform` for an http webhook's transform that fails or renders something that is not JSON (at delivery: `error_kind` `template_error`)")),
     security(("bearer" = [])))]
 pub async fn preview(
     State(s): State<AppState>,
@@ -570,31 +668,25 @@ pub async fn preview(
     };
     let event_id = EventId::generate();
     let timestamp = to_rfc3339(now_millis());
-    let (template, rendered) = match w.kind {
-        WebhookKind::Http => {
-            let envelope = hookrelay_domain::envelope::http_body(
-                &body.event_type,
-                &timestamp,
-                event_id.as_str(),
-                &data.to_string(),
-            );
-            let value = serde_json::from_slice(&envelope)
-                .map_err(|e| ApiError::Internal(format!("envelope: {e}")))?;
-            (None, value)
-        }
-        kind => {
-            let envelope =
-                destinations::envelope(&body.event_type, &timestamp, event_id.as_str(), data);
-            let rendered =
-                destinations::render_message(kind, &w.templates, &envelope).map_err(|e| {
-                    let field = match template::select(&w.templates, &body.event_type) {
-                        Some((key, _)) => format!("templates.{key}"),
-                        None => "event_type".to_owned(),
-                    };
-                    ApiError::field(field, e.to_string())
-                })?;
-            (rendered.template, rendered.body)
-        }
+    let envelope = destinations::envelope(&body.event_type, &timestamp, event_id.as_str(), data);
+    let (template, rendered) = if w.kind.is_chat() {
+        let rendered =
+            destinations::render_message(w.kind, &w.templates, &envelope).map_err(|e| {
+                let field = match template::select(&w.templates, &body.event_type) {
+                    Some((key, _)) => format!("templates.{key}"),
+                    None => "event_type".to_owned(),
+                };
+                ApiError::field(field, e.to_string())
+            })?;
+        (rendered.template, rendered.body)
+    } else if let Some(source) = &w.transform {
+        let out = destinations::transform::render(source, &envelope)
+            .map_err(|e| ApiError::field("transform", e.to_string()))?;
+        let value = serde_json::from_str(&out)
+            .map_err(|e| ApiError::Internal(format!("transform output: {e}")))?;
+        (Some("transform".to_owned()), value)
+    } else {
+        (None, envelope)
     };
     Ok(Json(PreviewResult {
         kind: w.kind.as_str().to_owned(),
@@ -614,13 +706,23 @@ async fn example_data(s: &AppState, tenant: &TenantId, event_type: &str) -> ApiR
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateSecret {
-    /// How long the old secret keeps signing alongside the new one (default 86400).
+    /// How long the old key keeps signing alongside the new one (default 86400).
     pub grace_seconds: Option<u32>,
+    /// The new key's scheme (default: the webhook's current one). A different one changes
+    /// the scheme with the grace period: both sign side by side until it ends.
+    pub signature_scheme: Option<String>,
 }
 
+/// The new signing key: `secret` for `hmac`, `public_key` for `ed25519` (its private key is
+/// never shown).
 #[derive(Serialize, ToSchema)]
 pub struct RotatedSecret {
-    pub secret: String,
+    pub signature_scheme: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// `whpk_` + base64 of the new ed25519 public key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
 }
 
 pub const DEFAULT_GRACE_SECS: u32 = 24 * 3600;
@@ -635,12 +737,15 @@ pub async fn rotate_secret(
     body: axum::body::Bytes,
 ) -> ApiResult<Json<RotatedSecret>> {
     caller.require(Action::Write)?;
-    let grace = if body.is_empty() {
-        DEFAULT_GRACE_SECS
+    let asked: RotateSecret = if body.is_empty() {
+        RotateSecret {
+            grace_seconds: None,
+            signature_scheme: None,
+        }
     } else {
-        let b: RotateSecret = super::extract::parse_json_object(&body)?;
-        b.grace_seconds.unwrap_or(DEFAULT_GRACE_SECS)
+        super::extract::parse_json_object(&body)?
     };
+    let grace = asked.grace_seconds.unwrap_or(DEFAULT_GRACE_SECS);
     if grace > MAX_GRACE_SECS {
         return Err(ApiError::field(
             "grace_seconds",
@@ -652,13 +757,14 @@ pub async fn rotate_secret(
         .get_webhook(&caller.tenant, &parse_id(&id)?)
         .await
         .map_err(missing("webhook"))?;
+    let scheme = match asked.signature_scheme.as_deref() {
+        Some(raw) => parse_scheme(raw)?,
+        None => w.signature_scheme(),
+    };
     let now = now_millis();
     let expires = now + i64::from(grace) * 1000;
-    let fresh = WebhookSecret::generate();
-    let mut secrets = vec![StoredSecret {
-        secret: fresh.expose().to_owned(),
-        expires_at: None,
-    }];
+    let fresh = SigningKey::generate(scheme);
+    let mut secrets = vec![stored(&fresh)];
     for mut old in w.secrets.drain(..) {
         old.expires_at = Some(old.expires_at.map_or(expires, |e| e.min(expires)));
         if old.expires_at.is_some_and(|e| e > now) {
@@ -672,7 +778,12 @@ pub async fn rotate_secret(
         .await
         .map_err(missing("webhook"))?;
     Ok(Json(RotatedSecret {
-        secret: fresh.expose().to_owned(),
+        signature_scheme: scheme.as_str().to_owned(),
+        secret: match &fresh {
+            SigningKey::Hmac(secret) => Some(secret.expose().to_owned()),
+            SigningKey::Ed25519(_) => None,
+        },
+        public_key: fresh.public_key(),
     }))
 }
 

@@ -259,6 +259,7 @@ mod tests {
                 templates: Default::default(),
                 retry_schedule: None,
                 filter: None,
+                transform: None,
                 secrets: vec![StoredSecret {
                     secret: String::new(),
                     expires_at: None,

@@ -7,6 +7,7 @@ pub mod gate;
 pub mod guard;
 pub mod handoff;
 pub mod recorder;
+pub mod relay;
 pub mod sender;
 pub mod worker;
 

@@ -1,16 +1,18 @@
-//! Sends one attempt: builds the signed request for a claim (the http envelope, or a rendered
-//! Discord/Slack message), posts it with the shared keep-alive client, and captures what the
-//! receiver said (status, first 4 KiB, timing, rate-limit hints).
+//! Sends one attempt: builds the signed request for a claim (the http envelope or its transform,
+//! or a rendered Discord/Slack message), posts it with the shared keep-alive client (or hands it
+//! to a `hookrelay listen`), and captures what the receiver said (status, first 4 KiB, timing,
+//! rate-limit hints).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hookrelay_domain::signing::standard_signature_header;
+use hookrelay_domain::signing::signature_header;
 use hookrelay_domain::time::{now_millis, to_rfc3339};
-use hookrelay_domain::{envelope, ErrorKind, WebhookKind, WebhookSecret};
+use hookrelay_domain::{envelope, ErrorKind, SigningKey, WebhookKind};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 
 use super::guard::{check_literal, GuardedResolver, HostLookup, SystemLookup};
+use super::relay::{RelayFailure, RelayHub, RelayMessage};
 use crate::destinations::{self, pacing::Pacer, RateHeaders};
 use crate::store::DeliveryClaim;
 use hookrelay_domain::netpolicy::TargetPolicy;
@@ -34,6 +36,39 @@ pub struct SendResult {
     pub retry_hint: Option<Duration>,
 }
 
+impl SendResult {
+    /// An attempt that sent nothing (or got no answer) for `error`.
+    fn failed(
+        started_at: i64,
+        clock: Instant,
+        request_headers: String,
+        error: (ErrorKind, String),
+    ) -> Self {
+        Self {
+            started_at,
+            duration: clock.elapsed(),
+            request_headers,
+            status: None,
+            retry_after: None,
+            body: None,
+            error: Some(error),
+            retry_hint: None,
+        }
+    }
+}
+
+/// `s` cut to at most `max` bytes, at a character boundary.
+fn cut_at_char(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
+}
+
 /// The shared HTTP client, the per-attempt timeout and the target policy.
 #[derive(Clone)]
 pub struct Sender {
@@ -42,6 +77,8 @@ pub struct Sender {
     policy: Arc<TargetPolicy>,
     /// Holds a chat webhook's sends after the service asked for a pause.
     pacer: Arc<Pacer>,
+    /// `hookrelay listen` processes connected here, which `relay` deliveries go to.
+    relay: Arc<RelayHub>,
 }
 
 impl Sender {
@@ -76,6 +113,7 @@ impl Sender {
             timeout,
             policy,
             pacer: Arc::new(Pacer::default()),
+            relay: Arc::new(RelayHub::default()),
         })
     }
 
@@ -87,41 +125,48 @@ impl Sender {
         self.timeout
     }
 
+    /// The listeners of `relay` webhooks connected to this process.
+    pub fn relay(&self) -> &Arc<RelayHub> {
+        &self.relay
+    }
+
+    /// The body of this delivery: a chat message, an http webhook's `transform`, or the envelope.
+    fn body(claim: &DeliveryClaim) -> Result<Vec<u8>, (ErrorKind, String)> {
+        if claim.webhook.kind.is_chat() {
+            return destinations::body_for_claim(claim).map_err(|e| (ErrorKind::Render, e.0));
+        }
+        match &claim.webhook.transform {
+            Some(source) => destinations::transform::body_for_claim(claim, source)
+                .map_err(|e| (ErrorKind::TemplateError, e.0)),
+            None => Ok(envelope::http_body(
+                &claim.event_type,
+                &to_rfc3339(claim.event_timestamp),
+                claim.event_id.as_str(),
+                &claim.data,
+            )),
+        }
+    }
+
     /// Posts the delivery as attempt number `attempt_n`.
     pub async fn send(&self, claim: &DeliveryClaim, attempt_n: u32) -> SendResult {
         let kind = claim.webhook.kind;
-        let chat = kind != WebhookKind::Http;
+        let chat = kind.is_chat();
         if chat {
             self.pacer.wait_turn(claim.webhook.id.as_str()).await;
         }
         let started_at = now_millis();
         let clock = Instant::now();
-        let body = if chat {
-            match destinations::body_for_claim(claim) {
-                Ok(body) => body,
-                // Nothing is sent: the attempt records why, and the delivery fails at once.
-                Err(e) => {
-                    return SendResult {
-                        started_at,
-                        duration: clock.elapsed(),
-                        request_headers: String::from("{}"),
-                        status: None,
-                        retry_after: None,
-                        body: None,
-                        error: Some((ErrorKind::Render, e.to_string())),
-                        retry_hint: None,
-                    }
-                }
-            }
-        } else {
-            envelope::http_body(
-                &claim.event_type,
-                &to_rfc3339(claim.event_timestamp),
-                claim.event_id.as_str(),
-                &claim.data,
-            )
+        let body = match Self::body(claim) {
+            Ok(body) => body,
+            // Nothing is sent: the attempt records why, and the delivery fails at once.
+            Err(e) => return SendResult::failed(started_at, clock, String::from("{}"), e),
         };
         let (headers, shown) = self.headers(claim, attempt_n, started_at, &body);
+        if kind == WebhookKind::Relay {
+            return self
+                .send_to_listener(claim, attempt_n, (started_at, clock), &headers, shown, body)
+                .await;
+        }
         // Parsed once: the same `Url` is checked and then handed to the client as is.
         let target = url::Url::parse(&claim.webhook.url)
             .map_err(|e| format!("invalid URL: {e}"))
@@ -132,16 +177,12 @@ impl Sender {
         let url = match target {
             Ok(url) => url,
             Err(reason) => {
-                return SendResult {
+                return SendResult::failed(
                     started_at,
-                    duration: clock.elapsed(),
-                    request_headers: shown,
-                    status: None,
-                    retry_after: None,
-                    body: None,
-                    error: Some((ErrorKind::BlockedAddress, reason)),
-                    retry_hint: None,
-                }
+                    clock,
+                    shown,
+                    (ErrorKind::BlockedAddress, reason),
+                )
             }
         };
         let request = self
@@ -208,6 +249,65 @@ impl Sender {
         result
     }
 
+    /// Hands the attempt to a `hookrelay listen` connected for the webhook; its report of the
+    /// local receiver's answer is the attempt's outcome.
+    async fn send_to_listener(
+        &self,
+        claim: &DeliveryClaim,
+        attempt_n: u32,
+        (started_at, clock): (i64, Instant),
+        headers: &HeaderMap,
+        shown: String,
+        body: Vec<u8>,
+    ) -> SendResult {
+        let message = RelayMessage {
+            token: String::new(),
+            delivery_id: claim.delivery_id.to_string(),
+            event_type: claim.event_type.clone(),
+            attempt: attempt_n,
+            headers: headers
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+                .collect(),
+            body: String::from_utf8_lossy(&body).into_owned(),
+        };
+        let answer = self
+            .relay
+            .deliver(claim.webhook.id.as_str(), message, self.timeout)
+            .await;
+        let failure = |e: (ErrorKind, &str)| {
+            SendResult::failed(started_at, clock, shown.clone(), (e.0, e.1.to_owned()))
+        };
+        match answer {
+            Err(RelayFailure::NoListener) => failure((
+                ErrorKind::Connect,
+                "no `hookrelay listen` is connected for this webhook",
+            )),
+            Err(RelayFailure::TimedOut) => failure((
+                ErrorKind::Timeout,
+                "timed out waiting for the listener's answer",
+            )),
+            Err(RelayFailure::Vanished) => failure((
+                ErrorKind::Timeout,
+                "the listener disconnected before answering",
+            )),
+            Ok(a) => SendResult {
+                started_at,
+                duration: a
+                    .duration_ms
+                    .map_or_else(|| clock.elapsed(), |ms| Duration::from_millis(ms.into())),
+                request_headers: shown,
+                status: a.status,
+                retry_after: None,
+                body: a.body.map(|b| cut_at_char(b, RESPONSE_BODY_LIMIT)),
+                error: a
+                    .error
+                    .map(|e| (ErrorKind::Connect, format!("the local receiver: {e}"))),
+                retry_hint: None,
+            },
+        }
+    }
+
     /// The request headers, and the same headers as JSON with signatures redacted.
     fn headers(
         &self,
@@ -217,13 +317,7 @@ impl Sender {
         body: &[u8],
     ) -> (HeaderMap, String) {
         let unix_secs = now / 1000;
-        let secrets: Vec<WebhookSecret> = claim
-            .webhook
-            .secrets
-            .iter()
-            .filter(|s| s.expires_at.is_none_or(|at| at > now))
-            .filter_map(|s| WebhookSecret::parse(&s.secret).ok())
-            .collect();
+        let keys = claim.webhook.signing_keys(now);
         let msg_id = claim.delivery_id.as_str();
         let mut headers = ShownHeaders::with_capacity(12 + claim.webhook.headers.len());
         // Custom headers first, so ours always win.
@@ -236,11 +330,13 @@ impl Sender {
         headers.put(USER_AGENT, USER_AGENT_VALUE, false);
         headers.put(WEBHOOK_ID.clone(), msg_id, false);
         headers.put(WEBHOOK_TIMESTAMP.clone(), &unix_secs.to_string(), false);
-        let signature = standard_signature_header(&secrets, msg_id, unix_secs, body);
+        let signature = signature_header(&keys, msg_id, unix_secs, body);
         headers.put(WEBHOOK_SIGNATURE.clone(), &signature, true);
         headers.put(X_WEBHOOK_EVENT.clone(), &claim.event_type, false);
         headers.put(X_WEBHOOK_ID.clone(), msg_id, false);
-        if let Some(newest) = secrets.first() {
+        // A hex HMAC needs a shared secret: an ed25519 webhook has none, so it sends no
+        // X-Webhook-Signature (its receivers verify the `v1a` entry with the public key).
+        if let Some(SigningKey::Hmac(newest)) = keys.first() {
             headers.put(X_WEBHOOK_SIGNATURE.clone(), &newest.sign_legacy(body), true);
         }
         headers.put(X_WEBHOOK_ATTEMPT.clone(), &attempt_n.to_string(), false);

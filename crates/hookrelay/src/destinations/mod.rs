@@ -1,5 +1,6 @@
-//! Destinations: the body a delivery becomes for each webhook kind (the http envelope, a Discord
-//! or a Slack message rendered from templates), per-kind URL rules, rate hints and the catalog.
+//! Destinations: the body a delivery becomes for each webhook kind (the http envelope or its
+//! transform, a Discord or a Slack message rendered from templates), per-kind URL rules, rate
+//! hints and the catalog.
 
 pub mod catalog;
 pub mod defaults;
@@ -7,6 +8,7 @@ pub mod discord;
 pub mod pacing;
 pub mod slack;
 pub mod template;
+pub mod transform;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -64,7 +66,7 @@ pub fn render_message(
     let body = match kind {
         WebhookKind::Discord => discord::message(raw)?,
         WebhookKind::Slack => slack::message(raw)?,
-        WebhookKind::Http => {
+        WebhookKind::Http | WebhookKind::Relay => {
             return Err(RenderError(
                 "http webhooks are not rendered from templates".into(),
             ))
@@ -97,7 +99,7 @@ pub fn check_json_shape(kind: WebhookKind, doc: &Value) -> Result<(), String> {
     match kind {
         WebhookKind::Discord => discord::check_shape(doc),
         WebhookKind::Slack => slack::check_shape(doc),
-        WebhookKind::Http => Err("http webhooks do not use templates".into()),
+        WebhookKind::Http | WebhookKind::Relay => Err("http webhooks do not use templates".into()),
     }
 }
 
@@ -164,7 +166,7 @@ pub fn check_destination_url(
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     };
     match kind {
-        WebhookKind::Http => Ok(()),
+        WebhookKind::Http | WebhookKind::Relay => Ok(()),
         WebhookKind::Discord => {
             let path = match segments.as_slice() {
                 ["api", "webhooks", rest @ ..] => rest,
@@ -203,7 +205,7 @@ pub fn check_destination_url(
 /// http (no limit unless the webhook sets `rate_limit_per_sec`).
 pub fn default_rate_limit(kind: WebhookKind) -> Option<f64> {
     match kind {
-        WebhookKind::Http => None,
+        WebhookKind::Http | WebhookKind::Relay => None,
         WebhookKind::Discord => Some(2.0),
         WebhookKind::Slack => Some(1.0),
     }

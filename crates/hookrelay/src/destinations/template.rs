@@ -241,7 +241,7 @@ fn count_strings(doc: &Value) -> usize {
 }
 
 /// Errors a render can show regardless of the event's data: these make a template invalid.
-fn is_static_error(kind: ErrorKind) -> bool {
+pub fn is_static_error(kind: ErrorKind) -> bool {
     matches!(
         kind,
         ErrorKind::SyntaxError
@@ -298,7 +298,7 @@ pub fn check(kind: WebhookKind, source: &str, example: &Value) -> Result<(), Str
     Ok(())
 }
 
-fn describe_short(e: &minijinja::Error) -> String {
+pub fn describe_short(e: &minijinja::Error) -> String {
     let mut msg = e.kind().to_string();
     if let Some(detail) = e.detail() {
         msg.push_str(": ");

@@ -125,7 +125,7 @@ pub(super) fn bucket_start(now: i64, size: i64) -> i64 {
 pub(super) const WEBHOOK_COLUMNS: &str =
     "w.id, w.tenant_id, w.url, w.kind, w.description, w.active, \
     w.events, w.headers, w.rate_limit_per_sec, w.templates, w.retry_schedule, w.secrets, \
-    w.filter, w.created_at, w.updated_at";
+    w.filter, w.transform, w.created_at, w.updated_at";
 
 pub(super) const DELIVERY_COLUMNS: &str =
     "d.id, d.tenant_id, d.event_id, d.webhook_id, d.event_type, \
@@ -203,6 +203,7 @@ macro_rules! impl_store {
                     templates: parse_string_map(&r.try_get::<String, _>("templates")?, "webhook templates")?,
                     retry_schedule: schedule.map(|s| from_json(&s, "retry schedule")).transpose()?,
                     filter: r.try_get::<Option<String>, _>("filter")?.map(|f| from_json(&f, "webhook filter")).transpose()?,
+                    transform: r.try_get("transform")?,
                     created_at: r.try_get("created_at")?,
                     updated_at: r.try_get("updated_at")?,
                 })
@@ -532,7 +533,7 @@ macro_rules! impl_store {
             }
 
             async fn create_webhook(&self, w: &super::Webhook) -> super::StoreResult<()> {
-                let q = sqlx::query("INSERT INTO webhooks (id, tenant_id, url, kind, description, active, events, headers, rate_limit_per_sec, templates, retry_schedule, secrets, filter, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)")
+                let q = sqlx::query("INSERT INTO webhooks (id, tenant_id, url, kind, description, active, events, headers, rate_limit_per_sec, templates, retry_schedule, secrets, filter, transform, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)")
                     .bind(w.id.as_str())
                     .bind(w.tenant_id.as_str());
                 bind_webhook_fields(q, w, self.keyring()).bind(w.created_at).bind(w.updated_at).execute(self.writer()).await?;
@@ -608,7 +609,7 @@ macro_rules! impl_store {
                         .execute(&mut *tx)
                         .await?;
                 }
-                let q = sqlx::query("UPDATE webhooks SET url = $1, kind = $2, description = $3, active = $4, events = $5, headers = $6, rate_limit_per_sec = $7, templates = $8, retry_schedule = $9, secrets = $10, filter = $11, updated_at = $12 WHERE id = $13 AND tenant_id = $14");
+                let q = sqlx::query("UPDATE webhooks SET url = $1, kind = $2, description = $3, active = $4, events = $5, headers = $6, rate_limit_per_sec = $7, templates = $8, retry_schedule = $9, secrets = $10, filter = $11, transform = $12, updated_at = $13 WHERE id = $14 AND tenant_id = $15");
                 let done = bind_webhook_fields(q, w, self.keyring())
                     .bind(w.updated_at)
                     .bind(w.id.as_str())
@@ -988,6 +989,22 @@ macro_rules! impl_store {
 
             async fn retry_dlq_delivery(&self, tenant: &hookrelay_domain::TenantId, id: &hookrelay_domain::DeliveryId) -> super::StoreResult<()> {
                 self.make_due(tenant, id, true).await
+            }
+
+            async fn release_waiting(&self, tenant: &hookrelay_domain::TenantId, webhook: &hookrelay_domain::WebhookId) -> super::StoreResult<u64> {
+                let now = hookrelay_domain::time::now_millis();
+                let mut tx = self.writer().begin().await?;
+                let done = sqlx::query("UPDATE deliveries SET next_attempt_at = $1, updated_at = $1 WHERE tenant_id = $2 AND webhook_id = $3 AND status = 'pending' AND next_attempt_at > $1")
+                    .bind(now)
+                    .bind(tenant.as_str())
+                    .bind(webhook.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() > 0 {
+                    Self::notify_due(&mut tx).await?;
+                }
+                tx.commit().await?;
+                Ok(done.rows_affected())
             }
 
             async fn retry_dlq_bulk(&self, tenant: &hookrelay_domain::TenantId, webhook: Option<&hookrelay_domain::WebhookId>, since: Option<i64>) -> super::StoreResult<u64> {
@@ -1437,6 +1454,7 @@ macro_rules! impl_store {
                 .bind(w.retry_schedule.as_ref().map(super::common::to_json))
                 .bind(super::common::encode_secrets(&w.secrets, ring, w.id.as_str()))
                 .bind(w.filter.as_ref().map(super::common::to_json))
+                .bind(&w.transform)
         }
 
         fn bind_source_fields<'q>(

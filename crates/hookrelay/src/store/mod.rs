@@ -190,6 +190,10 @@ pub trait Store: Send + Sync + 'static {
         since: Option<Millis>,
     ) -> StoreResult<u64>;
 
+    /// Makes the webhook's pending deliveries that wait for a later retry due now (a `relay`
+    /// listener connected: what waited for one goes at once); returns how many.
+    async fn release_waiting(&self, tenant: &TenantId, webhook: &WebhookId) -> StoreResult<u64>;
+
     /// Leases up to `limit` due deliveries of active webhooks to `owner` until `lease_until`.
     async fn claim_due(
         &self,

@@ -83,8 +83,43 @@ pub struct Webhook {
     /// Payload filter over the event envelope (validated by `PayloadFilter::parse`); `None`
     /// lets every event of a matching type through.
     pub filter: Option<serde_json::Value>,
+    /// `http` only: a template rendering the request body from the envelope (JSON out).
+    pub transform: Option<String>,
     pub created_at: Millis,
     pub updated_at: Millis,
+}
+
+impl Webhook {
+    /// The webhook's signing keys that are still valid at `now`, newest first (rotated-out ones
+    /// sign beside the new one until they expire). Unparsable stored keys are skipped.
+    pub fn signing_keys(&self, now: Millis) -> Vec<SigningKey> {
+        self.secrets
+            .iter()
+            .filter(|s| s.expires_at.is_none_or(|at| at > now))
+            .filter_map(|s| SigningKey::parse(&s.secret).ok())
+            .collect()
+    }
+
+    /// The scheme of the newest key: what the webhook signs with from now on.
+    pub fn signature_scheme(&self) -> SignatureScheme {
+        match self.secrets.first() {
+            Some(s)
+                if s.secret
+                    .starts_with(hookrelay_domain::signing::SIGNING_KEY_PREFIX) =>
+            {
+                SignatureScheme::Ed25519
+            }
+            _ => SignatureScheme::Hmac,
+        }
+    }
+
+    /// The `whpk_` public key of the newest key, for an ed25519 webhook.
+    pub fn public_key(&self) -> Option<String> {
+        self.secrets
+            .first()
+            .and_then(|s| SigningKey::parse(&s.secret).ok())
+            .and_then(|k| k.public_key())
+    }
 }
 
 /// A tenant's own event type, or its customisation of a built-in one (built-ins live in code:

@@ -126,6 +126,7 @@ fn claim(url: &str) -> DeliveryClaim {
             templates: Default::default(),
             retry_schedule: None,
             filter: None,
+            transform: None,
             secrets: vec![StoredSecret {
                 secret: WebhookSecret::generate().expose().into(),
                 expires_at: None,

@@ -57,6 +57,7 @@ pub fn webhook(tenant: &TenantId, events: &[&str]) -> Webhook {
             expires_at: None,
         }],
         filter: None,
+        transform: None,
         created_at: now,
         updated_at: now,
     }

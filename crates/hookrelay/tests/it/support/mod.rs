@@ -57,6 +57,43 @@ pub fn verify_standard_signature(
         .any(|entry| entry.strip_prefix("v1,") == Some(expected.as_str()))
 }
 
+/// Verifies the `v1a` (ed25519) entries of a `webhook-signature` header with Node's built-in
+/// crypto, an implementation independent of ours: for each `whpk_` key, whether any entry
+/// verifies over `{id}.{timestamp}.{body}`. Node 20+ is required (scripts/test checks for it).
+pub fn node_verify_ed25519(
+    public_keys: &[&str],
+    msg_id: &str,
+    timestamp: &str,
+    body: &[u8],
+    header: &str,
+) -> Vec<bool> {
+    use base64::Engine;
+    use std::io::Write;
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/it/support/ed25519_verifier.js"
+    );
+    let mut child = std::process::Command::new("node")
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("Node.js (20 or later) must be installed for the ed25519 verification test");
+    let input = serde_json::json!({
+        "public_keys": public_keys, "id": msg_id, "timestamp": timestamp,
+        "body_b64": base64::engine::general_purpose::STANDARD.encode(body), "signature": header,
+    });
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.to_string().as_bytes())
+        .expect("write to node");
+    let out = child.wait_with_output().expect("node runs");
+    assert!(out.status.success(), "the node verifier failed: {out:?}");
+    serde_json::from_slice(&out.stdout).expect("the node verifier prints a JSON list")
+}
+
 /// Serves HTTP/1.1 on a fresh 127.0.0.1 port with `handle`, one task per connection, for as
 /// long as the test runs; returns the address. Receivers and the OTLP collector sit on it.
 pub async fn serve_http<F, Fut>(handle: F) -> std::net::SocketAddr

@@ -41,6 +41,7 @@ pub async fn scenario_webhook_round_trip(store: &dyn Store) {
         filter: Some(
             serde_json::json!({"data.amount": {"$gte": 100}, "$or": [{"data.plan": "pro"}, {"data.plan": {"$exists": false}}]}),
         ),
+        transform: Some(r#"{"who": {{ data.name | tojson }}}"#.into()),
         created_at: now,
         updated_at: now,
     };
@@ -60,11 +61,13 @@ pub async fn scenario_webhook_round_trip(store: &dyn Store) {
         rate_limit_per_sec: None,
         templates: BTreeMap::from([("*".into(), "{{ event }}".into())]),
         retry_schedule: None,
+        // An ed25519 key is sealed and read back like a secret.
         secrets: vec![StoredSecret {
-            secret: "whsec_cm90YXRlZC1yb3RhdGVkLXJvdGF0ZWQ=".into(),
+            secret: "whsk_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".into(),
             expires_at: None,
         }],
         filter: None,
+        transform: None,
         updated_at: now + 5_000,
         ..full.clone()
     };
