@@ -10,6 +10,7 @@ pub mod destinations;
 pub mod feed;
 pub mod inbound;
 pub mod ingest;
+pub mod listen;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;

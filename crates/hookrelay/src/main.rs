@@ -1,5 +1,6 @@
-//! The `hookrelay` command line: `serve` (API, workers, or both) and `migrate`. Everything else
-//! lives in the library; this file only parses arguments, starts telemetry and handles signals.
+//! The `hookrelay` command line: `serve` (API, workers, or both), `migrate` and `listen`.
+//! Everything else lives in the library; this file only parses arguments, starts telemetry and
+//! handles signals.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -45,10 +46,40 @@ enum Command {
     /// Re-encrypt every stored secret with the current HOOKRELAY_MASTER_KEY (old keys go in
     /// HOOKRELAY_PREVIOUS_MASTER_KEYS until this has run).
     RotateMasterKey,
+    /// Receive a tenant's deliveries on this machine: creates (or reuses) a `relay` webhook,
+    /// holds one connection to the server and forwards each delivery, headers and signature
+    /// included, to a local URL; the local answer is recorded as the attempt.
+    Listen(ListenArgs),
+}
+
+#[derive(clap::Args)]
+struct ListenArgs {
+    /// The hookrelay server.
+    #[arg(
+        long,
+        env = "HOOKRELAY_SERVER",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    server: String,
+    /// An API key (editor or admin) of the tenant whose deliveries to receive.
+    #[arg(long, env = "HOOKRELAY_KEY", hide_env_values = true)]
+    key: String,
+    /// Event types to receive: exact, `prefix.*` or `*`, comma-separated (default: all).
+    #[arg(long, value_delimiter = ',')]
+    events: Vec<String>,
+    /// Where to POST each delivery, e.g. http://localhost:3000/hooks.
+    #[arg(long)]
+    forward_to: url::Url,
+    /// How long the local receiver may take to answer, in seconds.
+    #[arg(long, default_value_t = 10)]
+    timeout: u64,
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    if let Command::Listen(args) = cli.command {
+        return listen(args);
+    }
     let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
@@ -70,7 +101,7 @@ fn main() -> std::process::ExitCode {
     // Only a serving process exports traces; the one-shot commands just log.
     let otlp = match cli.command {
         Command::Serve { .. } => config.otlp_endpoint.clone(),
-        Command::Migrate | Command::RotateMasterKey => None,
+        Command::Migrate | Command::RotateMasterKey | Command::Listen(_) => None,
     };
     // Inside the runtime: the trace exporter's batch task runs on it.
     let telemetry = {
@@ -127,6 +158,7 @@ async fn run(command: Command, config: Config, node_id: String) -> anyhow::Resul
             eprintln!("hookrelay: re-encrypted {changed} secret(s) with master key {current}; the previous keys are no longer needed");
             Ok(())
         }
+        Command::Listen(_) => unreachable!("handled before the configuration is read"),
         Command::Serve { role } => {
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await
@@ -134,6 +166,40 @@ async fn run(command: Command, config: Config, node_id: String) -> anyhow::Resul
             let shutdown = CancellationToken::new();
             tokio::spawn(stop_on_signal(shutdown.clone()));
             app::run_as(node_id, config, role, listener, shutdown).await
+        }
+    }
+}
+
+/// `hookrelay listen`: a client of a server, so none of the server's configuration applies.
+fn listen(args: ListenArgs) -> std::process::ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("hookrelay: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let options = hookrelay::listen::ListenOptions {
+        server: args.server,
+        key: args.key,
+        events: args.events,
+        forward_to: args.forward_to,
+        timeout: Duration::from_secs(args.timeout.max(1)),
+    };
+    let result = runtime.block_on(async {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(stop_on_signal(shutdown.clone()));
+        hookrelay::listen::run(options, shutdown).await
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hookrelay listen: {e:#}");
+            std::process::ExitCode::FAILURE
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod login;
 pub mod me;
 pub mod openapi;
 pub mod quotas;
+pub mod relay;
 pub mod sources;
 pub mod stream;
 pub mod tenants;
@@ -73,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .merge(me::routes())
         .merge(stream::routes())
         .merge(webhooks::routes())
+        .merge(relay::routes())
         .merge(events::routes())
         .merge(event_types::routes())
         .merge(deliveries::routes())

@@ -8,8 +8,8 @@ use utoipa::{Modify, OpenApi};
 
 use super::AppState;
 use super::{
-    dashboard, deliveries, event_types, events, health, ingest, keys, login, me, quotas, sources,
-    stream, tenants, users, webhooks,
+    dashboard, deliveries, event_types, events, health, ingest, keys, login, me, quotas, relay,
+    sources, stream, tenants, users, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -23,6 +23,12 @@ Retry schedule: `retry_schedule_seconds` lists the pauses after each failed atte
 Paused webhooks keep receiving deliveries, which wait as `pending` until resumed.
 
 Chat destinations (`kind: discord` / `slack`): the message is rendered from the webhook's `templates` (minijinja, sandboxed: no file or network access, 100k-instruction fuel, 64 KiB output per string) with the event envelope (`event`, `timestamp`, `eventId`, `data`) as context, or from the built-in message of the event type. Discord gets `{content, embeds?, allowed_mentions}` (mentions off unless the template sets `allowed_mentions`), Slack `{text, blocks?}`; text past the service's limits is cut with `…`. A template that fails to render is an attempt with `error_kind: render` and fails the delivery at once. Discord's `429` JSON `retry_after` and an exhausted `X-RateLimit-Remaining: 0` / `X-RateLimit-Reset-After` bucket are honoured like `Retry-After`. Full guide: docs/destinations.md.
+
+Transformations: an `http` or `relay` webhook's `transform` is one template in the same sandbox, rendered from the envelope; its output must be JSON and is the request body (signatures cover it). Checked at save time (`422` on `transform`: compile errors, unknown filters, non-JSON output for the catalog example of a subscribed type); at delivery a failure is an attempt with `error_kind: template_error` that fails the delivery at once (DLQ), since a retry would render the same thing. Preview answers `template: \"transform\"`.
+
+Signature schemes: `signature_scheme` is `hmac` (default; `v1` with the `whsec_` secret, plus `X-Webhook-Signature`) or `ed25519` (`v1a`: the server generates the key pair, seals the `whsk_` private key and never shows it; `public_key` `whpk_…` is in every read; no `X-Webhook-Signature`, which needs a shared secret). `rotate-secret` rotates within the scheme, or into the one its body names, old and new keys signing side by side for the grace period; it answers `secret` (hmac) or `public_key` (ed25519).
+
+Relay webhooks (`kind: relay`): deliveries go to `hookrelay listen` processes connected through `GET /api/v1/relay/{id}/connect`, which post the local receiver's answer to `POST /api/v1/relay/{id}/results`; that answer is the attempt. None connected: the attempt fails like a refused connection and is retried; connecting releases what waited. `url` is only the listener's local target, never contacted by the server. See docs/destinations.md.
 
 Routing: beside `events` patterns, a webhook's `filter` is a JSON payload filter over the envelope (`$eq $neq $gt $gte $lt $lte $in $nin $exists $startsWith $endsWith $and $or $not`), checked at creation (`422` `filter.<path>`). Create and update answers carry `warnings`: `events` patterns that match no type of the event catalog; with `HOOKRELAY_STRICT_EVENT_TYPES=true` those are a `422` instead.
 
@@ -40,6 +46,7 @@ Dashboard users (choices the contract leaves open): an email is a login name, st
         stream::stream,
         webhooks::create, webhooks::list, webhooks::read, webhooks::update, webhooks::remove,
         webhooks::test, webhooks::preview, webhooks::rotate_secret, webhooks::stats,
+        relay::connect, relay::results,
         event_types::list, event_types::read, event_types::create, event_types::update, event_types::remove,
         events::emit, events::emit_batch, events::list, events::read,
         deliveries::list, deliveries::read, deliveries::retry,
@@ -51,7 +58,7 @@ Dashboard users (choices the contract leaves open): an email is a login name, st
         dashboard::index, dashboard::asset,
     ),
     modifiers(&BearerAuth),
-    tags((name = "webhooks"), (name = "events"), (name = "event-types", description = "the event catalog"), (name = "deliveries"), (name = "dlq"), (name = "sources"), (name = "tenants"), (name = "keys"), (name = "users", description = "dashboard accounts"), (name = "auth", description = "dashboard sessions"), (name = "stream", description = "live changes for the dashboard"), (name = "operations"), (name = "dashboard", description = "the web dashboard served by the binary"))
+    tags((name = "webhooks"), (name = "events"), (name = "event-types", description = "the event catalog"), (name = "deliveries"), (name = "dlq"), (name = "sources"), (name = "tenants"), (name = "keys"), (name = "users", description = "dashboard accounts"), (name = "auth", description = "dashboard sessions"), (name = "stream", description = "live changes for the dashboard"), (name = "relay", description = "`hookrelay listen`: relay webhooks' listeners"), (name = "operations"), (name = "dashboard", description = "the web dashboard served by the binary"))
 )]
 pub struct ApiDoc;
 

@@ -26,6 +26,7 @@ mod destinations;
 mod ed25519;
 mod fairness;
 mod inbound;
+mod listen;
 mod metrics;
 mod otlp;
 mod quotas;

@@ -654,3 +654,69 @@ pub async fn scenario_large_batches(store: &dyn Store) {
     let (d, _, attempts) = store.get_delivery(&t.id, &some.delivery_id).await.unwrap();
     assert_eq!((d.attempts, attempts.len()), (1, 1));
 }
+
+/// `release_waiting` (a relay listener connected) makes only that webhook's deliveries that
+/// wait for a later retry due now; others, and finished ones, keep their state.
+pub async fn scenario_release_waiting(store: &dyn Store) {
+    let t = tenant(store, "t").await;
+    let other_tenant = tenant(store, "u").await;
+    let relay = create_webhook(store, &t.id, &["*"]).await;
+    let other = create_webhook(store, &t.id, &["*"]).await;
+    let e1 = event(&t.id, "a.b");
+    let created = ingest_one(store, &e1).await;
+    let (waiting, elsewhere) = {
+        let all = all_deliveries(store, &t.id, DeliveryQuery::default()).await;
+        let of = |w: &WebhookId| all.iter().find(|d| &d.webhook_id == w).unwrap().id.clone();
+        (of(&relay.id), of(&other.id))
+    };
+    assert_eq!(created.len(), 2);
+    let later = now_millis() + 3_600_000;
+    settle(
+        store,
+        "w",
+        &[&waiting, &elsewhere],
+        NextState::RetryAt(later),
+        now_millis(),
+    )
+    .await;
+    let done_event = event(&t.id, "a.c");
+    ingest_one(store, &done_event).await;
+    let done = all_deliveries(store, &t.id, DeliveryQuery::default())
+        .await
+        .into_iter()
+        .find(|d| d.event_id == done_event.event.id && d.webhook_id == relay.id)
+        .unwrap()
+        .id;
+    let before = now_millis();
+    settle(store, "w", &[&done], NextState::Succeeded, before).await;
+
+    // Another tenant's call changes nothing.
+    assert_eq!(
+        store
+            .release_waiting(&other_tenant.id, &relay.id)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(store.release_waiting(&t.id, &relay.id).await.unwrap(), 1);
+    let released = delivery(store, &t.id, &waiting).await;
+    assert_eq!(released.status, DeliveryStatus::Pending);
+    assert!(released.next_attempt_at.unwrap() <= now_millis());
+    assert_eq!(
+        delivery(store, &t.id, &elsewhere).await.next_attempt_at,
+        Some(later)
+    );
+    assert_eq!(
+        delivery(store, &t.id, &done).await.status,
+        DeliveryStatus::Succeeded
+    );
+    let claims = claim_all(store, "w2", now_millis() + 1).await;
+    let claimed = claimed_ids(&claims);
+    assert!(
+        claimed.contains(&waiting) && !claimed.contains(&elsewhere),
+        "{claimed:?}"
+    );
+    // Nothing waits any more.
+    store.release_leases("w2").await.unwrap();
+    assert_eq!(store.release_waiting(&t.id, &relay.id).await.unwrap(), 0);
+}
