@@ -625,6 +625,13 @@ pub struct PreviewRequest {
     /// The event's `data`; absent: the catalog's example of the type (or `{}`).
     #[schema(value_type = Option<Object>)]
     pub data: Option<Value>,
+    /// Renders as if the webhook had this `kind` (unsaved edits); checked like a save.
+    pub kind: Option<String>,
+    /// Renders with these `templates` instead of the stored ones (unsaved edits).
+    pub templates: Option<BTreeMap<String, String>>,
+    /// Renders with this `transform` instead of the stored one; `null`: without one.
+    #[serde(default, deserialize_with = "double_option")]
+    pub transform: Option<Option<String>>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -641,7 +648,7 @@ pub struct PreviewResult {
 }
 
 #[utoipa::path(post, path = "/api/v1/webhooks/{id}/preview", tag = "webhooks", request_body = PreviewRequest,
-    responses((status = 200, body = PreviewResult, description = "the message, rendered and not sent"),
+    responses((status = 200, body = PreviewResult, description = "the message, rendered and not sent; with `kind`, `templates` or `transform` in the request, as the webhook would render with those unsaved edits"),
               (status = 422, description = "the template fails on this event: `templates.<key>` says why (at delivery this is an attempt failure with `error_kind` `render`), or `transform` for an http webhook's transform that fails or renders something that is not JSON (at delivery: `error_kind` `template_error`)")),
     security(("bearer" = [])))]
 pub async fn preview(
@@ -651,11 +658,32 @@ pub async fn preview(
     JsonBody(body): JsonBody<PreviewRequest>,
 ) -> ApiResult<Json<PreviewResult>> {
     caller.require(Action::Read)?;
-    let w = s
+    let mut w = s
         .store
         .get_webhook(&caller.tenant, &parse_id(&id)?)
         .await
         .map_err(missing("webhook"))?;
+    let edited = body.kind.is_some() || body.templates.is_some() || body.transform.is_some();
+    if let Some(kind) = &body.kind {
+        w.kind = parse_kind(Some(kind))?;
+    }
+    if let Some(t) = body.templates {
+        w.templates = t;
+    }
+    if let Some(t) = body.transform {
+        w.transform = t;
+    }
+    if edited {
+        // Unsaved edits are checked as a save would check them, so a preview never shows
+        // what could not be stored.
+        let catalog = catalog::load(s.store.as_ref(), &caller.tenant).await?;
+        let mut errors = Vec::new();
+        check_fields(&w, &catalog, &mut errors);
+        errors.retain(|e| e.field.starts_with("templates") || e.field.starts_with("transform"));
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
+        }
+    }
     if !hookrelay_domain::validate::is_valid_event_type(&body.event_type) {
         return Err(ApiError::field(
             "event_type",

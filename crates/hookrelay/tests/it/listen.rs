@@ -255,6 +255,35 @@ async fn listen_forwards_signed_deliveries_and_records_the_local_answer() {
         b.lines()
     );
 
+    // A local receiver slower than the server's attempt timeout (3 s here): the attempt times
+    // out like an http one, and the late answer is refused.
+    rx.script([Reply::status(200).delay(Duration::from_secs(5))]);
+    let slow = emit(
+        &server,
+        json!({"type": "github.release.published", "data": {}}),
+    )
+    .await;
+    let timed_out = eventually(WAIT, "the attempt to time out", || async {
+        let (_, d) = server.get(&format!("/api/v1/deliveries/{slow}")).await;
+        (d["attempts"].as_array().is_some_and(|a| !a.is_empty())).then_some(d)
+    })
+    .await;
+    assert_eq!(
+        timed_out["attempts"][0]["error_kind"], "timeout",
+        "{timed_out}"
+    );
+    assert_eq!(timed_out["status"], "pending");
+    eventually(
+        WAIT,
+        "the listener to say its answer came too late",
+        || async {
+            (a.stderr() + &b.stderr())
+                .contains("came too late")
+                .then_some(())
+        },
+    )
+    .await;
+
     // The routes refuse what is not theirs.
     let hook_id = hook["id"].as_str().unwrap();
     let plain = server

@@ -164,6 +164,55 @@ async fn transform_checks_preview_and_template_errors(backend: Backend) {
         .await;
     assert_eq!(status, 422, "{failed}");
     assert_eq!(failed["error"]["details"][0]["field"], "transform");
+    // Unsaved edits preview without being stored: another transform, none, or chat templates.
+    let (status, edited) = server
+        .post(
+            &preview,
+            json!({"event_type": "member.created", "data": {"name": "Lin"},
+                               "transform": "{\"only\": {{ data.name | tojson }}}"}),
+        )
+        .await;
+    assert_eq!(
+        (status, &edited["body"]),
+        (200, &json!({"only": "Lin"})),
+        "{edited}"
+    );
+    let (_, plain) = server
+        .post(
+            &preview,
+            json!({"event_type": "member.created", "data": {"name": "Lin"}, "transform": null}),
+        )
+        .await;
+    assert_eq!(plain["template"], Value::Null);
+    assert_eq!(plain["body"]["data"], json!({"name": "Lin"}));
+    let (status, chat) = server
+        .post(
+            &preview,
+            json!({"event_type": "member.created", "data": {"name": "Lin"}, "kind": "slack",
+                               "transform": null, "templates": {"member.*": "hi {{ data.name }}"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{chat}");
+    assert_eq!(
+        (chat["kind"].as_str(), chat["template"].as_str()),
+        (Some("slack"), Some("member.*"))
+    );
+    assert_eq!(chat["body"], json!({"text": "hi Lin"}));
+    let (status, bad) = server
+        .post(
+            &preview,
+            json!({"event_type": "member.created", "transform": "{{ x | shout }}"}),
+        )
+        .await;
+    assert_eq!(status, 422, "{bad}");
+    assert_eq!(bad["error"]["details"][0]["field"], "transform");
+    let (_, stored) = server
+        .get(&format!(
+            "/api/v1/webhooks/{}",
+            hook["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(stored["transform"], RESHAPE, "a preview stores nothing");
 
     // Data-dependent output: accepted (order.* has no catalog example), then non-JSON for one
     // event. That attempt fails with template_error, sends nothing and goes to the DLQ at once.
