@@ -255,6 +255,51 @@ async fn listen_forwards_signed_deliveries_and_records_the_local_answer() {
         b.lines()
     );
 
+    // The `/test` action goes through a listener too, and answers with the local status.
+    let hook_id = hook["id"].as_str().unwrap();
+    let (status, tested) = server
+        .post(&format!("/api/v1/webhooks/{hook_id}/test"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{tested}");
+    assert_eq!(
+        (
+            tested["status"].as_str(),
+            tested["response_status"].as_u64()
+        ),
+        (Some("succeeded"), Some(200)),
+        "{tested}"
+    );
+
+    // A transform and an ed25519 key apply to relay deliveries as to http ones: the listener
+    // forwards the reshaped body with its v1a signature, which Node verifies.
+    let (status, patched) = server
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/webhooks/{hook_id}"),
+            Some(json!({"signature_scheme": "ed25519", "transform": "{\"ref\": {{ data.ref | tojson }}}"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{patched}");
+    let seen = rx.count();
+    emit(
+        &server,
+        json!({"type": "github.push", "data": {"ref": "dev"}}),
+    )
+    .await;
+    let got = eventually(WAIT, "the transformed delivery", || async {
+        rx.requests().into_iter().nth(seen)
+    })
+    .await;
+    assert_eq!(got.json(), json!({"ref": "dev"}));
+    let verdict = node_verify_ed25519(
+        &[patched["public_key"].as_str().unwrap()],
+        &got.header("webhook-id"),
+        &got.header("webhook-timestamp"),
+        &got.body,
+        &got.header("webhook-signature"),
+    );
+    assert_eq!(verdict, [true]);
+
     // A local receiver slower than the server's attempt timeout (3 s here): the attempt times
     // out like an http one, and the late answer is refused.
     rx.script([Reply::status(200).delay(Duration::from_secs(5))]);
@@ -285,7 +330,6 @@ async fn listen_forwards_signed_deliveries_and_records_the_local_answer() {
     .await;
 
     // The routes refuse what is not theirs.
-    let hook_id = hook["id"].as_str().unwrap();
     let plain = server
         .webhook(json!({"url": rx.url("/plain"), "events": ["nothing.*"]}))
         .await;
