@@ -1,6 +1,5 @@
-//! `hookrelay listen`: creates (or reuses) a `relay` webhook through the API, holds one
-//! streaming connection to the server, forwards each delivery with its headers and signature to
-//! a local URL, prints a line per delivery and reports the local answer back as the attempt.
+//! `hookrelay listen`: reuses or creates a `relay` webhook, holds one stream from the server,
+//! forwards each delivery as sent to a local URL, prints a line and reports the answer back.
 
 use std::time::{Duration, Instant};
 

@@ -1,8 +1,5 @@
-//! The server side of `hookrelay listen`: the listeners connected to each `relay` webhook, and
-//! the attempts handed to them that wait for the local receiver's answer (`POST …/results`).
-//!
-//! Listeners live in this process's memory: a relay delivery is sent by the node whose worker
-//! claimed it, to a listener connected to that node (see docs/destinations.md).
+//! The server side of `hookrelay listen`: the listeners connected to each `relay` webhook (in
+//! this process's memory), and the attempts handed to them that wait for the local answer.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};

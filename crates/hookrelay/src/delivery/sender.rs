@@ -1,7 +1,6 @@
-//! Sends one attempt: builds the signed request for a claim (the http envelope or its transform,
-//! or a rendered Discord/Slack message), posts it with the shared keep-alive client (or hands it
-//! to a `hookrelay listen`), and captures what the receiver said (status, first 4 KiB, timing,
-//! rate-limit hints).
+//! Sends one attempt: builds the signed request for a claim (envelope, transform or chat message),
+//! posts it with the shared keep-alive client or hands it to a `hookrelay listen`, and captures
+//! what the receiver said (status, first 4 KiB, timing, rate-limit hints).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
