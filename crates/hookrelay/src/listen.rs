@@ -26,6 +26,8 @@ pub struct ListenOptions {
     pub events: Vec<String>,
     /// The local receiver.
     pub forward_to: url::Url,
+    /// Use this relay webhook rather than the one found by `forward_to` (or a new one).
+    pub webhook: Option<String>,
     /// How long the local receiver may take.
     pub timeout: Duration,
 }
@@ -45,7 +47,10 @@ pub async fn run(opts: ListenOptions, shutdown: CancellationToken) -> anyhow::Re
         .no_proxy()
         .timeout(opts.timeout)
         .build()?;
-    let webhook_id = find_or_create(&api, &opts).await?;
+    let webhook_id = match &opts.webhook {
+        Some(id) => use_webhook(&api, id).await?,
+        None => find_or_create(&api, &opts).await?,
+    };
     let mut backoff = Duration::from_secs(1);
     loop {
         let outcome = tokio::select! {
@@ -107,6 +112,28 @@ fn describe(status: StatusCode, body: &Value) -> String {
         Some(m) => format!("{status}: {m}"),
         None => status.to_string(),
     }
+}
+
+/// The webhook `id`, which must exist and be a relay webhook (its own `events` apply).
+async fn use_webhook(api: &Api, id: &str) -> anyhow::Result<String> {
+    let (status, w) = api
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/webhooks/{id}"),
+            None,
+        )
+        .await?;
+    if !status.is_success() {
+        bail!("reading webhook {id} failed: {}", describe(status, &w));
+    }
+    if w["kind"] != "relay" {
+        bail!("webhook {id} is of kind {}, not relay", w["kind"]);
+    }
+    eprintln!(
+        "hookrelay listen: using relay webhook {id} (events {})",
+        w["events"]
+    );
+    Ok(id.to_owned())
 }
 
 /// The relay webhook forwarding to `forward_to`: an existing one (its `events` updated to the

@@ -70,6 +70,11 @@ struct ListenArgs {
     /// Where to POST each delivery, e.g. http://localhost:3000/hooks.
     #[arg(long)]
     forward_to: url::Url,
+    /// Listen for this relay webhook (`wh_…`) instead of the one kept for --forward-to; its own
+    /// events apply and --events is ignored. Lets two people forwarding to the same local URL
+    /// keep separate webhooks (listeners of one webhook share its deliveries).
+    #[arg(long)]
+    webhook: Option<String>,
     /// How long the local receiver may take to answer, in seconds.
     #[arg(long, default_value_t = 10)]
     timeout: u64,
@@ -188,6 +193,7 @@ fn listen(args: ListenArgs) -> std::process::ExitCode {
         key: args.key,
         events: args.events,
         forward_to: args.forward_to,
+        webhook: args.webhook,
         timeout: Duration::from_secs(args.timeout.max(1)),
     };
     let result = runtime.block_on(async {

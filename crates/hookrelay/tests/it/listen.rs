@@ -25,22 +25,33 @@ struct Listener {
 
 impl Listener {
     fn start(dir: &Path, name: &str, server: &str, key: &str, forward_to: &str) -> Self {
+        Self::start_with(
+            dir,
+            name,
+            server,
+            key,
+            forward_to,
+            &["--events", "github.*"],
+        )
+    }
+
+    fn start_with(
+        dir: &Path,
+        name: &str,
+        server: &str,
+        key: &str,
+        forward_to: &str,
+        extra: &[&str],
+    ) -> Self {
         let out = dir.join(format!("{name}.out"));
         let err = dir.join(format!("{name}.err"));
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_hookrelay"));
-        cmd.args([
-            "listen",
-            "--server",
-            server,
-            "--events",
-            "github.*",
-            "--forward-to",
-            forward_to,
-        ])
-        .env("HOOKRELAY_KEY", key)
-        .stdin(Stdio::null())
-        .stdout(File::create(&out).expect("stdout file"))
-        .stderr(File::create(&err).expect("stderr file"));
+        cmd.args(["listen", "--server", server, "--forward-to", forward_to])
+            .args(extra)
+            .env("HOOKRELAY_KEY", key)
+            .stdin(Stdio::null())
+            .stdout(File::create(&out).expect("stdout file"))
+            .stderr(File::create(&err).expect("stderr file"));
         Self {
             child: cmd.spawn().expect("spawn hookrelay listen"),
             out,
@@ -329,10 +340,56 @@ async fn listen_forwards_signed_deliveries_and_records_the_local_answer() {
     )
     .await;
 
-    // The routes refuse what is not theirs.
+    // `--webhook` picks a relay webhook of one's own, whatever the URL.
+    let (status, mine) = server
+        .post(
+            "/api/v1/webhooks",
+            json!({"kind": "relay", "url": local, "events": ["member.*"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{mine}");
+    let mine_id = mine["id"].as_str().unwrap();
+    let own = Listener::start_with(
+        dir.path(),
+        "own",
+        &server.base,
+        &key,
+        &rx.url("/own"),
+        &["--webhook", mine_id],
+    );
+    own.wait_connected().await;
+    let member = emit(&server, json!({"type": "member.created", "data": {}})).await;
+    delivery(&server, &member, "succeeded").await;
+    assert!(rx
+        .requests()
+        .iter()
+        .any(|r| r.path == "/own" && r.header("webhook-id") == member));
     let plain = server
         .webhook(json!({"url": rx.url("/plain"), "events": ["nothing.*"]}))
         .await;
+    let mut wrong = Listener::start_with(
+        dir.path(),
+        "wrong",
+        &server.base,
+        &key,
+        &local,
+        &["--webhook", plain["id"].as_str().unwrap()],
+    );
+    let deadline = std::time::Instant::now() + WAIT;
+    let exit = loop {
+        if let Some(status) = wrong.child.try_wait().expect("poll the listener") {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a listener of a non-relay webhook must stop"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(!exit.success());
+    assert!(wrong.stderr().contains("not relay"), "{}", wrong.stderr());
+
+    // The routes refuse what is not theirs.
     let (status, err) = server
         .get(&format!(
             "/api/v1/relay/{}/connect",
