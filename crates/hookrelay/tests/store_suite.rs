@@ -67,4 +67,8 @@ store_tests! {
     scenario_inbound_requests => sqlite_inbound_requests, postgres_inbound_requests;
     scenario_users => sqlite_users, postgres_users;
     scenario_sessions => sqlite_sessions, postgres_sessions;
+    scenario_replay_event => sqlite_replay_event, postgres_replay_event;
+    scenario_replay_webhook => sqlite_replay_webhook, postgres_replay_webhook;
+    scenario_replay_webhook_in_batches => sqlite_replay_webhook_in_batches, postgres_replay_webhook_in_batches;
+    scenario_delivery_search_filters => sqlite_delivery_search_filters, postgres_delivery_search_filters;
 }

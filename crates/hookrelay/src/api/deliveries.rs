@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use hookrelay_domain::{Action, DeliveryId, DeliveryStatus, WebhookId};
+use hookrelay_domain::{Action, DeliveryId, DeliveryStatus, EventId, WebhookId};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
@@ -35,6 +35,9 @@ pub struct ListQuery {
     webhook_id: Option<String>,
     source: Option<String>,
     since: Option<String>,
+    until: Option<String>,
+    event_id: Option<String>,
+    delivery_id: Option<String>,
     limit: Option<u32>,
     cursor: Option<String>,
 }
@@ -54,9 +57,14 @@ fn webhook_filter(raw: Option<String>) -> ApiResult<Option<WebhookId>> {
 
 #[utoipa::path(get, path = "/api/v1/deliveries", tag = "deliveries",
     params(("status" = Option<String>, Query, description = "pending, succeeded, failed or cancelled"), ("event_type" = Option<String>, Query),
-           ("webhook_id" = Option<String>, Query), ("source" = Option<String>, Query), ("since" = Option<String>, Query, description = "RFC 3339"),
+           ("webhook_id" = Option<String>, Query), ("source" = Option<String>, Query), ("since" = Option<String>, Query, description = "RFC 3339: created at or after"),
+           ("until" = Option<String>, Query, description = "RFC 3339: created before"),
+           ("event_id" = Option<String>, Query, description = "only this event's deliveries"),
+           ("delivery_id" = Option<String>, Query, description = "only this delivery (a search box finds it by id)"),
            ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
-    responses((status = 200, body = ListView<DeliveryView>)), security(("bearer" = [])))]
+    responses((status = 200, body = ListView<DeliveryView>), (status = 401),
+              (status = 422, description = "a filter is malformed (`status`, `webhook_id`, `event_id`, `delivery_id`, `since`, `until`)")),
+    security(("bearer" = [])))]
 pub async fn list(
     State(s): State<AppState>,
     caller: Caller,
@@ -77,6 +85,21 @@ pub async fn list(
         webhook_id: webhook_filter(q.webhook_id)?,
         source: q.source,
         since: time_param("since", &q.since)?,
+        until: time_param("until", &q.until)?,
+        event_id: q
+            .event_id
+            .map(|e| {
+                EventId::parse(&e)
+                    .ok_or_else(|| ApiError::field("event_id", "is not an event id (evt_…)"))
+            })
+            .transpose()?,
+        delivery_id: q
+            .delivery_id
+            .map(|d| {
+                DeliveryId::parse(&d)
+                    .ok_or_else(|| ApiError::field("delivery_id", "is not a delivery id (dlv_…)"))
+            })
+            .transpose()?,
     };
     let page = s
         .store

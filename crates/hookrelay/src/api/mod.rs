@@ -16,6 +16,7 @@ pub mod me;
 pub mod openapi;
 pub mod quotas;
 pub mod relay;
+pub mod replay;
 pub mod sources;
 pub mod stream;
 pub mod tenants;
@@ -75,6 +76,7 @@ pub fn router(state: AppState) -> Router {
         .merge(stream::routes())
         .merge(webhooks::routes())
         .merge(relay::routes())
+        .merge(replay::routes())
         .merge(events::routes())
         .merge(event_types::routes())
         .merge(deliveries::routes())

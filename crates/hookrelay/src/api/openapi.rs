@@ -9,7 +9,7 @@ use utoipa::{Modify, OpenApi};
 use super::AppState;
 use super::{
     dashboard, deliveries, event_types, events, health, ingest, keys, login, me, quotas, relay,
-    sources, stream, tenants, users, webhooks,
+    replay, sources, stream, tenants, users, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -47,6 +47,7 @@ Dashboard users (choices the contract leaves open): an email is a login name, st
         webhooks::create, webhooks::list, webhooks::read, webhooks::update, webhooks::remove,
         webhooks::test, webhooks::preview, webhooks::rotate_secret, webhooks::stats,
         relay::connect, relay::results,
+        replay::replay_event, replay::replay_webhook,
         event_types::list, event_types::read, event_types::create, event_types::update, event_types::remove,
         events::emit, events::emit_batch, events::list, events::read,
         deliveries::list, deliveries::read, deliveries::retry,

@@ -795,16 +795,7 @@ macro_rules! impl_store {
                         let wanted = match &ne.only_webhook {
                             // `/test` targets one webhook whatever its filters.
                             Some(only) => only == &hook.id,
-                            None => hook.filter.matches(&e.event_type) && match &hook.payload {
-                                None => true,
-                                Some(p) => envelope
-                                    .get_or_insert_with(|| {
-                                        let data: serde_json::Value = serde_json::from_str(&e.data).ok()?;
-                                        Some(serde_json::json!({"event": e.event_type, "timestamp": hookrelay_domain::time::to_rfc3339(e.timestamp), "eventId": e.id, "data": data}))
-                                    })
-                                    .as_ref()
-                                    .is_some_and(|env| p.matches(env)),
-                            },
+                            None => wants(hook, e, &mut envelope),
                         };
                         if !wanted {
                             continue;
@@ -962,6 +953,15 @@ macro_rules! impl_store {
                 if let Some(since) = query.since {
                     q.push(" AND d.created_at >= ").push_bind(since);
                 }
+                if let Some(until) = query.until {
+                    q.push(" AND d.created_at < ").push_bind(until);
+                }
+                if let Some(e) = &query.event_id {
+                    q.push(" AND d.event_id = ").push_bind(e.to_string());
+                }
+                if let Some(d) = &query.delivery_id {
+                    q.push(" AND d.id = ").push_bind(d.to_string());
+                }
                 push_page(&mut q, "d.id", page);
                 let rows = q.build().fetch_all(self.reader()).await?;
                 let items = rows.iter().map(rows::delivery).collect::<super::StoreResult<Vec<_>>>()?;
@@ -1026,6 +1026,102 @@ macro_rules! impl_store {
                 }
                 tx.commit().await?;
                 Ok(done.rows_affected())
+            }
+
+            async fn replay_event(&self, tenant: &hookrelay_domain::TenantId, event: &hookrelay_domain::EventId, webhooks: Option<&[hookrelay_domain::WebhookId]>) -> super::StoreResult<Vec<super::CreatedDelivery>> {
+                let now = hookrelay_domain::time::now_millis();
+                let mut tx = self.writer().begin().await?;
+                let sql = format!("SELECT {} FROM events e WHERE e.id = $1 AND e.tenant_id = $2", super::common::EVENT_COLUMNS);
+                let row = sqlx::query(&sql)
+                    .bind(event.as_str())
+                    .bind(tenant.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or(super::StoreError::NotFound)?;
+                let event = rows::event(&row)?;
+                let hooks = load_tenant_hooks(&mut tx, tenant, false, self.keyring()).await?;
+                let mut envelope = None;
+                let chosen: Vec<&FanOutHook> = hooks.hooks.iter()
+                    .filter(|h| match webhooks {
+                        // Named webhooks get the event whatever their filters: the caller chose.
+                        Some(named) => named.contains(&h.id),
+                        None => wants(h, &event, &mut envelope),
+                    })
+                    .collect();
+                let created: Vec<super::CreatedDelivery> = chosen.iter()
+                    .map(|h| super::CreatedDelivery { event: 0, id: hookrelay_domain::DeliveryId::generate(), webhook_id: h.id.clone() })
+                    .collect();
+                let rows: Vec<(&hookrelay_domain::DeliveryId, &super::Event, &hookrelay_domain::WebhookId)> =
+                    created.iter().map(|c| (&c.id, &event, &c.webhook_id)).collect();
+                insert_due_deliveries(&mut tx, &rows, now).await?;
+                if !rows.is_empty() {
+                    Self::notify_due(&mut tx).await?;
+                }
+                tx.commit().await?;
+                Ok(created)
+            }
+
+            async fn replay_webhook(&self, tenant: &hookrelay_domain::TenantId, webhook: &hookrelay_domain::WebhookId, since: i64, until: Option<i64>, mode: super::ReplayMode) -> super::StoreResult<u64> {
+                // A bulk replay may cover many events: it goes in small transactions (each
+                // commits its deliveries, which workers may start on at once) so it never holds
+                // the writer for long.
+                const BATCH: i64 = 256;
+                let mut after: Option<String> = None;
+                let mut queued = 0u64;
+                loop {
+                    let now = hookrelay_domain::time::now_millis();
+                    let mut tx = self.writer().begin().await?;
+                    let hooks = load_tenant_hooks(&mut tx, tenant, false, self.keyring()).await?;
+                    let hook = hooks.hooks.into_iter().find(|h| &h.id == webhook);
+                    let Some(hook) = hook else {
+                        // Validated when stored, so a webhook missing here is not the tenant's
+                        // (or was deleted meanwhile, or its filter no longer parses).
+                        let exists: Option<String> = sqlx::query_scalar("SELECT id FROM webhooks WHERE id = $1 AND tenant_id = $2")
+                            .bind(webhook.as_str()).bind(tenant.as_str()).fetch_optional(&mut *tx).await?;
+                        return match exists { None if after.is_none() => Err(super::StoreError::NotFound), _ => Ok(queued) };
+                    };
+                    let mut q = sqlx::QueryBuilder::<$db>::new(format!("SELECT {} FROM events e WHERE e.tenant_id = ", super::common::EVENT_COLUMNS));
+                    q.push_bind(tenant.as_str());
+                    q.push(" AND e.created_at >= ").push_bind(since);
+                    if let Some(until) = until {
+                        q.push(" AND e.created_at < ").push_bind(until);
+                    }
+                    if let Some(after) = &after {
+                        q.push(" AND e.id > ").push_bind(after.clone());
+                    }
+                    match mode {
+                        super::ReplayMode::Missing => {
+                            q.push(" AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.webhook_id = ").push_bind(webhook.as_str()).push(")");
+                        }
+                        super::ReplayMode::Failed => {
+                            q.push(" AND EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.status = 'failed' AND d.webhook_id = ").push_bind(webhook.as_str()).push(")");
+                            q.push(" AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.status IN ('succeeded', 'pending') AND d.webhook_id = ").push_bind(webhook.as_str()).push(")");
+                        }
+                        super::ReplayMode::All => {}
+                    }
+                    q.push(" ORDER BY e.id LIMIT ").push_bind(BATCH);
+                    let found = q.build().fetch_all(&mut *tx).await?;
+                    let events = found.iter().map(rows::event).collect::<super::StoreResult<Vec<_>>>()?;
+                    let Some(last) = events.last() else {
+                        tx.commit().await?;
+                        return Ok(queued);
+                    };
+                    after = Some(last.id.to_string());
+                    let ids: Vec<hookrelay_domain::DeliveryId> = events.iter().map(|_| hookrelay_domain::DeliveryId::generate()).collect();
+                    let rows: Vec<(&hookrelay_domain::DeliveryId, &super::Event, &hookrelay_domain::WebhookId)> = events.iter().zip(&ids)
+                        .filter(|(e, _)| wants(&hook, e, &mut None))
+                        .map(|(e, id)| (id, e, &hook.id))
+                        .collect();
+                    insert_due_deliveries(&mut tx, &rows, now).await?;
+                    if !rows.is_empty() {
+                        Self::notify_due(&mut tx).await?;
+                    }
+                    tx.commit().await?;
+                    queued += rows.len() as u64;
+                    if (events.len() as i64) < BATCH {
+                        return Ok(queued);
+                    }
+                }
             }
 
             async fn claim_due_excluding(&self, owner: &str, now: i64, lease_until: i64, limit: u32, exclude: &super::ClaimExclusions) -> super::StoreResult<Vec<super::DeliveryClaim>> {
@@ -1575,6 +1671,41 @@ macro_rules! impl_store {
                 hooks.push(FanOutHook { id: WebhookId::from_trusted(id), filter, payload, sendable });
             }
             Ok(TenantHooks { hooks, quotas })
+        }
+
+        /// Whether fan-out sends event `e` to `hook`: its event-type patterns, then its payload
+        /// filter over the envelope (built once per event, in `envelope`, and only when needed).
+        fn wants(hook: &FanOutHook, e: &super::Event, envelope: &mut Option<Option<serde_json::Value>>) -> bool {
+            hook.filter.matches(&e.event_type) && match &hook.payload {
+                None => true,
+                Some(p) => envelope
+                    .get_or_insert_with(|| {
+                        let data: serde_json::Value = serde_json::from_str(&e.data).ok()?;
+                        Some(serde_json::json!({"event": e.event_type, "timestamp": hookrelay_domain::time::to_rfc3339(e.timestamp), "eventId": e.id, "data": data}))
+                    })
+                    .as_ref()
+                    .is_some_and(|env| p.matches(env)),
+            }
+        }
+
+        /// Inserts new pending deliveries of stored events, due at `now` (replays).
+        async fn insert_due_deliveries(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            rows: &[(&hookrelay_domain::DeliveryId, &super::Event, &hookrelay_domain::WebhookId)],
+            now: i64,
+        ) -> super::StoreResult<()> {
+            for chunk in super::common::pow2_chunks(rows, super::common::INSERT_CHUNK) {
+                let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO deliveries (id, tenant_id, event_id, webhook_id, event_type, source, status, attempts, next_attempt_at, lease_owner, lease_until, created_at, updated_at) ");
+                q.push_values(chunk, |mut b, (id, e, hook)| {
+                    b.push_bind(id.as_str()).push_bind(e.tenant_id.as_str()).push_bind(e.id.as_str())
+                        .push_bind(hook.as_str()).push_bind(&e.event_type).push_bind(&e.source)
+                        .push_bind("pending").push_bind(0i64).push_bind(now)
+                        .push_bind(Option::<String>::None).push_bind(Option::<i64>::None)
+                        .push_bind(now).push_bind(now);
+                });
+                q.build().execute(&mut **tx).await?;
+            }
+            Ok(())
         }
 
         async fn fetch_claims(conn: &mut <$db as sqlx::Database>::Connection, ids: &[String], ring: &crate::secrets::Keyring) -> super::StoreResult<Vec<super::DeliveryClaim>> {

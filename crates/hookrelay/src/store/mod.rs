@@ -190,6 +190,27 @@ pub trait Store: Send + Sync + 'static {
         since: Option<Millis>,
     ) -> StoreResult<u64>;
 
+    /// New deliveries of a stored event, due now: to `webhooks` (those of them that still
+    /// exist in the tenant), or when `None` to every webhook whose filters match the event now.
+    /// `NotFound` when the event is not the tenant's. Returns what was created.
+    async fn replay_event(
+        &self,
+        tenant: &TenantId,
+        event: &EventId,
+        webhooks: Option<&[WebhookId]>,
+    ) -> StoreResult<Vec<CreatedDelivery>>;
+    /// Re-delivers to one webhook the events accepted in `[since, until)` that it matches now
+    /// and that `mode` picks; returns how many deliveries were created. `NotFound` when the
+    /// webhook is not the tenant's.
+    async fn replay_webhook(
+        &self,
+        tenant: &TenantId,
+        webhook: &WebhookId,
+        since: Millis,
+        until: Option<Millis>,
+        mode: ReplayMode,
+    ) -> StoreResult<u64>;
+
     /// Makes the webhook's pending deliveries that wait for a later retry due now (a `relay`
     /// listener connected: what waited for one goes at once); returns how many.
     async fn release_waiting(&self, tenant: &TenantId, webhook: &WebhookId) -> StoreResult<u64>;

@@ -507,10 +507,38 @@ pub struct DeliveryQuery {
     pub webhook_id: Option<WebhookId>,
     pub source: Option<String>,
     pub since: Option<Millis>,
+    /// Created before this time (exclusive).
+    pub until: Option<Millis>,
+    pub event_id: Option<EventId>,
+    pub delivery_id: Option<DeliveryId>,
 }
 
 #[derive(Clone, Debug, Default)]
 pub struct DlqQuery {
     pub webhook_id: Option<WebhookId>,
     pub event_type: Option<String>,
+}
+
+/// Which events of a window a webhook replay re-delivers (among those it matches now).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReplayMode {
+    /// Events it never had a delivery of.
+    #[default]
+    Missing,
+    /// Events whose delivery to it failed, and that none of its deliveries has since
+    /// delivered or is still trying to.
+    Failed,
+    /// Every one.
+    All,
+}
+
+impl ReplayMode {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "missing" => Some(Self::Missing),
+            "failed" => Some(Self::Failed),
+            "all" => Some(Self::All),
+            _ => None,
+        }
+    }
 }

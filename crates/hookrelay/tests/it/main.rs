@@ -30,6 +30,7 @@ mod listen;
 mod metrics;
 mod otlp;
 mod quotas;
+mod replay;
 mod secrets;
 mod ssrf;
 mod stream;
