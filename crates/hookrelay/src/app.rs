@@ -67,6 +67,7 @@ fn metrics_handle() -> Option<PrometheusHandle> {
                 .ok()?
                 .install_recorder()
                 .ok()
+                .inspect(|_| crate::monitoring::register())
         })
         .clone()
 }

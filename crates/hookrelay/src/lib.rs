@@ -11,6 +11,7 @@ pub mod feed;
 pub mod inbound;
 pub mod ingest;
 pub mod listen;
+pub mod monitoring;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;

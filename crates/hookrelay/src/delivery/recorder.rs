@@ -87,6 +87,7 @@ async fn write_with_retry(store: &dyn Store, records: &[AttemptRecord]) {
         match store.record_attempts(records).await {
             Ok(()) => return,
             Err(e) => {
+                crate::monitoring::store_error("record");
                 tracing::error!(error = %e, count = records.len(), "recording attempts failed; retrying");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));

@@ -216,6 +216,7 @@ async fn dispatch_loop(dispatch: Arc<Dispatch>) {
         {
             Ok(c) => c,
             Err(e) => {
+                crate::monitoring::store_error("claim");
                 tracing::error!(error = %e, "claiming deliveries failed");
                 drop(permits);
                 idle(&ctx, &shutdown, Duration::from_millis(500)).await;

@@ -1129,7 +1129,12 @@ macro_rules! impl_store {
                     .bind(now)
                     .fetch_one(self.reader())
                     .await?;
+                // The partial index `deliveries_failed` answers this without touching the table.
+                let dead_letter: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE status = 'failed'")
+                    .fetch_one(self.reader())
+                    .await?;
                 Ok(super::QueueStats {
+                    dead_letter: dead_letter.max(0) as u64,
                     pending: pending as u64,
                     oldest_due_age_ms: oldest.map(|o| (now - o).max(0) as u64).unwrap_or(0),
                 })

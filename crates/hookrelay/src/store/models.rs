@@ -405,6 +405,8 @@ pub struct QueueStats {
     pub pending: u64,
     /// Age of the oldest due delivery, in milliseconds.
     pub oldest_due_age_ms: u64,
+    /// Deliveries in the dead-letter queue (status `failed`).
+    pub dead_letter: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]

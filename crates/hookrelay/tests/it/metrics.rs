@@ -83,3 +83,47 @@ async fn metrics_follow_the_delivery_path() {
         assert!(text.contains(gauge), "missing {gauge}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_server_exposes_every_delivery_series_at_zero() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db_url = fresh_database_url(Backend::Sqlite, dir.path()).await;
+    let admin_key = generate_api_key();
+    let server = ServerProcess::start("fresh", "all", &db_url, &admin_key, dir.path(), &[]).await;
+    let text = server.get_text("/metrics").await;
+    for (name, labels) in [
+        ("hookrelay_deliveries_total", "status=\"succeeded\""),
+        ("hookrelay_deliveries_total", "status=\"failed\""),
+        ("hookrelay_attempts_total", "outcome=\"success\""),
+        ("hookrelay_attempts_total", "outcome=\"retry\""),
+        ("hookrelay_attempts_total", "outcome=\"failed\""),
+        ("hookrelay_retries_total", ""),
+        ("hookrelay_events_ingested_total", ""),
+        ("hookrelay_deliveries_handed_off_total", ""),
+        ("hookrelay_store_errors_total", "op=\"claim\""),
+        ("hookrelay_store_errors_total", "op=\"record\""),
+        ("hookrelay_store_errors_total", "op=\"api\""),
+        ("hookrelay_attempt_duration_seconds_count", ""),
+        ("hookrelay_delivery_latency_seconds_count", ""),
+        ("hookrelay_queue_depth", ""),
+        ("hookrelay_oldest_pending_age_seconds", ""),
+        ("hookrelay_dlq_size", ""),
+    ] {
+        let samples = prometheus_samples(&text, name).1;
+        let found = samples.iter().find(|(key, _)| key.contains(labels));
+        assert_eq!(
+            found.map(|(_, v)| *v),
+            Some(0.0),
+            "{name}{{{labels}}} at 0 on the first scrape:\n{text}"
+        );
+    }
+    // Histograms come with their (empty) buckets, so `histogram_quantile` works from the start.
+    assert!(
+        text.contains("hookrelay_delivery_latency_seconds_bucket{le=\"172800\"} 0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("hookrelay_attempt_duration_seconds_bucket{le=\"0.005\"} 0"),
+        "{text}"
+    );
+}
