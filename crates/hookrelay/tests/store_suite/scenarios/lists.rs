@@ -523,7 +523,8 @@ pub async fn scenario_queue_state(store: &dyn Store) {
         store.queue_stats(now).await.unwrap(),
         QueueStats {
             pending: 2,
-            oldest_due_age_ms: 0,
+            // The paused webhook's held delivery is now the oldest due one.
+            oldest_due_age_ms: 5_000,
             dead_letter: 1,
         }
     );
