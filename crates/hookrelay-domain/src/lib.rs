@@ -3,6 +3,7 @@
 
 pub mod envelope;
 pub mod filter;
+pub mod health;
 pub mod ids;
 pub mod netpolicy;
 pub mod outcome;

@@ -169,6 +169,7 @@ async fn start(
                     default_tenant_rate: config.default_quotas.delivery_rate_per_sec,
                 },
                 feed: feed.clone(),
+                health: config.health,
             },
             shutdown.clone(),
         )

@@ -15,6 +15,8 @@ pub const QUEUE_DEPTH: &str = "hookrelay_queue_depth";
 pub const OLDEST_PENDING_AGE: &str = "hookrelay_oldest_pending_age_seconds";
 /// Deliveries in the dead-letter queue (status `failed`), all tenants.
 pub const DLQ_SIZE: &str = "hookrelay_dlq_size";
+/// Webhooks whose circuit is open or half-open: a count, so its cardinality stays one series.
+pub const CIRCUIT_OPEN: &str = "hookrelay_circuit_open";
 /// Store operations that failed, by `op` (`api`, `claim`, `record`): a bounded label set.
 pub const STORE_ERRORS: &str = "hookrelay_store_errors_total";
 pub const INBOUND_REQUESTS: &str = "hookrelay_inbound_requests_total";
@@ -52,6 +54,10 @@ pub fn register() {
         "How long the oldest due delivery has waited"
     );
     describe_gauge!(DLQ_SIZE, "Deliveries in the dead-letter queue");
+    describe_gauge!(
+        CIRCUIT_OPEN,
+        "Webhooks whose circuit breaker is open or half-open"
+    );
     describe_counter!(STORE_ERRORS, "Store operations that failed, by op");
     describe_counter!(INBOUND_REQUESTS, "Inbound requests, by source and outcome");
     describe_counter!(HTTP_REQUESTS, "API requests, by method, route and status");
@@ -76,7 +82,7 @@ pub fn register() {
     // Registering a histogram is enough for the exporter to render its (empty) buckets.
     let _ = metrics::histogram!(ATTEMPT_DURATION);
     let _ = metrics::histogram!(DELIVERY_LATENCY);
-    for name in [QUEUE_DEPTH, OLDEST_PENDING_AGE, DLQ_SIZE] {
+    for name in [QUEUE_DEPTH, OLDEST_PENDING_AGE, DLQ_SIZE, CIRCUIT_OPEN] {
         metrics::gauge!(name).set(0.0);
     }
 }

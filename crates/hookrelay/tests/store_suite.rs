@@ -67,4 +67,6 @@ store_tests! {
     scenario_inbound_requests => sqlite_inbound_requests, postgres_inbound_requests;
     scenario_users => sqlite_users, postgres_users;
     scenario_sessions => sqlite_sessions, postgres_sessions;
+    scenario_circuit_breaker => sqlite_circuit_breaker, postgres_circuit_breaker;
+    scenario_gone_disables => sqlite_gone_disables, postgres_gone_disables;
 }

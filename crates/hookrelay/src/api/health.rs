@@ -68,8 +68,9 @@ pub async fn metrics(State(s): State<AppState>) -> Response {
 }
 
 fn set_queue_gauges(q: &crate::store::QueueStats) {
-    use crate::monitoring::{DLQ_SIZE, OLDEST_PENDING_AGE, QUEUE_DEPTH};
+    use crate::monitoring::{CIRCUIT_OPEN, DLQ_SIZE, OLDEST_PENDING_AGE, QUEUE_DEPTH};
     metrics::gauge!(QUEUE_DEPTH).set(q.pending as f64);
     metrics::gauge!(OLDEST_PENDING_AGE).set(q.oldest_due_age_ms as f64 / 1000.0);
     metrics::gauge!(DLQ_SIZE).set(q.dead_letter as f64);
+    metrics::gauge!(CIRCUIT_OPEN).set(q.open_circuits as f64);
 }

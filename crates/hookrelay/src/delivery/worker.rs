@@ -39,6 +39,8 @@ pub struct WorkerContext {
     pub limits: GateLimits,
     /// Where recorded attempts are announced (the dashboard's live stream).
     pub feed: Arc<ChangeFeed>,
+    /// How recorded attempts move each webhook's circuit breaker and auto-disable.
+    pub health: hookrelay_domain::health::HealthPolicy,
 }
 
 impl WorkerContext {
@@ -170,7 +172,12 @@ impl Dispatch {
 pub fn spawn_workers(ctx: WorkerContext, shutdown: CancellationToken) -> WorkerHandle {
     let ctx = Arc::new(ctx);
     let (tx, rx) = mpsc::channel::<Finished>(ctx.concurrency.max(16));
-    let recorder = tokio::spawn(recorder::run(ctx.store.clone(), ctx.feed.clone(), rx));
+    let recorder = tokio::spawn(recorder::run(
+        ctx.store.clone(),
+        ctx.feed.clone(),
+        ctx.health,
+        rx,
+    ));
     let dispatch = Arc::new(Dispatch {
         slots: Arc::new(Semaphore::new(ctx.concurrency)),
         gate: Mutex::new(Gate::new(ctx.limits)),

@@ -66,6 +66,34 @@ pub(super) fn parse_kind(raw: &str) -> StoreResult<WebhookKind> {
     WebhookKind::parse(raw).ok_or_else(|| StoreError::Corrupt(format!("webhook kind {raw}")))
 }
 
+/// A webhook's health columns, as `rows::webhook` reads them.
+pub(super) fn parse_health(
+    state: &str,
+    consecutive_failures: i64,
+    open_until: Option<i64>,
+    opens: i64,
+    failing_since: Option<i64>,
+    disabled_reason: Option<&str>,
+    disabled_at: Option<i64>,
+) -> StoreResult<hookrelay_domain::health::Health> {
+    use hookrelay_domain::health::{CircuitState, DisabledReason, Health};
+    Ok(Health {
+        state: CircuitState::parse(state)
+            .ok_or_else(|| StoreError::Corrupt(format!("circuit state {state}")))?,
+        consecutive_failures: consecutive_failures.clamp(0, i64::from(u32::MAX)) as u32,
+        open_until,
+        opens: opens.clamp(0, i64::from(u32::MAX)) as u32,
+        failing_since,
+        disabled_reason: disabled_reason
+            .map(|r| {
+                DisabledReason::parse(r)
+                    .ok_or_else(|| StoreError::Corrupt(format!("disabled reason {r}")))
+            })
+            .transpose()?,
+        disabled_at,
+    })
+}
+
 pub(super) fn parse_status(raw: &str) -> StoreResult<DeliveryStatus> {
     DeliveryStatus::parse(raw).ok_or_else(|| StoreError::Corrupt(format!("delivery status {raw}")))
 }
@@ -125,7 +153,8 @@ pub(super) fn bucket_start(now: i64, size: i64) -> i64 {
 pub(super) const WEBHOOK_COLUMNS: &str =
     "w.id, w.tenant_id, w.url, w.kind, w.description, w.active, \
     w.events, w.headers, w.rate_limit_per_sec, w.templates, w.retry_schedule, w.secrets, \
-    w.filter, w.transform, w.created_at, w.updated_at";
+    w.filter, w.transform, w.circuit_state, w.consecutive_failures, w.circuit_open_until, \
+    w.circuit_opens, w.failing_since, w.disabled_reason, w.disabled_at, w.created_at, w.updated_at";
 
 pub(super) const DELIVERY_COLUMNS: &str =
     "d.id, d.tenant_id, d.event_id, d.webhook_id, d.event_type, \
@@ -204,6 +233,15 @@ macro_rules! impl_store {
                     retry_schedule: schedule.map(|s| from_json(&s, "retry schedule")).transpose()?,
                     filter: r.try_get::<Option<String>, _>("filter")?.map(|f| from_json(&f, "webhook filter")).transpose()?,
                     transform: r.try_get("transform")?,
+                    health: parse_health(
+                        &r.try_get::<String, _>("circuit_state")?,
+                        r.try_get("consecutive_failures")?,
+                        r.try_get("circuit_open_until")?,
+                        r.try_get("circuit_opens")?,
+                        r.try_get("failing_since")?,
+                        r.try_get::<Option<String>, _>("disabled_reason")?.as_deref(),
+                        r.try_get("disabled_at")?,
+                    )?,
                     created_at: r.try_get("created_at")?,
                     updated_at: r.try_get("updated_at")?,
                 })
@@ -609,7 +647,16 @@ macro_rules! impl_store {
                         .execute(&mut *tx)
                         .await?;
                 }
-                let q = sqlx::query("UPDATE webhooks SET url = $1, kind = $2, description = $3, active = $4, events = $5, headers = $6, rate_limit_per_sec = $7, templates = $8, retry_schedule = $9, secrets = $10, filter = $11, transform = $12, updated_at = $13 WHERE id = $14 AND tenant_id = $15");
+                // Re-activating (a paused or auto-disabled webhook) clears its health: the reason
+                // it was disabled and its circuit. `active` on the right is the row's old value.
+                let q = sqlx::query("UPDATE webhooks SET circuit_state = CASE WHEN $4 AND active = FALSE THEN 'closed' ELSE circuit_state END, \
+                    consecutive_failures = CASE WHEN $4 AND active = FALSE THEN 0 ELSE consecutive_failures END, \
+                    circuit_open_until = CASE WHEN $4 AND active = FALSE THEN NULL ELSE circuit_open_until END, \
+                    circuit_opens = CASE WHEN $4 AND active = FALSE THEN 0 ELSE circuit_opens END, \
+                    failing_since = CASE WHEN $4 AND active = FALSE THEN NULL ELSE failing_since END, \
+                    disabled_reason = CASE WHEN $4 THEN NULL ELSE disabled_reason END, \
+                    disabled_at = CASE WHEN $4 THEN NULL ELSE disabled_at END, \
+                    url = $1, kind = $2, description = $3, active = $4, events = $5, headers = $6, rate_limit_per_sec = $7, templates = $8, retry_schedule = $9, secrets = $10, filter = $11, transform = $12, updated_at = $13 WHERE id = $14 AND tenant_id = $15");
                 let done = bind_webhook_fields(q, w, self.keyring())
                     .bind(w.updated_at)
                     .bind(w.id.as_str())
@@ -1032,6 +1079,23 @@ macro_rules! impl_store {
                 let mut tx = self.writer().begin().await?;
                 let ids = Self::lease_due_ids(&mut tx, owner, now, lease_until, limit, exclude).await?;
                 let claims = fetch_claims(&mut tx, &ids, self.keyring()).await?;
+                // A claim of a webhook whose circuit is not closed is its probe: the circuit is
+                // half-open until the probe's lease ends, and no other delivery of it goes.
+                let probed: Vec<String> = claims
+                    .iter()
+                    .filter(|c| c.webhook.health.state != hookrelay_domain::health::CircuitState::Closed)
+                    .map(|c| c.webhook.id.to_string())
+                    .collect();
+                if !probed.is_empty() {
+                    let mut q = sqlx::QueryBuilder::<$db>::new("UPDATE webhooks SET circuit_state = 'half_open', circuit_open_until = ");
+                    q.push_bind(lease_until).push(" WHERE circuit_state <> 'closed' AND id IN (");
+                    let mut sep = q.separated(", ");
+                    for id in super::common::padded_in_list(&probed) {
+                        sep.push_bind(id.clone());
+                    }
+                    q.push(")");
+                    q.build().execute(&mut *tx).await?;
+                }
                 tx.commit().await?;
                 Ok(claims)
             }
@@ -1059,14 +1123,14 @@ macro_rules! impl_store {
                 Ok(fetch_claims(&mut conn, &[id.to_string()], self.keyring()).await?.pop())
             }
 
-            async fn record_attempts(&self, records: &[super::AttemptRecord]) -> super::StoreResult<()> {
+            async fn record_attempts_with(&self, records: &[super::AttemptRecord], policy: &hookrelay_domain::health::HealthPolicy) -> super::StoreResult<Vec<super::HealthTransition>> {
                 use super::NextState;
                 let mut tx = self.writer().begin().await?;
                 // Only the lease owner moves the delivery and writes its attempt: a worker whose
                 // lease expired and was taken over must not leave a row that, through
                 // `ON CONFLICT DO NOTHING`, would then drop the new owner's attempt of the same `n`.
                 // One statement per chunk: per-row round trips dominate on PostgreSQL.
-                let mut owned_ids = std::collections::HashSet::with_capacity(records.len());
+                let mut owned_ids = Vec::with_capacity(records.len());
                 for chunk in super::common::pow2_chunks(records, super::common::INSERT_CHUNK) {
                     let mut q = sqlx::QueryBuilder::<$db>::new(
                         "WITH v(id, owner, status, attempts, next_at, last_status, last_error, delivered_at, failed_at, updated_at) AS (",
@@ -1087,12 +1151,13 @@ macro_rules! impl_store {
                             last_response_status = v.last_status, last_error = v.last_error, \
                             delivered_at = COALESCE(v.delivered_at, deliveries.delivered_at), failed_at = v.failed_at, \
                             lease_owner = NULL, lease_until = NULL, updated_at = v.updated_at \
-                            FROM v WHERE deliveries.id = v.id AND deliveries.lease_owner = v.owner RETURNING deliveries.id");
-                    let ids: Vec<String> = q.build_query_scalar().fetch_all(&mut *tx).await?;
+                            FROM v WHERE deliveries.id = v.id AND deliveries.lease_owner = v.owner RETURNING deliveries.id, deliveries.webhook_id");
+                    let ids: Vec<(String, String)> = q.build_query_as().fetch_all(&mut *tx).await?;
                     owned_ids.extend(ids);
                 }
+                let owned_ids: std::collections::HashMap<String, String> = owned_ids.into_iter().collect();
                 let owned: Vec<&super::AttemptRecord> =
-                    records.iter().filter(|r| owned_ids.contains(r.attempt.delivery_id.as_str())).collect();
+                    records.iter().filter(|r| owned_ids.contains_key(r.attempt.delivery_id.as_str())).collect();
                 for chunk in super::common::pow2_chunks(&owned, super::common::INSERT_CHUNK) {
                     let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO attempts (delivery_id, n, started_at, duration_ms, request_headers, response_status, response_body, error, error_kind) ");
                     q.push_values(chunk, |mut b, r| {
@@ -1105,8 +1170,9 @@ macro_rules! impl_store {
                     q.push(" ON CONFLICT (delivery_id, n) DO NOTHING");
                     q.build().execute(&mut *tx).await?;
                 }
+                let transitions = update_health(&mut tx, &owned, &owned_ids, policy).await?;
                 tx.commit().await?;
-                Ok(())
+                Ok(transitions)
             }
 
             async fn release_leases(&self, owner: &str) -> super::StoreResult<u64> {
@@ -1118,10 +1184,18 @@ macro_rules! impl_store {
             }
 
             async fn next_due_at(&self) -> super::StoreResult<Option<i64>> {
-                let at: Option<i64> = sqlx::query_scalar("SELECT d.next_attempt_at FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id WHERE d.status = 'pending' AND d.lease_owner IS NULL AND w.active = TRUE ORDER BY d.next_attempt_at LIMIT 1")
+                // A delivery its webhook's open circuit holds is not next; the circuit's end is.
+                let at: Option<i64> = sqlx::query_scalar("SELECT d.next_attempt_at FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id WHERE d.status = 'pending' AND d.lease_owner IS NULL AND w.active = TRUE AND (w.circuit_open_until IS NULL OR w.circuit_open_until <= d.next_attempt_at) ORDER BY d.next_attempt_at LIMIT 1")
                     .fetch_optional(self.reader())
                     .await?;
-                Ok(at)
+                let reopens: Option<i64> = sqlx::query_scalar("SELECT MIN(circuit_open_until) FROM webhooks WHERE active = TRUE AND circuit_open_until > $1")
+                    .bind(hookrelay_domain::time::now_millis())
+                    .fetch_one(self.reader())
+                    .await?;
+                Ok(match (at, reopens) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                })
             }
 
             async fn queue_stats(&self, now: i64) -> super::StoreResult<super::QueueStats> {
@@ -1133,7 +1207,11 @@ macro_rules! impl_store {
                 let dead_letter: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE status = 'failed'")
                     .fetch_one(self.reader())
                     .await?;
+                let open_circuits: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhooks WHERE circuit_state <> 'closed'")
+                    .fetch_one(self.reader())
+                    .await?;
                 Ok(super::QueueStats {
+                    open_circuits: open_circuits.max(0) as u64,
                     dead_letter: dead_letter.max(0) as u64,
                     pending: pending as u64,
                     oldest_due_age_ms: oldest.map(|o| (now - o).max(0) as u64).unwrap_or(0),
@@ -1572,14 +1650,94 @@ macro_rules! impl_store {
                 };
                 // A webhook that cannot be read whole still gets its deliveries; the claim
                 // path will report why it cannot send them.
+                // Nor is a webhook whose circuit is not closed: its deliveries wait for the claim
+                // path, which sends its one probe.
                 let sendable = if for_offer && r.try_get::<bool, _>("active")? {
-                    rows::webhook(r, ring).ok().map(std::sync::Arc::new)
+                    rows::webhook(r, ring)
+                        .ok()
+                        .filter(|w| w.health.state == hookrelay_domain::health::CircuitState::Closed)
+                        .map(std::sync::Arc::new)
                 } else {
                     None
                 };
                 hooks.push(FanOutHook { id: WebhookId::from_trusted(id), filter, payload, sendable });
             }
             Ok(TenantHooks { hooks, quotas })
+        }
+
+        /// Moves the health of the webhooks the recorded attempts went to, in the attempts'
+        /// order, and writes back only what changed (a healthy webhook's success writes nothing).
+        async fn update_health(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            records: &[&super::AttemptRecord],
+            webhook_of: &std::collections::HashMap<String, String>,
+            policy: &hookrelay_domain::health::HealthPolicy,
+        ) -> super::StoreResult<Vec<super::HealthTransition>> {
+            use hookrelay_domain::health::Verdict;
+            use sqlx::Row;
+            if records.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut ids: Vec<&str> = webhook_of.values().map(String::as_str).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let mut q = sqlx::QueryBuilder::<$db>::new("SELECT id, tenant_id, circuit_state, consecutive_failures, circuit_open_until, circuit_opens, failing_since, disabled_reason, disabled_at FROM webhooks WHERE id IN (");
+            let mut sep = q.separated(", ");
+            for id in super::common::padded_in_list(&ids) {
+                sep.push_bind(id.to_string());
+            }
+            q.push(")");
+            let rows = q.build().fetch_all(&mut **tx).await?;
+            // webhook id -> (tenant, health before, health now)
+            let mut health = std::collections::HashMap::new();
+            for r in &rows {
+                let h = super::common::parse_health(
+                    &r.try_get::<String, _>("circuit_state")?,
+                    r.try_get("consecutive_failures")?,
+                    r.try_get("circuit_open_until")?,
+                    r.try_get("circuit_opens")?,
+                    r.try_get("failing_since")?,
+                    r.try_get::<Option<String>, _>("disabled_reason")?.as_deref(),
+                    r.try_get("disabled_at")?,
+                )?;
+                health.insert(r.try_get::<String, _>("id")?, (r.try_get::<String, _>("tenant_id")?, h.clone(), h));
+            }
+            let mut ordered: Vec<&&super::AttemptRecord> = records.iter().collect();
+            ordered.sort_by_key(|r| r.finished_at);
+            let mut transitions = Vec::new();
+            for r in ordered {
+                let Some(hook) = webhook_of.get(r.attempt.delivery_id.as_str()) else { continue };
+                // A webhook deleted meanwhile has no health to move.
+                let Some((tenant, _, h)) = health.get_mut(hook) else { continue };
+                let verdict = Verdict::of(r.next == super::NextState::Succeeded, r.attempt.response_status);
+                if let Some(change) = h.apply(verdict, r.attempt.started_at, r.finished_at, policy) {
+                    transitions.push(super::HealthTransition {
+                        webhook_id: hookrelay_domain::WebhookId::from_trusted(hook.clone()),
+                        tenant_id: hookrelay_domain::TenantId::from_trusted(tenant.clone()),
+                        change,
+                        at: r.finished_at,
+                    });
+                }
+            }
+            for (id, (_, before, h)) in &health {
+                if before == h {
+                    continue;
+                }
+                let disabled = h.disabled_reason.is_some() && before.disabled_reason.is_none();
+                sqlx::query("UPDATE webhooks SET circuit_state = $1, consecutive_failures = $2, circuit_open_until = $3, circuit_opens = $4, failing_since = $5, disabled_reason = $6, disabled_at = $7, active = CASE WHEN $8 THEN FALSE ELSE active END WHERE id = $9")
+                    .bind(h.state.as_str())
+                    .bind(i64::from(h.consecutive_failures))
+                    .bind(h.open_until)
+                    .bind(i64::from(h.opens))
+                    .bind(h.failing_since)
+                    .bind(h.disabled_reason.map(|r| r.as_str()))
+                    .bind(h.disabled_at)
+                    .bind(disabled)
+                    .bind(id)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Ok(transitions)
         }
 
         async fn fetch_claims(conn: &mut <$db as sqlx::Database>::Connection, ids: &[String], ring: &crate::secrets::Keyring) -> super::StoreResult<Vec<super::DeliveryClaim>> {

@@ -9,6 +9,7 @@ pub mod sqlite;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use hookrelay_domain::health::HealthPolicy;
 use hookrelay_domain::time::Millis;
 use hookrelay_domain::*;
 use tokio::sync::Notify;
@@ -224,7 +225,18 @@ pub trait Store: Send + Sync + 'static {
     /// Reads one delivery as a claim without leasing it (its lease was set at ingest: `/test`).
     async fn load_claim(&self, id: &DeliveryId) -> StoreResult<Option<DeliveryClaim>>;
     /// Records finished attempts and the resulting delivery states, in one transaction.
-    async fn record_attempts(&self, records: &[AttemptRecord]) -> StoreResult<()>;
+    async fn record_attempts(&self, records: &[AttemptRecord]) -> StoreResult<()> {
+        self.record_attempts_with(records, &HealthPolicy::default())
+            .await
+            .map(drop)
+    }
+    /// `record_attempts`, also moving the health (circuit breaker, auto-disable) of the webhooks
+    /// the attempts went to under `policy`, in the same transaction; returns the changes.
+    async fn record_attempts_with(
+        &self,
+        records: &[AttemptRecord],
+        policy: &HealthPolicy,
+    ) -> StoreResult<Vec<HealthTransition>>;
     /// Gives back leases held by `owner` (graceful shutdown) so others need not wait them out.
     async fn release_leases(&self, owner: &str) -> StoreResult<u64>;
     /// The earliest `next_attempt_at` among claimable deliveries, to sleep exactly that long.

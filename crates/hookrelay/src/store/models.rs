@@ -85,6 +85,9 @@ pub struct Webhook {
     pub filter: Option<serde_json::Value>,
     /// `http` only: a template rendering the request body from the envelope (JSON out).
     pub transform: Option<String>,
+    /// The circuit breaker and auto-disable state. The store moves it as attempts are recorded
+    /// and resets it on re-activation; `update_webhook` never writes it.
+    pub health: hookrelay_domain::health::Health,
     pub created_at: Millis,
     pub updated_at: Millis,
 }
@@ -391,6 +394,15 @@ pub enum NextState {
     Failed,
 }
 
+/// A change of a webhook's health that recording attempts caused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HealthTransition {
+    pub webhook_id: WebhookId,
+    pub tenant_id: TenantId,
+    pub change: hookrelay_domain::health::HealthChange,
+    pub at: Millis,
+}
+
 #[derive(Clone, Debug)]
 pub struct AttemptRecord {
     pub lease_owner: String,
@@ -407,6 +419,8 @@ pub struct QueueStats {
     pub oldest_due_age_ms: u64,
     /// Deliveries in the dead-letter queue (status `failed`).
     pub dead_letter: u64,
+    /// Webhooks whose circuit is not closed (open or half-open).
+    pub open_circuits: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -25,6 +25,7 @@ mod delivery;
 mod destinations;
 mod ed25519;
 mod fairness;
+mod health;
 mod inbound;
 mod listen;
 mod metrics;

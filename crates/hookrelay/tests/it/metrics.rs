@@ -108,6 +108,7 @@ async fn a_fresh_server_exposes_every_delivery_series_at_zero() {
         ("hookrelay_queue_depth", ""),
         ("hookrelay_oldest_pending_age_seconds", ""),
         ("hookrelay_dlq_size", ""),
+        ("hookrelay_circuit_open", ""),
     ] {
         let samples = prometheus_samples(&text, name).1;
         let found = samples.iter().find(|(key, _)| key.contains(labels));

@@ -459,6 +459,7 @@ pub async fn scenario_queue_state(store: &dyn Store) {
             pending: 4,
             oldest_due_age_ms: 30_000,
             dead_letter: 0,
+            open_circuits: 0,
         }
     );
     assert_eq!(store.next_due_at().await.unwrap(), Some(now - 30_000));
@@ -499,6 +500,7 @@ pub async fn scenario_queue_state(store: &dyn Store) {
             pending: 3,
             oldest_due_age_ms: 10_000,
             dead_letter: 0,
+            open_circuits: 0,
         }
     );
     assert_eq!(
@@ -507,6 +509,7 @@ pub async fn scenario_queue_state(store: &dyn Store) {
             pending: 3,
             oldest_due_age_ms: 0,
             dead_letter: 0,
+            open_circuits: 0,
         }
     );
     assert_eq!(store.next_due_at().await.unwrap(), Some(now - 10_000));
@@ -526,6 +529,7 @@ pub async fn scenario_queue_state(store: &dyn Store) {
             // The paused webhook's held delivery is now the oldest due one.
             oldest_due_age_ms: 5_000,
             dead_letter: 1,
+            open_circuits: 0,
         }
     );
     let _ = c;

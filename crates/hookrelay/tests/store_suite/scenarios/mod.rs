@@ -2,6 +2,7 @@
 
 mod access;
 mod destinations;
+mod health;
 mod ingest;
 mod lists;
 mod queue;
@@ -11,6 +12,7 @@ mod webhooks;
 
 pub use access::*;
 pub use destinations::*;
+pub use health::*;
 pub use ingest::*;
 pub use lists::*;
 pub use queue::*;

@@ -1,0 +1,170 @@
+//! Endpoint health end to end, on both stores with real local receivers: `410` disables with
+//! `gone` and re-enabling releases what waited; the circuit opens, holds, probes and closes;
+//! a webhook failing for the whole auto-disable period is disabled as `failing`.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::*;
+
+both_backends!(
+    gone_disables_holds_and_reenabling_releases,
+    circuit_opens_holds_and_a_probe_closes_it,
+    failing_for_the_whole_period_disables,
+);
+
+const WAIT: Duration = Duration::from_secs(20);
+
+async fn webhook_state(server: &TestServer, id: &str) -> serde_json::Value {
+    let (status, w) = server.get(&format!("/api/v1/webhooks/{id}")).await;
+    assert_eq!(status, 200, "{w}");
+    w
+}
+
+async fn gone_disables_holds_and_reenabling_releases(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let rx = Receiver::start().await;
+    rx.set_default(Reply::status(410));
+    let hook = server
+        .webhook(json!({"url": rx.url("/gone"), "retry_schedule_seconds": [0, 0, 0]}))
+        .await;
+    let id = hook["id"].as_str().unwrap().to_owned();
+    assert_eq!(hook["circuit"]["state"], "closed");
+    assert_eq!(hook["disabled_reason"], serde_json::Value::Null);
+
+    server.emit(json!({"type": "a.first", "data": {}})).await;
+    let w = eventually(WAIT, "disabled as gone", || async {
+        let w = webhook_state(&server, &id).await;
+        (w["active"] == false).then_some(w)
+    })
+    .await;
+    assert_eq!(w["disabled_reason"], "gone");
+    assert!(w["disabled_at"].is_string(), "{w}");
+    assert_eq!(
+        rx.count(),
+        1,
+        "disabled at the first 410: no retry was sent"
+    );
+
+    // Held while disabled: created, pending, unattempted.
+    let later = server.emit(json!({"type": "a.second", "data": {}})).await;
+    assert_eq!(later["deliveries"], 1);
+    let held = server
+        .delivery_ids(later["id"].as_str().unwrap())
+        .await
+        .remove(0);
+    let (_, d) = server.get(&format!("/api/v1/deliveries/{held}")).await;
+    assert_eq!(d["status"], "pending");
+    assert_eq!(d["attempts"].as_array().map(Vec::len), Some(0), "{d}");
+
+    // Re-enabling clears the reason and releases them.
+    rx.set_default(Reply::status(200));
+    let (status, w) = server
+        .patch(&format!("/api/v1/webhooks/{id}"), json!({"active": true}))
+        .await;
+    assert_eq!(status, 200, "{w}");
+    assert_eq!(w["active"], true);
+    assert_eq!(w["disabled_reason"], serde_json::Value::Null);
+    assert_eq!(w["disabled_at"], serde_json::Value::Null);
+    server.delivery_with_status(&held, "succeeded", WAIT).await;
+    assert_eq!(
+        webhook_state(&server, &id).await["disabled_reason"],
+        serde_json::Value::Null
+    );
+}
+
+async fn circuit_opens_holds_and_a_probe_closes_it(backend: Backend) {
+    let server = TestServer::start_with(backend, |c| {
+        c.health.circuit_failures = 3;
+        c.health.first_cooldown = Duration::from_millis(1500);
+    })
+    .await;
+    let rx = Receiver::start().await;
+    rx.set_default(Reply::status(500));
+    let hook = server
+        .webhook(json!({"url": rx.url("/flaky"), "retry_schedule_seconds": [0, 0, 0, 0, 0, 0]}))
+        .await;
+    let id = hook["id"].as_str().unwrap().to_owned();
+    let first = server.emit(json!({"type": "c.one", "data": {}})).await;
+    let first = server
+        .delivery_ids(first["id"].as_str().unwrap())
+        .await
+        .remove(0);
+
+    let w = eventually(WAIT, "the circuit to open", || async {
+        let w = webhook_state(&server, &id).await;
+        (w["circuit"]["state"] == "open").then_some(w)
+    })
+    .await;
+    assert_eq!(w["circuit"]["consecutive_failures"], 3, "{w}");
+    assert!(w["circuit"]["open_until"].is_string(), "{w}");
+    assert_eq!(w["active"], true, "open is not disabled");
+    assert_eq!(rx.count(), 3);
+
+    // While open: new deliveries wait pending, and the receiver sees nothing.
+    let more = server.emit(json!({"type": "c.two", "data": {}})).await;
+    let second = server
+        .delivery_ids(more["id"].as_str().unwrap())
+        .await
+        .remove(0);
+    rx.set_default(Reply::status(200));
+    let open_until =
+        chrono::DateTime::parse_from_rfc3339(w["circuit"]["open_until"].as_str().unwrap())
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+    while chrono::Utc::now() + chrono::Duration::milliseconds(100) < open_until {
+        assert_eq!(rx.count(), 3, "no request during the cooldown");
+        let (_, d) = server.get(&format!("/api/v1/deliveries/{second}")).await;
+        assert_eq!(d["status"], "pending");
+        assert_eq!(
+            d["attempts"].as_array().map(Vec::len),
+            Some(0),
+            "no retry spent"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Then one probe; its success closes the circuit and the rest go.
+    let d = server.delivery_with_status(&first, "succeeded", WAIT).await;
+    assert_eq!(d["attempts"].as_array().map(Vec::len), Some(4), "{d}");
+    server
+        .delivery_with_status(&second, "succeeded", WAIT)
+        .await;
+    let w = webhook_state(&server, &id).await;
+    assert_eq!(w["circuit"]["state"], "closed", "{w}");
+    assert_eq!(w["circuit"]["consecutive_failures"], 0);
+    assert_eq!(rx.count(), 5);
+}
+
+async fn failing_for_the_whole_period_disables(backend: Backend) {
+    let server = TestServer::start_with(backend, |c| {
+        c.health.circuit_failures = 1000;
+        c.health.auto_disable_after = Duration::from_secs(2);
+    })
+    .await;
+    let rx = Receiver::start().await;
+    rx.set_default(Reply::status(503));
+    // Twenty quick attempts, then one a second: past the period with more than 20 attempts.
+    let mut schedule = vec![0u32; 20];
+    schedule.extend([1u32; 20]);
+    let hook = server
+        .webhook(json!({"url": rx.url("/down"), "retry_schedule_seconds": schedule}))
+        .await;
+    let id = hook["id"].as_str().unwrap().to_owned();
+    let ev = server.emit(json!({"type": "f.one", "data": {}})).await;
+    let delivery = server
+        .delivery_ids(ev["id"].as_str().unwrap())
+        .await
+        .remove(0);
+    let w = eventually(WAIT, "disabled as failing", || async {
+        let w = webhook_state(&server, &id).await;
+        (w["active"] == false).then_some(w)
+    })
+    .await;
+    assert_eq!(w["disabled_reason"], "failing", "{w}");
+    assert!(rx.count() >= 20, "at least 20 attempts: {}", rx.count());
+    // Held, never dropped.
+    let (_, d) = server.get(&format!("/api/v1/deliveries/{delivery}")).await;
+    assert_eq!(d["status"], "pending", "{d}");
+}
