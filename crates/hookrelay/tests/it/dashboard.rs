@@ -399,10 +399,14 @@ async fn dashboard_works_in_a_real_browser() {
     server.emit(json!({"type": "gone.ping", "data": {}})).await;
     wait_for_count(&server, "failed", 3).await;
     wait_for_count(&server, "succeeded", 54).await;
-    eventually(Duration::from_secs(20), "the gone webhook disabled", || async {
-        let (_, w) = server.get(&format!("/api/v1/webhooks/{gone_id}")).await;
-        (w["disabled_reason"] == "gone").then_some(())
-    })
+    eventually(
+        Duration::from_secs(20),
+        "the gone webhook disabled",
+        || async {
+            let (_, w) = server.get(&format!("/api/v1/webhooks/{gone_id}")).await;
+            (w["disabled_reason"] == "gone").then_some(())
+        },
+    )
     .await;
 
     let failed_of = |event: String| {
