@@ -129,8 +129,10 @@ impl Verdict {
 /// A change worth telling the tenant about (see the operational events).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HealthChange {
-    /// The circuit opened (from closed, or a failed probe re-opened it).
+    /// The circuit opened from closed.
     Opened,
+    /// A failed probe re-opened it (the same outage: nothing new to tell).
+    Reopened,
     /// The first success after the circuit had opened.
     Recovered,
     /// hookrelay disabled the webhook.
@@ -209,11 +211,16 @@ impl Health {
                     CircuitState::Open => false,
                 };
                 if opens {
+                    let first = self.state == CircuitState::Closed;
                     self.opens += 1;
                     self.state = CircuitState::Open;
                     self.open_until =
                         Some(at + millis(cooldown(self.opens, policy.first_cooldown)));
-                    return Some(HealthChange::Opened);
+                    return Some(if first {
+                        HealthChange::Opened
+                    } else {
+                        HealthChange::Reopened
+                    });
                 }
                 None
             }
@@ -229,6 +236,21 @@ impl Health {
         self.disabled_reason = Some(reason);
         self.disabled_at = Some(at);
     }
+}
+
+/// The prefix of the operational events hookrelay emits about itself.
+pub const OPERATIONAL_PREFIX: &str = "hookrelay.";
+
+/// Whether a webhook's `events` patterns name the operational event `event_type` explicitly:
+/// the exact type, or a prefix wildcard within `hookrelay.` (`hookrelay.*`,
+/// `hookrelay.webhook.*`). `*` alone, and an empty list (all events), do not.
+pub fn subscribes_explicitly(patterns: &[String], event_type: &str) -> bool {
+    patterns.iter().any(|p| {
+        p == event_type
+            || p.strip_suffix('*').is_some_and(|prefix| {
+                prefix.starts_with(OPERATIONAL_PREFIX) && event_type.starts_with(prefix)
+            })
+    })
 }
 
 fn millis(d: Duration) -> i64 {
@@ -275,7 +297,7 @@ mod tests {
         assert_eq!(h.open_until, Some(33_000));
         // The store marks the probe; its failure re-opens with twice the cooldown.
         h.state = CircuitState::HalfOpen;
-        assert_eq!(fail(&mut h, 40_000), Some(HealthChange::Opened));
+        assert_eq!(fail(&mut h, 40_000), Some(HealthChange::Reopened));
         assert_eq!(h.open_until, Some(100_000));
         assert_eq!(h.opens, 2);
     }
@@ -336,6 +358,19 @@ mod tests {
         let mut few = Health::default();
         few.apply(Verdict::Failure, 0, 0, &policy);
         assert_eq!(few.apply(Verdict::Failure, 200_000, 200_000, &policy), None);
+    }
+
+    #[test]
+    fn only_explicit_patterns_subscribe_to_operational_events() {
+        let p = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let t = "hookrelay.webhook.disabled";
+        assert!(subscribes_explicitly(&p(&["hookrelay.*"]), t));
+        assert!(subscribes_explicitly(&p(&["hookrelay.webhook.*"]), t));
+        assert!(subscribes_explicitly(&p(&["member.*", t]), t));
+        assert!(!subscribes_explicitly(&p(&["*"]), t));
+        assert!(!subscribes_explicitly(&p(&[]), t));
+        assert!(!subscribes_explicitly(&p(&["hookrelay.delivery.*"]), t));
+        assert!(!subscribes_explicitly(&p(&["hook*"]), t));
     }
 
     #[test]

@@ -94,6 +94,50 @@ pub(super) fn parse_health(
     })
 }
 
+/// An operational event to write (see `emit_operational` in the store macro).
+pub(super) struct Operational {
+    pub tenant_id: String,
+    pub event_type: &'static str,
+    /// The webhook it is about: never delivered to it.
+    pub about_webhook: String,
+    pub at: i64,
+    pub data: serde_json::Value,
+}
+
+impl Operational {
+    /// The event a health change tells, if any (a re-open is the same outage).
+    pub fn of_transition(t: &super::HealthTransition) -> Option<Self> {
+        use hookrelay_domain::health::HealthChange;
+        let (event_type, data) = match t.change {
+            HealthChange::Opened => (
+                "hookrelay.webhook.failing",
+                serde_json::json!({
+                    "webhook_id": t.webhook_id, "url": t.url, "reason": "circuit_open",
+                    "failure_rate": 1.0, "attempts": t.health.consecutive_failures,
+                    "window_seconds": (t.at - t.health.failing_since.unwrap_or(t.at)).max(0) / 1000,
+                    "open_until": t.health.open_until.map(hookrelay_domain::time::to_rfc3339),
+                }),
+            ),
+            HealthChange::Disabled(reason) => (
+                "hookrelay.webhook.disabled",
+                serde_json::json!({"webhook_id": t.webhook_id, "url": t.url, "reason": reason.as_str()}),
+            ),
+            HealthChange::Recovered => (
+                "hookrelay.webhook.recovered",
+                serde_json::json!({"webhook_id": t.webhook_id, "url": t.url}),
+            ),
+            HealthChange::Reopened => return None,
+        };
+        Some(Self {
+            tenant_id: t.tenant_id.to_string(),
+            event_type,
+            about_webhook: t.webhook_id.to_string(),
+            at: t.at,
+            data,
+        })
+    }
+}
+
 pub(super) fn parse_status(raw: &str) -> StoreResult<DeliveryStatus> {
     DeliveryStatus::parse(raw).ok_or_else(|| StoreError::Corrupt(format!("delivery status {raw}")))
 }
@@ -1151,11 +1195,16 @@ macro_rules! impl_store {
                             last_response_status = v.last_status, last_error = v.last_error, \
                             delivered_at = COALESCE(v.delivered_at, deliveries.delivered_at), failed_at = v.failed_at, \
                             lease_owner = NULL, lease_until = NULL, updated_at = v.updated_at \
-                            FROM v WHERE deliveries.id = v.id AND deliveries.lease_owner = v.owner RETURNING deliveries.id, deliveries.webhook_id");
-                    let ids: Vec<(String, String)> = q.build_query_as().fetch_all(&mut *tx).await?;
+                            FROM v WHERE deliveries.id = v.id AND deliveries.lease_owner = v.owner RETURNING deliveries.id, deliveries.webhook_id, deliveries.tenant_id, deliveries.event_id, deliveries.event_type");
+                    let ids: Vec<(String, String, String, String, String)> = q.build_query_as().fetch_all(&mut *tx).await?;
                     owned_ids.extend(ids);
                 }
-                let owned_ids: std::collections::HashMap<String, String> = owned_ids.into_iter().collect();
+                // delivery -> (tenant, event, event type), for the exhausted events.
+                let delivery_meta: std::collections::HashMap<String, (String, String, String)> = owned_ids
+                    .iter()
+                    .map(|(id, _, tenant, event, ty)| (id.clone(), (tenant.clone(), event.clone(), ty.clone())))
+                    .collect();
+                let owned_ids: std::collections::HashMap<String, String> = owned_ids.into_iter().map(|(id, hook, ..)| (id, hook)).collect();
                 let owned: Vec<&super::AttemptRecord> =
                     records.iter().filter(|r| owned_ids.contains_key(r.attempt.delivery_id.as_str())).collect();
                 for chunk in super::common::pow2_chunks(&owned, super::common::INSERT_CHUNK) {
@@ -1171,6 +1220,30 @@ macro_rules! impl_store {
                     q.build().execute(&mut *tx).await?;
                 }
                 let transitions = update_health(&mut tx, &owned, &owned_ids, policy).await?;
+                // The operational events these attempts cause, in the same transaction: once
+                // per occurrence, as the state change itself is recorded once.
+                let mut ops: Vec<super::common::Operational> = transitions.iter().filter_map(super::common::Operational::of_transition).collect();
+                for r in &owned {
+                    let id = r.attempt.delivery_id.as_str();
+                    let (Some(hook), Some((tenant, event, ty))) = (owned_ids.get(id), delivery_meta.get(id)) else { continue };
+                    // An operational event's own exhaustion tells nobody: two failing
+                    // subscribers would otherwise tell each other forever.
+                    if r.next == NextState::Failed && !ty.starts_with(hookrelay_domain::health::OPERATIONAL_PREFIX) {
+                        ops.push(super::common::Operational {
+                            tenant_id: tenant.clone(),
+                            event_type: "hookrelay.delivery.exhausted",
+                            about_webhook: hook.clone(),
+                            at: r.finished_at,
+                            data: serde_json::json!({
+                                "delivery_id": id, "webhook_id": hook, "event_id": event, "event_type": ty,
+                                "attempts": r.attempt.n, "last_error": r.attempt.error,
+                            }),
+                        });
+                    }
+                }
+                if emit_operational(&mut tx, &ops).await? > 0 {
+                    Self::notify_due(&mut tx).await?;
+                }
                 tx.commit().await?;
                 Ok(transitions)
             }
@@ -1681,7 +1754,7 @@ macro_rules! impl_store {
             let mut ids: Vec<&str> = webhook_of.values().map(String::as_str).collect();
             ids.sort_unstable();
             ids.dedup();
-            let mut q = sqlx::QueryBuilder::<$db>::new("SELECT id, tenant_id, circuit_state, consecutive_failures, circuit_open_until, circuit_opens, failing_since, disabled_reason, disabled_at FROM webhooks WHERE id IN (");
+            let mut q = sqlx::QueryBuilder::<$db>::new("SELECT id, tenant_id, url, circuit_state, consecutive_failures, circuit_open_until, circuit_opens, failing_since, disabled_reason, disabled_at FROM webhooks WHERE id IN (");
             let mut sep = q.separated(", ");
             for id in super::common::padded_in_list(&ids) {
                 sep.push_bind(id.to_string());
@@ -1700,7 +1773,7 @@ macro_rules! impl_store {
                     r.try_get::<Option<String>, _>("disabled_reason")?.as_deref(),
                     r.try_get("disabled_at")?,
                 )?;
-                health.insert(r.try_get::<String, _>("id")?, (r.try_get::<String, _>("tenant_id")?, h.clone(), h));
+                health.insert(r.try_get::<String, _>("id")?, (r.try_get::<String, _>("tenant_id")?, r.try_get::<String, _>("url")?, h.clone(), h));
             }
             let mut ordered: Vec<&&super::AttemptRecord> = records.iter().collect();
             ordered.sort_by_key(|r| r.finished_at);
@@ -1708,18 +1781,20 @@ macro_rules! impl_store {
             for r in ordered {
                 let Some(hook) = webhook_of.get(r.attempt.delivery_id.as_str()) else { continue };
                 // A webhook deleted meanwhile has no health to move.
-                let Some((tenant, _, h)) = health.get_mut(hook) else { continue };
+                let Some((tenant, url, _, h)) = health.get_mut(hook) else { continue };
                 let verdict = Verdict::of(r.next == super::NextState::Succeeded, r.attempt.response_status);
                 if let Some(change) = h.apply(verdict, r.attempt.started_at, r.finished_at, policy) {
                     transitions.push(super::HealthTransition {
                         webhook_id: hookrelay_domain::WebhookId::from_trusted(hook.clone()),
                         tenant_id: hookrelay_domain::TenantId::from_trusted(tenant.clone()),
+                        url: url.clone(),
                         change,
+                        health: h.clone(),
                         at: r.finished_at,
                     });
                 }
             }
-            for (id, (_, before, h)) in &health {
+            for (id, (_, _, before, h)) in &health {
                 if before == h {
                     continue;
                 }
@@ -1738,6 +1813,54 @@ macro_rules! impl_store {
                     .await?;
             }
             Ok(transitions)
+        }
+
+        /// Writes operational events into their tenants' event logs, each with one delivery per
+        /// webhook that names it explicitly (`hookrelay.*` or the exact type; never `*`), never
+        /// to the webhook it is about. Returns how many deliveries it created.
+        async fn emit_operational(tx: &mut sqlx::Transaction<'_, $db>, ops: &[super::common::Operational]) -> super::StoreResult<usize> {
+            use sqlx::Row;
+            let mut created = 0;
+            let mut hooks: std::collections::HashMap<&str, Vec<(String, Vec<String>)>> = Default::default();
+            for op in ops {
+                if !hooks.contains_key(op.tenant_id.as_str()) {
+                    let rows = sqlx::query("SELECT id, events FROM webhooks WHERE tenant_id = $1")
+                        .bind(&op.tenant_id)
+                        .fetch_all(&mut **tx)
+                        .await?;
+                    let mut list = Vec::with_capacity(rows.len());
+                    for r in &rows {
+                        let events: Vec<String> = serde_json::from_str(&r.try_get::<String, _>("events")?).unwrap_or_default();
+                        list.push((r.try_get::<String, _>("id")?, events));
+                    }
+                    hooks.insert(op.tenant_id.as_str(), list);
+                }
+                let event_id = hookrelay_domain::EventId::generate();
+                sqlx::query("INSERT INTO events (id, tenant_id, type, source, idempotency_key, data, timestamp, created_at) VALUES ($1, $2, $3, NULL, NULL, $4, $5, $5)")
+                    .bind(event_id.as_str())
+                    .bind(&op.tenant_id)
+                    .bind(op.event_type)
+                    .bind(op.data.to_string())
+                    .bind(op.at)
+                    .execute(&mut **tx)
+                    .await?;
+                for (hook, patterns) in &hooks[op.tenant_id.as_str()] {
+                    if hook == &op.about_webhook || !hookrelay_domain::health::subscribes_explicitly(patterns, op.event_type) {
+                        continue;
+                    }
+                    sqlx::query("INSERT INTO deliveries (id, tenant_id, event_id, webhook_id, event_type, source, status, attempts, next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, NULL, 'pending', 0, $6, $6, $6)")
+                        .bind(hookrelay_domain::DeliveryId::generate().as_str())
+                        .bind(&op.tenant_id)
+                        .bind(event_id.as_str())
+                        .bind(hook)
+                        .bind(op.event_type)
+                        .bind(op.at)
+                        .execute(&mut **tx)
+                        .await?;
+                    created += 1;
+                }
+            }
+            Ok(created)
         }
 
         async fn fetch_claims(conn: &mut <$db as sqlx::Database>::Connection, ids: &[String], ring: &crate::secrets::Keyring) -> super::StoreResult<Vec<super::DeliveryClaim>> {

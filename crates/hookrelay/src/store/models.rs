@@ -399,7 +399,11 @@ pub enum NextState {
 pub struct HealthTransition {
     pub webhook_id: WebhookId,
     pub tenant_id: TenantId,
+    /// The webhook's URL, for the operational event about it.
+    pub url: String,
     pub change: hookrelay_domain::health::HealthChange,
+    /// The webhook's health right after the change.
+    pub health: hookrelay_domain::health::Health,
     pub at: Millis,
 }
 

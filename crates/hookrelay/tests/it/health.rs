@@ -1,6 +1,7 @@
 //! Endpoint health end to end, on both stores with real local receivers: `410` disables with
 //! `gone` and re-enabling releases what waited; the circuit opens, holds, probes and closes;
-//! a webhook failing for the whole auto-disable period is disabled as `failing`.
+//! a webhook failing for the whole auto-disable period is disabled as `failing`; the operational
+//! events about all this reach `hookrelay.*` subscribers once each, and nobody else.
 
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ both_backends!(
     gone_disables_holds_and_reenabling_releases,
     circuit_opens_holds_and_a_probe_closes_it,
     failing_for_the_whole_period_disables,
+    operational_events_reach_explicit_subscribers_once,
 );
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -167,4 +169,127 @@ async fn failing_for_the_whole_period_disables(backend: Backend) {
     // Held, never dropped.
     let (_, d) = server.get(&format!("/api/v1/deliveries/{delivery}")).await;
     assert_eq!(d["status"], "pending", "{d}");
+}
+
+/// The event types a receiver got, in order.
+fn types_seen(rx: &Receiver) -> Vec<String> {
+    rx.requests()
+        .iter()
+        .map(|r| r.json()["event"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+async fn operational_events_reach_explicit_subscribers_once(backend: Backend) {
+    let server = TestServer::start_with(backend, |c| {
+        c.health.circuit_failures = 2;
+        c.health.first_cooldown = Duration::from_millis(1000);
+    })
+    .await;
+    let (bad, ops, all) = (
+        Receiver::start().await,
+        Receiver::start().await,
+        Receiver::start().await,
+    );
+    bad.set_default(Reply::status(500));
+    let hook = server
+        .webhook(
+            json!({"url": bad.url("/bad"), "events": ["x.*"], "retry_schedule_seconds": [0, 0]}),
+        )
+        .await;
+    let bad_id = hook["id"].as_str().unwrap().to_owned();
+    server
+        .webhook(json!({"url": ops.url("/ops"), "events": ["hookrelay.*"]}))
+        .await;
+    server
+        .webhook(json!({"url": all.url("/all"), "events": ["*"]}))
+        .await;
+    let count = |rx: &Receiver, t: &str| types_seen(rx).iter().filter(|s| *s == t).count();
+
+    // Two failures open the circuit (failing); the probe is the third and last attempt: the
+    // delivery is exhausted (and the re-open tells nothing new).
+    server.emit(json!({"type": "x.one", "data": {}})).await;
+    eventually(WAIT, "failing and exhausted at the subscriber", || async {
+        (count(&ops, "hookrelay.webhook.failing") == 1
+            && count(&ops, "hookrelay.delivery.exhausted") == 1)
+            .then_some(())
+    })
+    .await;
+    let exhausted = ops
+        .requests()
+        .into_iter()
+        .find(|r| r.json()["event"] == "hookrelay.delivery.exhausted")
+        .unwrap()
+        .json();
+    assert_eq!(exhausted["data"]["webhook_id"], bad_id.as_str());
+    assert_eq!(exhausted["data"]["event_type"], "x.one");
+    assert_eq!(exhausted["data"]["attempts"], 3);
+    let failing = ops
+        .requests()
+        .into_iter()
+        .find(|r| r.json()["event"] == "hookrelay.webhook.failing")
+        .unwrap()
+        .json();
+    assert_eq!(failing["data"]["url"], bad.url("/bad"));
+    assert_eq!(failing["data"]["attempts"], 2);
+
+    // The receiver comes back: the next probe succeeds (recovered).
+    bad.set_default(Reply::status(200));
+    server.emit(json!({"type": "x.two", "data": {}})).await;
+    eventually(WAIT, "recovered at the subscriber", || async {
+        (count(&ops, "hookrelay.webhook.recovered") == 1).then_some(())
+    })
+    .await;
+
+    // Then it says 410: disabled.
+    bad.set_default(Reply::status(410));
+    server.emit(json!({"type": "x.three", "data": {}})).await;
+    eventually(WAIT, "disabled at the subscriber", || async {
+        (count(&ops, "hookrelay.webhook.disabled") == 1).then_some(())
+    })
+    .await;
+    let disabled = ops
+        .requests()
+        .into_iter()
+        .find(|r| r.json()["event"] == "hookrelay.webhook.disabled")
+        .unwrap()
+        .json();
+    assert_eq!(disabled["data"]["reason"], "gone");
+
+    // Exactly once each in the event log; never to `*` nor to the webhook concerned.
+    for t in [
+        "hookrelay.webhook.failing",
+        "hookrelay.delivery.exhausted",
+        "hookrelay.webhook.recovered",
+        "hookrelay.webhook.disabled",
+    ] {
+        let (status, page) = server.get(&format!("/api/v1/events?type={t}")).await;
+        assert_eq!(status, 200, "{page}");
+        assert_eq!(page["data"].as_array().unwrap().len(), 1, "{t}: {page}");
+        assert_eq!(count(&ops, t), 1, "{t} delivered once");
+    }
+    eventually(
+        WAIT,
+        "the catch-all subscriber got the three x events",
+        || async { (types_seen(&all).len() >= 3).then_some(()) },
+    )
+    .await;
+    assert!(
+        types_seen(&all).iter().all(|t| t.starts_with("x.")),
+        "`*` gets no operational event: {:?}",
+        types_seen(&all)
+    );
+    assert!(
+        types_seen(&bad).iter().all(|t| t.starts_with("x.")),
+        "nor does the webhook concerned: {:?}",
+        types_seen(&bad)
+    );
+
+    // A client cannot forge one.
+    let (status, body) = server
+        .post(
+            "/api/v1/events",
+            json!({"type": "hookrelay.webhook.disabled", "data": {}}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
 }

@@ -77,7 +77,7 @@ pub async fn scenario_circuit_breaker(store: &dyn Store) {
         )
         .await
         .unwrap();
-    assert_eq!(changes(&failed_probe), [HealthChange::Opened]);
+    assert_eq!(changes(&failed_probe), [HealthChange::Reopened]);
     let h = store.get_webhook(&t.id, &a.id).await.unwrap().health;
     assert_eq!(h.state, CircuitState::Open);
     let reopen_until = h.open_until.unwrap();
