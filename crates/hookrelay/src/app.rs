@@ -152,6 +152,14 @@ async fn start(
         tokio::spawn(async move { store.forward_notifications(wake, feed, shutdown).await })
     };
 
+    // Retention runs beside the workers (an api-only node leaves it to them).
+    let retention = role.runs_workers().then(|| {
+        tokio::spawn(crate::retention::run(
+            store.clone(),
+            config.retention_days,
+            shutdown.clone(),
+        ))
+    });
     let workers = role.runs_workers().then(|| {
         spawn_workers(
             WorkerContext {
@@ -221,6 +229,9 @@ async fn start(
             .await;
     }
     listener_task.abort();
+    if let Some(r) = retention {
+        r.abort();
+    }
     tracing::info!("hookrelay stopped");
     Ok(())
 }
@@ -236,6 +247,7 @@ pub async fn bootstrap(store: &dyn Store, config: &Config) -> anyhow::Result<()>
                 id: TenantId::generate(),
                 name: DEFAULT_TENANT.into(),
                 quotas: Default::default(),
+                retention_days: None,
                 created_at: now,
                 updated_at: now,
             };

@@ -12,6 +12,7 @@ pub mod inbound;
 pub mod ingest;
 pub mod listen;
 pub mod monitoring;
+pub mod retention;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;

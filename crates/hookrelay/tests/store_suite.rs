@@ -69,4 +69,5 @@ store_tests! {
     scenario_sessions => sqlite_sessions, postgres_sessions;
     scenario_circuit_breaker => sqlite_circuit_breaker, postgres_circuit_breaker;
     scenario_gone_disables => sqlite_gone_disables, postgres_gone_disables;
+    scenario_retention => sqlite_retention, postgres_retention;
 }

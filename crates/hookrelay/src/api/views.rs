@@ -23,8 +23,19 @@ pub struct TenantView {
     pub name: String,
     #[schema(value_type = Object)]
     pub quotas: Quotas,
+    /// Days its events are kept (the server's `HOOKRELAY_RETENTION_DAYS` unless it sets its own).
+    pub retention_days: u32,
     pub created_at: String,
     pub updated_at: String,
+}
+
+impl TenantView {
+    /// The tenant with its retention, `default_days` when it sets none.
+    pub fn of(t: &Tenant, default_days: u32) -> Self {
+        let mut view = Self::from(t);
+        view.retention_days = t.retention_days.unwrap_or(default_days);
+        view
+    }
 }
 
 impl From<&Tenant> for TenantView {
@@ -33,6 +44,7 @@ impl From<&Tenant> for TenantView {
             id: t.id.to_string(),
             name: t.name.clone(),
             quotas: t.quotas.clone(),
+            retention_days: t.retention_days.unwrap_or(0),
             created_at: to_rfc3339(t.created_at),
             updated_at: to_rfc3339(t.updated_at),
         }

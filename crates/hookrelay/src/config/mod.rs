@@ -124,6 +124,7 @@ struct RawConfig {
     #[serde(deserialize_with = "text")]
     auto_disable_after: String,
     circuit_cooldown_ms: u64,
+    retention_days: u32,
 }
 
 /// Validated settings.
@@ -177,6 +178,8 @@ pub struct Config {
     /// The circuit breaker and auto-disable settings (`HOOKRELAY_CIRCUIT_FAILURES`,
     /// `HOOKRELAY_AUTO_DISABLE_AFTER`).
     pub health: hookrelay_domain::health::HealthPolicy,
+    /// Days a tenant's events are kept unless it sets its own `retention_days`.
+    pub retention_days: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -324,6 +327,9 @@ impl RawConfig {
         if self.circuit_failures == 0 {
             return Err(err("circuit_failures", "must be at least 1".into()));
         }
+        if !(1..=3650).contains(&self.retention_days) {
+            return Err(err("retention_days", "must be 1-3650 days".into()));
+        }
         if !(100..=600_000).contains(&self.circuit_cooldown_ms) {
             return Err(err(
                 "circuit_cooldown_ms",
@@ -397,6 +403,7 @@ impl RawConfig {
                 auto_disable_after: Duration::from_millis(auto_disable_after as u64),
                 first_cooldown: Duration::from_millis(self.circuit_cooldown_ms),
             },
+            retention_days: self.retention_days,
         })
     }
 }

@@ -230,6 +230,7 @@ macro_rules! impl_store {
                     id: TenantId::from_trusted(r.try_get("id")?),
                     name: r.try_get("name")?,
                     quotas: parse_quotas(&r.try_get::<String, _>("quotas")?)?,
+                    retention_days: r.try_get::<Option<i64>, _>("retention_days")?.map(|d| d.clamp(0, i64::from(u32::MAX)) as u32),
                     created_at: r.try_get("created_at")?,
                     updated_at: r.try_get("updated_at")?,
                 })
@@ -423,12 +424,13 @@ macro_rules! impl_store {
             }
 
             async fn create_tenant(&self, t: &super::Tenant) -> super::StoreResult<()> {
-                sqlx::query("INSERT INTO tenants (id, name, quotas, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)")
+                sqlx::query("INSERT INTO tenants (id, name, quotas, created_at, updated_at, retention_days) VALUES ($1, $2, $3, $4, $5, $6)")
                     .bind(t.id.as_str())
                     .bind(&t.name)
                     .bind(super::common::to_json(&t.quotas))
                     .bind(t.created_at)
                     .bind(t.updated_at)
+                    .bind(t.retention_days.map(i64::from))
                     .execute(self.writer())
                     .await
                     .map_err(|e| super::common::conflict_on_unique(e, "a tenant with this name exists"))?;
@@ -461,11 +463,12 @@ macro_rules! impl_store {
             }
 
             async fn update_tenant(&self, t: &super::Tenant) -> super::StoreResult<()> {
-                let done = sqlx::query("UPDATE tenants SET name = $1, quotas = $2, updated_at = $3 WHERE id = $4")
+                let done = sqlx::query("UPDATE tenants SET name = $1, quotas = $2, updated_at = $3, retention_days = $5 WHERE id = $4")
                     .bind(&t.name)
                     .bind(super::common::to_json(&t.quotas))
                     .bind(t.updated_at)
                     .bind(t.id.as_str())
+                    .bind(t.retention_days.map(i64::from))
                     .execute(self.writer())
                     .await
                     .map_err(|e| super::common::conflict_on_unique(e, "a tenant with this name exists"))?;
@@ -1415,6 +1418,51 @@ macro_rules! impl_store {
                 push_page(&mut q, "r.id", page);
                 let requests = futures::StreamExt::map(q.build().fetch(self.reader()), |row| rows::inbound_request(&row?));
                 super::Page::collect_budgeted(requests, page.limit, super::PAGE_BYTE_BUDGET, |r| r.body.as_ref().map_or(0, String::len) + r.headers.len(), |r| r.id.to_string()).await
+            }
+
+            async fn prune_events(&self, query: &super::PruneQuery) -> super::StoreResult<super::PruneReport> {
+                let mut tx = self.writer().begin().await?;
+                // Oldest first, by creation; an event with a pending delivery is kept whatever
+                // its age (it is still being delivered, or held for a paused webhook).
+                let mut q = sqlx::QueryBuilder::<$db>::new("SELECT e.id FROM events e JOIN tenants t ON t.id = e.tenant_id WHERE e.created_at < ");
+                match query.older_than {
+                    Some(age) => {
+                        q.push_bind(query.now - age);
+                    }
+                    None => {
+                        q.push_bind(query.now).push(" - COALESCE(t.retention_days, ").push_bind(i64::from(query.default_days)).push(") * 86400000");
+                    }
+                }
+                if let Some(t) = &query.tenant {
+                    q.push(" AND e.tenant_id = ").push_bind(t.to_string());
+                }
+                q.push(" AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.status = 'pending') ORDER BY e.created_at LIMIT ")
+                    .push_bind(i64::from(query.batch.max(1)));
+                let ids: Vec<String> = q.build_query_scalar().fetch_all(&mut *tx).await?;
+                if ids.is_empty() {
+                    return Ok(super::PruneReport::default());
+                }
+                let run = |sql: &str| {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(sql);
+                    let mut sep = q.separated(", ");
+                    for id in super::common::padded_in_list(&ids) {
+                        sep.push_bind(id.clone());
+                    }
+                    q.push(")");
+                    q
+                };
+                // Pending deliveries are re-checked in each statement: one created meanwhile
+                // (a replay) keeps its event, and nothing of it is removed.
+                let attempts = run("DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE status <> 'pending' AND event_id IN (")
+                    .push(")").build().execute(&mut *tx).await?.rows_affected();
+                let events = run("DELETE FROM events WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id AND d.status = 'pending') AND id IN (")
+                    .build().execute(&mut *tx).await?.rows_affected();
+                let deliveries = run("DELETE FROM deliveries WHERE status <> 'pending' AND NOT EXISTS (SELECT 1 FROM events e WHERE e.id = deliveries.event_id) AND event_id IN (")
+                    .build().execute(&mut *tx).await?.rows_affected();
+                let inbound_requests = run("DELETE FROM inbound_requests WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.id = inbound_requests.event_id) AND event_id IN (")
+                    .build().execute(&mut *tx).await?.rows_affected();
+                tx.commit().await?;
+                Ok(super::PruneReport { events, deliveries, attempts, inbound_requests })
             }
 
             async fn prune_inbound_requests(&self, before: i64) -> super::StoreResult<u64> {

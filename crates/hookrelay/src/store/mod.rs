@@ -268,6 +268,10 @@ pub trait Store: Send + Sync + 'static {
         query: &InboundRequestQuery,
         page: &PageRequest,
     ) -> StoreResult<Page<InboundRequest>>;
+    /// Deletes one batch of events past retention, with their deliveries, attempts and inbound
+    /// requests, in one transaction — never an event that has a `pending` delivery. Callers
+    /// loop until a batch removes fewer than `query.batch` events.
+    async fn prune_events(&self, query: &PruneQuery) -> StoreResult<PruneReport>;
     /// Deletes requests-log entries received before `before`; returns how many.
     async fn prune_inbound_requests(&self, before: Millis) -> StoreResult<u64>;
 

@@ -14,6 +14,8 @@ pub struct Tenant {
     pub id: TenantId,
     pub name: String,
     pub quotas: Quotas,
+    /// Days its events are kept; `None` follows `HOOKRELAY_RETENTION_DAYS`.
+    pub retention_days: Option<u32>,
     pub created_at: Millis,
     pub updated_at: Millis,
 }
@@ -413,6 +415,37 @@ pub struct AttemptRecord {
     pub attempt: Attempt,
     pub next: NextState,
     pub finished_at: Millis,
+}
+
+/// What one pruning pass looks at: events created before their tenant's retention (or before
+/// `now - older_than` for every tenant, when given), at most `batch` of them.
+#[derive(Clone, Debug)]
+pub struct PruneQuery {
+    pub now: Millis,
+    /// Retention of a tenant that sets none, in days.
+    pub default_days: u32,
+    /// Overrides every tenant's retention (`hookrelay prune --older-than`), in milliseconds.
+    pub older_than: Option<Millis>,
+    pub tenant: Option<TenantId>,
+    pub batch: u32,
+}
+
+/// What pruning removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PruneReport {
+    pub events: u64,
+    pub deliveries: u64,
+    pub attempts: u64,
+    pub inbound_requests: u64,
+}
+
+impl std::ops::AddAssign for PruneReport {
+    fn add_assign(&mut self, o: Self) {
+        self.events += o.events;
+        self.deliveries += o.deliveries;
+        self.attempts += o.attempts;
+        self.inbound_requests += o.inbound_requests;
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -31,6 +31,7 @@ mod listen;
 mod metrics;
 mod otlp;
 mod quotas;
+mod retention;
 mod secrets;
 mod ssrf;
 mod stream;

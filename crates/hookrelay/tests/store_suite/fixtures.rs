@@ -16,6 +16,7 @@ pub async fn tenant(store: &dyn Store, name: &str) -> Tenant {
         id: TenantId::generate(),
         name: name.to_owned(),
         quotas: Default::default(),
+        retention_days: None,
         created_at: now,
         updated_at: now,
     };
