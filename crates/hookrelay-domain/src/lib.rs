@@ -1,6 +1,7 @@
 //! The pure domain of hookrelay: identifiers, event-type filters, payload signing, retry policy
 //! and attempt classification. Nothing here performs I/O; every other crate depends on this one.
 
+pub mod alerting;
 pub mod envelope;
 pub mod filter;
 pub mod health;

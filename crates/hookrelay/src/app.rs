@@ -160,6 +160,17 @@ async fn start(
             shutdown.clone(),
         ))
     });
+    // The alert loop runs beside the workers: their recorder feeds its counters.
+    let alert_counters = Arc::new(crate::alerts::AlertCounters::new(config.alerts.window));
+    let alert_loop = role.runs_workers().then(|| {
+        tokio::spawn(crate::alerts::run(
+            store.clone(),
+            alert_counters.clone(),
+            config.alerts,
+            config.alert_every,
+            shutdown.clone(),
+        ))
+    });
     let workers = role.runs_workers().then(|| {
         spawn_workers(
             WorkerContext {
@@ -178,6 +189,7 @@ async fn start(
                 },
                 feed: feed.clone(),
                 health: config.health,
+                alerts: alert_counters.clone(),
             },
             shutdown.clone(),
         )
@@ -229,8 +241,8 @@ async fn start(
             .await;
     }
     listener_task.abort();
-    if let Some(r) = retention {
-        r.abort();
+    for task in [retention, alert_loop].into_iter().flatten() {
+        task.abort();
     }
     tracing::info!("hookrelay stopped");
     Ok(())

@@ -1,6 +1,7 @@
 //! hookrelay as a library: the store, the delivery engine and the HTTP API, wired by `app::run`.
 //! The binary in `main.rs` is only the command line around it.
 
+pub mod alerts;
 pub mod api;
 pub mod app;
 pub mod auth;

@@ -70,4 +70,5 @@ store_tests! {
     scenario_circuit_breaker => sqlite_circuit_breaker, postgres_circuit_breaker;
     scenario_gone_disables => sqlite_gone_disables, postgres_gone_disables;
     scenario_retention => sqlite_retention, postgres_retention;
+    scenario_alert_crossings => sqlite_alert_crossings, postgres_alert_crossings;
 }

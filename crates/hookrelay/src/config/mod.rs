@@ -125,6 +125,12 @@ struct RawConfig {
     auto_disable_after: String,
     circuit_cooldown_ms: u64,
     retention_days: u32,
+    #[serde(deserialize_with = "text")]
+    alert_window: String,
+    alert_failure_rate: f64,
+    #[serde(deserialize_with = "text")]
+    alert_backlog: String,
+    alert_every_ms: u64,
 }
 
 /// Validated settings.
@@ -180,6 +186,10 @@ pub struct Config {
     pub health: hookrelay_domain::health::HealthPolicy,
     /// Days a tenant's events are kept unless it sets its own `retention_days`.
     pub retention_days: u32,
+    /// `HOOKRELAY_ALERT_WINDOW`, `_FAILURE_RATE`, `_BACKLOG`.
+    pub alerts: hookrelay_domain::alerting::AlertThresholds,
+    /// How often the alert thresholds are evaluated.
+    pub alert_every: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -327,6 +337,29 @@ impl RawConfig {
         if self.circuit_failures == 0 {
             return Err(err("circuit_failures", "must be at least 1".into()));
         }
+        let alert_window = hookrelay_domain::alerting::parse_duration_ms(self.alert_window.trim())
+            .ok_or_else(|| {
+                err(
+                    "alert_window",
+                    format!("`{}` is not a duration like 15m or 1h", self.alert_window),
+                )
+            })?;
+        if !(self.alert_failure_rate > 0.0 && self.alert_failure_rate <= 1.0) {
+            return Err(err(
+                "alert_failure_rate",
+                "must be above 0 and at most 1 (0.5 = half the attempts)".into(),
+            ));
+        }
+        let defaults = hookrelay_domain::alerting::AlertThresholds::default();
+        let (backlog_pending, backlog_age_ms) = hookrelay_domain::alerting::parse_backlog(
+            &self.alert_backlog,
+            defaults.backlog_pending,
+            defaults.backlog_age.as_millis() as i64,
+        )
+        .map_err(|m| err("alert_backlog", m))?;
+        if self.alert_every_ms < 50 {
+            return Err(err("alert_every_ms", "must be at least 50".into()));
+        }
         if !(1..=3650).contains(&self.retention_days) {
             return Err(err("retention_days", "must be 1-3650 days".into()));
         }
@@ -404,6 +437,13 @@ impl RawConfig {
                 first_cooldown: Duration::from_millis(self.circuit_cooldown_ms),
             },
             retention_days: self.retention_days,
+            alerts: hookrelay_domain::alerting::AlertThresholds {
+                window: Duration::from_millis(alert_window as u64),
+                failure_rate: self.alert_failure_rate,
+                backlog_pending,
+                backlog_age: Duration::from_millis(backlog_age_ms as u64),
+            },
+            alert_every: Duration::from_millis(self.alert_every_ms),
         })
     }
 }
@@ -456,6 +496,12 @@ mod tests {
         assert!(!c.require_https);
         assert!(!c.strict_event_types);
         assert_eq!(c.health, hookrelay_domain::health::HealthPolicy::default());
+        assert_eq!(
+            c.alerts,
+            hookrelay_domain::alerting::AlertThresholds::default()
+        );
+        assert!(with(&[("alert_backlog", "depth=3")]).is_err());
+        assert!(with(&[("alert_window", "soon")]).is_err());
     }
 
     #[test]

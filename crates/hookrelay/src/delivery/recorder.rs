@@ -51,6 +51,7 @@ pub async fn run(
     store: Arc<dyn Store>,
     feed: Arc<ChangeFeed>,
     policy: HealthPolicy,
+    alerts: Arc<crate::alerts::AlertCounters>,
     mut rx: mpsc::Receiver<Finished>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -66,6 +67,16 @@ pub async fn run(
         for f in &batch {
             count(f);
         }
+        // In memory, per batch: what the failure-rate alert is evaluated on.
+        alerts.record(batch.iter().filter_map(|f| {
+            let c = f.claim.as_ref()?;
+            Some((
+                &c.webhook.id,
+                &c.tenant_id,
+                f.record.finished_at,
+                f.record.next != NextState::Succeeded,
+            ))
+        }));
         if feed.is_watched() {
             feed.publish(batch.iter().filter_map(change_of).collect());
         }

@@ -41,6 +41,8 @@ pub struct WorkerContext {
     pub feed: Arc<ChangeFeed>,
     /// How recorded attempts move each webhook's circuit breaker and auto-disable.
     pub health: hookrelay_domain::health::HealthPolicy,
+    /// The rolling attempt counters the alert loop evaluates (see `crate::alerts`).
+    pub alerts: Arc<crate::alerts::AlertCounters>,
 }
 
 impl WorkerContext {
@@ -176,6 +178,7 @@ pub fn spawn_workers(ctx: WorkerContext, shutdown: CancellationToken) -> WorkerH
         ctx.store.clone(),
         ctx.feed.clone(),
         ctx.health,
+        ctx.alerts.clone(),
         rx,
     ));
     let dispatch = Arc::new(Dispatch {

@@ -1294,6 +1294,73 @@ macro_rules! impl_store {
                 })
             }
 
+            async fn backlog_by_tenant(&self, now: i64) -> super::StoreResult<Vec<super::TenantBacklog>> {
+                let rows: Vec<(String, bool, i64, Option<i64>)> = sqlx::query_as("SELECT t.id, t.backlog_alerting, COUNT(d.id), MIN(CASE WHEN d.next_attempt_at <= $1 THEN d.next_attempt_at END) \
+                    FROM tenants t LEFT JOIN deliveries d ON d.tenant_id = t.id AND d.status = 'pending' GROUP BY t.id, t.backlog_alerting \
+                    HAVING COUNT(d.id) > 0 OR t.backlog_alerting = TRUE")
+                    .bind(now)
+                    .fetch_all(self.reader())
+                    .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, alerting, pending, oldest)| super::TenantBacklog {
+                        tenant_id: hookrelay_domain::TenantId::from_trusted(id),
+                        pending: pending.max(0) as u64,
+                        oldest_due_age_ms: oldest.map(|o| (now - o).max(0) as u64).unwrap_or(0),
+                        alerting,
+                    })
+                    .collect())
+            }
+
+            async fn set_alert(&self, change: &super::AlertChange) -> super::StoreResult<bool> {
+                use super::AlertChange;
+                let mut tx = self.writer().begin().await?;
+                let (flipped, op) = match change {
+                    AlertChange::Backlog { tenant, over, pending, oldest_pending_age_seconds, at } => {
+                        let done = sqlx::query("UPDATE tenants SET backlog_alerting = $1 WHERE id = $2 AND backlog_alerting <> $1")
+                            .bind(*over)
+                            .bind(tenant.as_str())
+                            .execute(&mut *tx)
+                            .await?;
+                        let op = super::common::Operational {
+                            tenant_id: tenant.to_string(),
+                            event_type: "hookrelay.queue.backlog",
+                            about_webhook: String::new(),
+                            at: *at,
+                            data: serde_json::json!({"pending": pending, "oldest_pending_age_seconds": oldest_pending_age_seconds}),
+                        };
+                        (done.rows_affected() == 1, op)
+                    }
+                    AlertChange::FailureRate { tenant, webhook, over, attempts, failures, window_seconds, at } => {
+                        let url: Option<String> = sqlx::query_scalar("UPDATE webhooks SET rate_alerting = $1 WHERE id = $2 AND tenant_id = $3 AND rate_alerting <> $1 RETURNING url")
+                            .bind(*over)
+                            .bind(webhook.as_str())
+                            .bind(tenant.as_str())
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                        let rate = if *attempts == 0 { 0.0 } else { *failures as f64 / *attempts as f64 };
+                        let op = super::common::Operational {
+                            tenant_id: tenant.to_string(),
+                            event_type: "hookrelay.webhook.failing",
+                            about_webhook: webhook.to_string(),
+                            at: *at,
+                            data: serde_json::json!({
+                                "webhook_id": webhook, "url": url, "reason": "failure_rate",
+                                "failure_rate": (rate * 1000.0).round() / 1000.0, "attempts": attempts,
+                                "window_seconds": window_seconds,
+                            }),
+                        };
+                        (url.is_some(), op)
+                    }
+                };
+                let raised = flipped && matches!(change, AlertChange::Backlog { over: true, .. } | AlertChange::FailureRate { over: true, .. });
+                if raised && emit_operational(&mut tx, std::slice::from_ref(&op)).await? > 0 {
+                    Self::notify_due(&mut tx).await?;
+                }
+                tx.commit().await?;
+                Ok(flipped)
+            }
+
             async fn reseal_secrets(&self) -> super::StoreResult<u64> {
                 let rows: Vec<(String, String)> = sqlx::query_as("SELECT id, secrets FROM webhooks").fetch_all(self.reader()).await?;
                 let mut changed = 0;

@@ -242,6 +242,13 @@ pub trait Store: Send + Sync + 'static {
     /// The earliest `next_attempt_at` among claimable deliveries, to sleep exactly that long.
     async fn next_due_at(&self) -> StoreResult<Option<Millis>>;
     async fn queue_stats(&self, now: Millis) -> StoreResult<QueueStats>;
+    /// Every tenant with pending deliveries or a raised backlog alert: its pending count and
+    /// oldest due age (one aggregate query, for the alert loop).
+    async fn backlog_by_tenant(&self, now: Millis) -> StoreResult<Vec<TenantBacklog>>;
+    /// Raises or clears an alert: flips its stored flag and, when it was raised, writes the
+    /// operational event in the same transaction. `false` when the flag already was so (another
+    /// node told it first).
+    async fn set_alert(&self, change: &AlertChange) -> StoreResult<bool>;
 
     /// Re-seals every stored secret with the current master key; returns how many changed.
     async fn reseal_secrets(&self) -> StoreResult<u64>;

@@ -417,6 +417,37 @@ pub struct AttemptRecord {
     pub finished_at: Millis,
 }
 
+/// One tenant's pending deliveries, for the backlog alert.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TenantBacklog {
+    pub tenant_id: TenantId,
+    pub pending: u64,
+    pub oldest_due_age_ms: u64,
+    /// Whether its backlog alert is raised (it crossed, and has not fallen back below yet).
+    pub alerting: bool,
+}
+
+/// An alert threshold crossed one way or the other (see `crate::alerts`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum AlertChange {
+    FailureRate {
+        tenant: TenantId,
+        webhook: WebhookId,
+        over: bool,
+        attempts: u64,
+        failures: u64,
+        window_seconds: u64,
+        at: Millis,
+    },
+    Backlog {
+        tenant: TenantId,
+        over: bool,
+        pending: u64,
+        oldest_pending_age_seconds: u64,
+        at: Millis,
+    },
+}
+
 /// What one pruning pass looks at: events created before their tenant's retention (or before
 /// `now - older_than` for every tenant, when given), at most `batch` of them.
 #[derive(Clone, Debug)]

@@ -14,6 +14,8 @@ both_backends!(
     circuit_opens_holds_and_a_probe_closes_it,
     failing_for_the_whole_period_disables,
     operational_events_reach_explicit_subscribers_once,
+    backlog_crossing_twice_fires_twice,
+    failure_rate_over_the_window_tells_failing_once,
 );
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -292,4 +294,119 @@ async fn operational_events_reach_explicit_subscribers_once(backend: Backend) {
         )
         .await;
     assert_eq!(status, 422, "{body}");
+}
+
+/// Waits `ticks` evaluations of the alert loop (a time-based wait, polled).
+async fn alert_ticks(every: Duration, ticks: u32) {
+    let start = std::time::Instant::now();
+    eventually(WAIT, "alert evaluations", || async {
+        (start.elapsed() > every * ticks).then_some(())
+    })
+    .await;
+}
+
+async fn events_of_type(server: &TestServer, t: &str) -> Vec<serde_json::Value> {
+    let (status, page) = server.get(&format!("/api/v1/events?type={t}")).await;
+    assert_eq!(status, 200, "{page}");
+    page["data"].as_array().unwrap().clone()
+}
+
+async fn backlog_crossing_twice_fires_twice(backend: Backend) {
+    const EVERY: Duration = Duration::from_millis(100);
+    let server = TestServer::start_with(backend, |c| {
+        c.alerts.backlog_pending = 3;
+        c.alert_every = EVERY;
+    })
+    .await;
+    let (rx, ops) = (Receiver::start().await, Receiver::start().await);
+    let hook = server
+        .webhook(json!({"url": rx.url("/held"), "events": ["held.*"], "active": false}))
+        .await;
+    let id = hook["id"].as_str().unwrap().to_owned();
+    server
+        .webhook(json!({"url": ops.url("/ops"), "events": ["hookrelay.queue.backlog"]}))
+        .await;
+    for round in 1..=2 {
+        for i in 0..3 {
+            server
+                .emit(json!({"type": "held.item", "data": {"round": round, "i": i}}))
+                .await;
+        }
+        eventually(WAIT, "the backlog event", || async {
+            (types_seen(&ops).len() == round).then_some(())
+        })
+        .await;
+        let told = ops.requests().last().unwrap().json();
+        assert_eq!(told["event"], "hookrelay.queue.backlog");
+        assert!(told["data"]["pending"].as_u64().unwrap() >= 3, "{told}");
+        // Still over for several evaluations: told once, not continuously.
+        alert_ticks(EVERY, 5).await;
+        assert_eq!(types_seen(&ops).len(), round);
+        // Drain it (resume, everything is sent), let the loop see it below, pause again.
+        let (s, _) = server
+            .patch(&format!("/api/v1/webhooks/{id}"), json!({"active": true}))
+            .await;
+        assert_eq!(s, 200);
+        eventually(WAIT, "the backlog drained", || async {
+            (rx.count() == 3 * round).then_some(())
+        })
+        .await;
+        eventually(WAIT, "nothing pending", || async {
+            let (_, h) = server.get("/health").await;
+            (h["queue_depth"] == 0).then_some(())
+        })
+        .await;
+        alert_ticks(EVERY, 3).await;
+        let (s, _) = server
+            .patch(&format!("/api/v1/webhooks/{id}"), json!({"active": false}))
+            .await;
+        assert_eq!(s, 200);
+    }
+    assert_eq!(
+        events_of_type(&server, "hookrelay.queue.backlog")
+            .await
+            .len(),
+        2
+    );
+}
+
+async fn failure_rate_over_the_window_tells_failing_once(backend: Backend) {
+    const EVERY: Duration = Duration::from_millis(100);
+    let server = TestServer::start_with(backend, |c| {
+        c.health.circuit_failures = 1000;
+        c.alert_every = EVERY;
+    })
+    .await;
+    let (bad, ops) = (Receiver::start().await, Receiver::start().await);
+    bad.set_default(Reply::status(500));
+    let hook = server
+        .webhook(
+            json!({"url": bad.url("/bad"), "events": ["r.*"], "retry_schedule_seconds": vec![0; 12]}),
+        )
+        .await;
+    server
+        .webhook(json!({"url": ops.url("/ops"), "events": ["hookrelay.webhook.*"]}))
+        .await;
+    server.emit(json!({"type": "r.one", "data": {}})).await;
+    let told = eventually(WAIT, "the failing event", || async {
+        ops.requests().into_iter().next().map(|r| r.json())
+    })
+    .await;
+    assert_eq!(told["event"], "hookrelay.webhook.failing");
+    assert_eq!(told["data"]["reason"], "failure_rate");
+    assert_eq!(told["data"]["webhook_id"], hook["id"]);
+    assert_eq!(told["data"]["failure_rate"], 1.0);
+    assert!(told["data"]["attempts"].as_u64().unwrap() >= 10, "{told}");
+    assert_eq!(told["data"]["window_seconds"], 900);
+    eventually(WAIT, "all 13 attempts", || async {
+        (bad.count() == 13).then_some(())
+    })
+    .await;
+    alert_ticks(EVERY, 5).await;
+    assert_eq!(
+        events_of_type(&server, "hookrelay.webhook.failing")
+            .await
+            .len(),
+        1
+    );
 }

@@ -183,3 +183,85 @@ pub async fn scenario_gone_disables(store: &dyn Store) {
         1
     );
 }
+
+/// Scenario: the backlog per tenant, and alerts raised once per crossing with their event.
+pub async fn scenario_alert_crossings(store: &dyn Store) {
+    let t = tenant(store, "t").await;
+    let quiet = tenant(store, "quiet").await;
+    create_paused_webhook(store, &t.id, &["held.*"]).await;
+    let ops = create_webhook(store, &t.id, &["hookrelay.*"]).await;
+    let now = now_millis();
+    ingest_single(store, &event_at(&t.id, "held.a", now - 5_000)).await;
+    ingest_single(store, &event_at(&t.id, "held.b", now - 1_000)).await;
+    let backlog = store.backlog_by_tenant(now).await.unwrap();
+    assert_eq!(
+        backlog,
+        [TenantBacklog {
+            tenant_id: t.id.clone(),
+            pending: 2,
+            oldest_due_age_ms: 5_000,
+            alerting: false
+        }],
+        "only tenants with something pending"
+    );
+    let raise = |over: bool| AlertChange::Backlog {
+        tenant: t.id.clone(),
+        over,
+        pending: 2,
+        oldest_pending_age_seconds: 5,
+        at: now,
+    };
+    assert!(store.set_alert(&raise(true)).await.unwrap());
+    assert!(!store.set_alert(&raise(true)).await.unwrap(), "once");
+    let told = store
+        .list_events(
+            &t.id,
+            &EventQuery {
+                event_type: Some("hookrelay.queue.backlog".into()),
+                ..Default::default()
+            },
+            &PageRequest::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(told.items.len(), 1);
+    let (_, deliveries) = store.get_event(&t.id, &told.items[0].id).await.unwrap();
+    assert_eq!(deliveries.len(), 1);
+    assert_eq!(deliveries[0].webhook_id, ops.id);
+    // Raised, it is listed even with nothing pending; cleared, it tells nothing.
+    assert!(store.backlog_by_tenant(now).await.unwrap()[0].alerting);
+    assert!(store.set_alert(&raise(false)).await.unwrap());
+    assert!(store
+        .backlog_by_tenant(now)
+        .await
+        .unwrap()
+        .iter()
+        .all(|b| b.tenant_id != quiet.id));
+    let rate = AlertChange::FailureRate {
+        tenant: t.id.clone(),
+        webhook: ops.id.clone(),
+        over: true,
+        attempts: 10,
+        failures: 6,
+        window_seconds: 900,
+        at: now,
+    };
+    assert!(store.set_alert(&rate).await.unwrap());
+    assert!(!store.set_alert(&rate).await.unwrap());
+    let failing = store
+        .list_events(
+            &t.id,
+            &EventQuery {
+                event_type: Some("hookrelay.webhook.failing".into()),
+                ..Default::default()
+            },
+            &PageRequest::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(failing.items.len(), 1);
+    let data: serde_json::Value = serde_json::from_str(&failing.items[0].data).unwrap();
+    assert_eq!(data["failure_rate"], 0.6);
+    let (_, deliveries) = store.get_event(&t.id, &failing.items[0].id).await.unwrap();
+    assert!(deliveries.is_empty(), "never to the webhook it is about");
+}
