@@ -1,8 +1,10 @@
 //! The pure domain of hookrelay: identifiers, event-type filters, payload signing, retry policy
 //! and attempt classification. Nothing here performs I/O; every other crate depends on this one.
 
+pub mod alerting;
 pub mod envelope;
 pub mod filter;
+pub mod health;
 pub mod ids;
 pub mod netpolicy;
 pub mod outcome;

@@ -67,6 +67,7 @@ fn metrics_handle() -> Option<PrometheusHandle> {
                 .ok()?
                 .install_recorder()
                 .ok()
+                .inspect(|_| crate::monitoring::register())
         })
         .clone()
 }
@@ -151,6 +152,25 @@ async fn start(
         tokio::spawn(async move { store.forward_notifications(wake, feed, shutdown).await })
     };
 
+    // Retention runs beside the workers (an api-only node leaves it to them).
+    let retention = role.runs_workers().then(|| {
+        tokio::spawn(crate::retention::run(
+            store.clone(),
+            config.retention_days,
+            shutdown.clone(),
+        ))
+    });
+    // The alert loop runs beside the workers: their recorder feeds its counters.
+    let alert_counters = Arc::new(crate::alerts::AlertCounters::new(config.alerts.window));
+    let alert_loop = role.runs_workers().then(|| {
+        tokio::spawn(crate::alerts::run(
+            store.clone(),
+            alert_counters.clone(),
+            config.alerts,
+            config.alert_every,
+            shutdown.clone(),
+        ))
+    });
     let workers = role.runs_workers().then(|| {
         spawn_workers(
             WorkerContext {
@@ -168,6 +188,8 @@ async fn start(
                     default_tenant_rate: config.default_quotas.delivery_rate_per_sec,
                 },
                 feed: feed.clone(),
+                health: config.health,
+                alerts: alert_counters.clone(),
             },
             shutdown.clone(),
         )
@@ -219,6 +241,9 @@ async fn start(
             .await;
     }
     listener_task.abort();
+    for task in [retention, alert_loop].into_iter().flatten() {
+        task.abort();
+    }
     tracing::info!("hookrelay stopped");
     Ok(())
 }
@@ -234,6 +259,7 @@ pub async fn bootstrap(store: &dyn Store, config: &Config) -> anyhow::Result<()>
                 id: TenantId::generate(),
                 name: DEFAULT_TENANT.into(),
                 quotas: Default::default(),
+                retention_days: None,
                 created_at: now,
                 updated_at: now,
             };

@@ -43,6 +43,17 @@ enum Command {
     },
     /// Apply the database schema and exit.
     Migrate,
+    /// Delete events older than the given age now (every tenant, or one), with their
+    /// deliveries, attempts and inbound requests, keeping any event with a pending delivery;
+    /// prints what it removed.
+    Prune {
+        /// Age such as 7d, 12h or 90m.
+        #[arg(long)]
+        older_than: String,
+        /// Only this tenant (`ten_…`).
+        #[arg(long)]
+        tenant: Option<String>,
+    },
     /// Re-encrypt every stored secret with the current HOOKRELAY_MASTER_KEY (old keys go in
     /// HOOKRELAY_PREVIOUS_MASTER_KEYS until this has run).
     RotateMasterKey,
@@ -106,7 +117,10 @@ fn main() -> std::process::ExitCode {
     // Only a serving process exports traces; the one-shot commands just log.
     let otlp = match cli.command {
         Command::Serve { .. } => config.otlp_endpoint.clone(),
-        Command::Migrate | Command::RotateMasterKey | Command::Listen(_) => None,
+        Command::Migrate
+        | Command::Prune { .. }
+        | Command::RotateMasterKey
+        | Command::Listen(_) => None,
     };
     // Inside the runtime: the trace exporter's batch task runs on it.
     let telemetry = {
@@ -147,6 +161,40 @@ async fn run(command: Command, config: Config, node_id: String) -> anyhow::Resul
             .await?;
             store.migrate().await?;
             eprintln!("hookrelay: schema is up to date ({})", store.backend());
+            Ok(())
+        }
+        Command::Prune { older_than, tenant } => {
+            let age = hookrelay::retention::parse_age(&older_than).ok_or_else(|| {
+                anyhow::anyhow!("--older-than `{older_than}` is not an age like 7d, 12h or 90m")
+            })?;
+            let tenant = tenant
+                .map(|t| {
+                    hookrelay_domain::TenantId::parse(&t)
+                        .ok_or_else(|| anyhow::anyhow!("--tenant `{t}` is not a tenant id (ten_…)"))
+                })
+                .transpose()?;
+            let store = hookrelay::store::connect(
+                &config.database_url,
+                Arc::new(config.keyring()?),
+                &StoreOptions::from_config(&config),
+            )
+            .await?;
+            store.migrate().await?;
+            let removed = hookrelay::retention::prune(
+                store.as_ref(),
+                config.retention_days,
+                Some(age),
+                tenant.as_ref(),
+            )
+            .await?;
+            println!(
+                "pruned {} events, {} deliveries, {} attempts, {} inbound requests (older than {older_than}{})",
+                removed.events,
+                removed.deliveries,
+                removed.attempts,
+                removed.inbound_requests,
+                tenant.map(|t| format!(", tenant {t}")).unwrap_or_default(),
+            );
             Ok(())
         }
         Command::RotateMasterKey => {

@@ -71,4 +71,8 @@ store_tests! {
     scenario_replay_webhook => sqlite_replay_webhook, postgres_replay_webhook;
     scenario_replay_webhook_in_batches => sqlite_replay_webhook_in_batches, postgres_replay_webhook_in_batches;
     scenario_delivery_search_filters => sqlite_delivery_search_filters, postgres_delivery_search_filters;
+    scenario_circuit_breaker => sqlite_circuit_breaker, postgres_circuit_breaker;
+    scenario_gone_disables => sqlite_gone_disables, postgres_gone_disables;
+    scenario_retention => sqlite_retention, postgres_retention;
+    scenario_alert_crossings => sqlite_alert_crossings, postgres_alert_crossings;
 }

@@ -14,6 +14,23 @@ function activeBadge(w) {
   return w.active ? badge("active", "active") : badge("paused", "paused");
 }
 
+/** The webhook's health as one of healthy / failing / open / disabled, with why (the API's
+ * `circuit` and `disabled_reason`). Exported for the unit tests. */
+export function health(w) {
+  const c = w.circuit || {};
+  if (w.disabled_reason) return { kind: "disabled", text: `disabled: ${w.disabled_reason}` };
+  if (c.state === "open") return { kind: "open", text: "circuit open" };
+  if (c.state === "half_open") return { kind: "open", text: "circuit half-open" };
+  if (c.consecutive_failures > 0) return { kind: "failing", text: `failing (${c.consecutive_failures})` };
+  return { kind: "healthy", text: "healthy" };
+}
+
+function healthBadge(w) {
+  const { kind, text } = health(w);
+  const title = kind === "open" && w.circuit.open_until ? `no attempt before ${w.circuit.open_until}` : null;
+  return h("span", { class: `badge badge-health badge-health-${kind}`, "data-health": kind, title }, text);
+}
+
 function patterns(events) {
   if (!events || !events.length) return h("span", { class: "muted" }, "all events");
   return h("span", { class: "chips" }, events.map((p) => h("code", { class: "chip" }, p)));
@@ -38,6 +55,7 @@ export function list(root, route, ctx) {
       h("td", {}, w.kind),
       h("td", {}, patterns(w.events)),
       h("td", {}, activeBadge(w)),
+      h("td", {}, healthBadge(w)),
       h("td", { class: "nowrap opt" }, timeEl(w.created_at)),
     );
   const pager = morePager(more, (cursor) => get("/api/v1/webhooks", { cursor, limit: 100 }), (w) => tbody.append(row(w)), "webhooks");
@@ -50,7 +68,7 @@ export function list(root, route, ctx) {
           emptyState("No webhooks yet.", "A webhook is a URL that receives the events you choose, signed so the receiver can trust them.", create ? h("a", { class: "btn btn-primary", href: "#/webhooks/new" }, "Create the first webhook") : null),
         );
       } else {
-        const t = table("Webhooks", [{ text: "URL", class: "col-url" }, "Kind", "Events", "Status", { text: "Created", class: "opt" }], page.data.map(row));
+        const t = table("Webhooks", [{ text: "URL", class: "col-url" }, "Kind", "Events", "Status", "Health", { text: "Created", class: "opt" }], page.data.map(row));
         tbody = t.tbody;
         fill(body, t.el);
       }
@@ -262,9 +280,10 @@ export function detail(root, route, ctx) {
         h("div", { class: "page-actions" }, actions, h("a", { class: "btn", href: ctx.href("deliveries", { webhook_id: id }) }, "Deliveries")),
       ),
       note,
-      w.active ? null : h("div", { class: "callout callout-pending" }, h("p", {}, "Paused. Matching events still create deliveries; they wait as pending and are sent when you resume.")),
+      w.active ? null : h("div", { class: "callout callout-pending" }, h("p", {}, w.disabled_reason ? `Disabled by hookrelay (${w.disabled_reason === "gone" ? "the receiver answered 410 Gone" : "every attempt failed for too long"}). Matching events still create deliveries; they wait as pending and are sent when you resume.` : "Paused. Matching events still create deliveries; they wait as pending and are sent when you resume.")),
       testResult,
       fields([
+        ["Health", h("span", { id: "webhook-health" }, healthBadge(w))],
         ["Kind", w.kind],
         ["Events", patterns(w.events)],
         ["Description", w.description || h("span", { class: "muted" }, "—")],

@@ -145,7 +145,10 @@ impl From<StoreError> for ApiError {
             StoreError::Database(sqlx::Error::PoolTimedOut) => {
                 Self::Unavailable("the store is overloaded; retry shortly".into())
             }
-            other => Self::Internal(other.to_string()),
+            other => {
+                crate::monitoring::store_error("api");
+                Self::Internal(other.to_string())
+            }
         }
     }
 }
@@ -154,7 +157,10 @@ impl From<crate::ingest::IngestError> for ApiError {
     fn from(e: crate::ingest::IngestError) -> Self {
         match e {
             crate::ingest::IngestError::Closed => Self::Unavailable("shutting down".into()),
-            crate::ingest::IngestError::Store(s) => Self::Internal(s.to_string()),
+            crate::ingest::IngestError::Store(s) => {
+                crate::monitoring::store_error("api");
+                Self::Internal(s.to_string())
+            }
         }
     }
 }

@@ -77,6 +77,15 @@ fn to_new_event(
             "must be a dotted event type like member.created (letters, digits, _ - :)",
         ));
     }
+    if e.event_type
+        .starts_with(hookrelay_domain::health::OPERATIONAL_PREFIX)
+    {
+        // hookrelay's own operational events: a client could otherwise forge an alert.
+        return Err(ApiError::field(
+            "type",
+            "the hookrelay. prefix is reserved for the events hookrelay emits about itself",
+        ));
+    }
     let key = e.event_id.as_deref().or(header_key).map(str::to_owned);
     if let Some(k) = &key {
         if k.is_empty() || k.len() > MAX_EVENT_ID_LEN {

@@ -24,9 +24,7 @@ pub async fn health(State(s): State<AppState>) -> Response {
     let now = now_millis();
     match s.store.queue_stats(now).await {
         Ok(q) => {
-            metrics::gauge!("hookrelay_queue_depth").set(q.pending as f64);
-            metrics::gauge!("hookrelay_oldest_pending_age_seconds")
-                .set(q.oldest_due_age_ms as f64 / 1000.0);
+            set_queue_gauges(&q);
             Json(json!({
                 "status": "ok", "db": "ok", "backend": s.store.backend(),
                 "queue_depth": q.pending, "oldest_pending_age_ms": q.oldest_due_age_ms,
@@ -35,6 +33,7 @@ pub async fn health(State(s): State<AppState>) -> Response {
             .into_response()
         }
         Err(e) => {
+            crate::monitoring::store_error("api");
             tracing::warn!(error = %e, "health check: store unreachable");
             (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "degraded", "db": "unreachable", "backend": s.store.backend()})))
                 .into_response()
@@ -57,11 +56,21 @@ pub async fn ready(State(s): State<AppState>) -> Response {
 
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format")))]
 pub async fn metrics(State(s): State<AppState>) -> Response {
-    if let Ok(q) = s.store.queue_stats(now_millis()).await {
-        metrics::gauge!("hookrelay_queue_depth").set(q.pending as f64);
-        metrics::gauge!("hookrelay_oldest_pending_age_seconds")
-            .set(q.oldest_due_age_ms as f64 / 1000.0);
+    match s.store.queue_stats(now_millis()).await {
+        Ok(q) => set_queue_gauges(&q),
+        Err(e) => {
+            crate::monitoring::store_error("api");
+            tracing::warn!(error = %e, "metrics: reading the queue's state failed");
+        }
     }
     let body = s.metrics.as_ref().map(|h| h.render()).unwrap_or_default();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+fn set_queue_gauges(q: &crate::store::QueueStats) {
+    use crate::monitoring::{CIRCUIT_OPEN, DLQ_SIZE, OLDEST_PENDING_AGE, QUEUE_DEPTH};
+    metrics::gauge!(QUEUE_DEPTH).set(q.pending as f64);
+    metrics::gauge!(OLDEST_PENDING_AGE).set(q.oldest_due_age_ms as f64 / 1000.0);
+    metrics::gauge!(DLQ_SIZE).set(q.dead_letter as f64);
+    metrics::gauge!(CIRCUIT_OPEN).set(q.open_circuits as f64);
 }

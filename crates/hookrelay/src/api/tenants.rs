@@ -30,6 +30,8 @@ pub struct CreateTenant {
     pub name: String,
     #[schema(value_type = Option<Object>)]
     pub quotas: Option<Quotas>,
+    /// Days its events are kept, 1–3650 (default `HOOKRELAY_RETENTION_DAYS`).
+    pub retention_days: Option<u32>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -38,6 +40,8 @@ pub struct UpdateTenant {
     pub name: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub quotas: Option<Quotas>,
+    /// Days its events are kept, 1–3650 (default `HOOKRELAY_RETENTION_DAYS`).
+    pub retention_days: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -45,6 +49,14 @@ pub struct UpdateTenant {
 pub struct ListQuery {
     limit: Option<u32>,
     cursor: Option<String>,
+}
+
+fn check_retention(days: u32) -> ApiResult<u32> {
+    if (1..=3650).contains(&days) {
+        Ok(days)
+    } else {
+        Err(ApiError::field("retention_days", "must be 1-3650 days"))
+    }
 }
 
 fn check_name(name: &str) -> ApiResult<()> {
@@ -78,11 +90,15 @@ pub async fn create(
         id: TenantId::generate(),
         name: body.name,
         quotas: body.quotas.unwrap_or_default(),
+        retention_days: body.retention_days.map(check_retention).transpose()?,
         created_at: now,
         updated_at: now,
     };
     s.store.create_tenant(&tenant).await?;
-    Ok((StatusCode::CREATED, Json(TenantView::from(&tenant))))
+    Ok((
+        StatusCode::CREATED,
+        Json(TenantView::of(&tenant, s.config.retention_days)),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/tenants", tag = "tenants",
@@ -95,7 +111,11 @@ pub async fn list(
 ) -> ApiResult<Json<ListView<TenantView>>> {
     caller.require_server_admin()?;
     let page = s.store.list_tenants(&page(q.limit, q.cursor)?).await?;
-    Ok(Json(ListView::of(&page)))
+    let mut list: ListView<TenantView> = ListView::of(&page);
+    for (view, t) in list.data.iter_mut().zip(&page.items) {
+        view.retention_days = t.retention_days.unwrap_or(s.config.retention_days);
+    }
+    Ok(Json(list))
 }
 
 /// The server admin reads any tenant; a tenant's own keys read only their tenant.
@@ -117,7 +137,7 @@ pub async fn read(
 ) -> ApiResult<Json<TenantView>> {
     let id = visible(&caller, &id)?;
     let tenant = s.store.get_tenant(&id).await.map_err(missing("tenant"))?;
-    Ok(Json(TenantView::from(&tenant)))
+    Ok(Json(TenantView::of(&tenant, s.config.retention_days)))
 }
 
 #[utoipa::path(patch, path = "/api/v1/tenants/{id}", tag = "tenants", request_body = UpdateTenant,
@@ -138,8 +158,11 @@ pub async fn update(
     if let Some(q) = body.quotas {
         tenant.quotas = q;
     }
+    if let Some(days) = body.retention_days {
+        tenant.retention_days = Some(check_retention(days)?);
+    }
     tenant.updated_at = now_millis();
     s.store.update_tenant(&tenant).await?;
     s.quotas.forget(&tenant.id);
-    Ok(Json(TenantView::from(&tenant)))
+    Ok(Json(TenantView::of(&tenant, s.config.retention_days)))
 }

@@ -23,8 +23,19 @@ pub struct TenantView {
     pub name: String,
     #[schema(value_type = Object)]
     pub quotas: Quotas,
+    /// Days its events are kept (the server's `HOOKRELAY_RETENTION_DAYS` unless it sets its own).
+    pub retention_days: u32,
     pub created_at: String,
     pub updated_at: String,
+}
+
+impl TenantView {
+    /// The tenant with its retention, `default_days` when it sets none.
+    pub fn of(t: &Tenant, default_days: u32) -> Self {
+        let mut view = Self::from(t);
+        view.retention_days = t.retention_days.unwrap_or(default_days);
+        view
+    }
 }
 
 impl From<&Tenant> for TenantView {
@@ -33,6 +44,7 @@ impl From<&Tenant> for TenantView {
             id: t.id.to_string(),
             name: t.name.clone(),
             quotas: t.quotas.clone(),
+            retention_days: t.retention_days.unwrap_or(0),
             created_at: to_rfc3339(t.created_at),
             updated_at: to_rfc3339(t.updated_at),
         }
@@ -89,6 +101,28 @@ impl From<&User> for UserView {
 }
 
 #[derive(Serialize, ToSchema)]
+pub struct CircuitView {
+    /// `closed`, `open` (no attempt until `open_until`) or `half_open` (one probe may go).
+    pub state: String,
+    pub consecutive_failures: u32,
+    pub open_until: Option<String>,
+}
+
+impl CircuitView {
+    pub fn of(h: &hookrelay_domain::health::Health, now: i64) -> Self {
+        let state = h.state_at(now);
+        Self {
+            state: state.as_str().to_owned(),
+            consecutive_failures: h.consecutive_failures,
+            open_until: match state {
+                hookrelay_domain::health::CircuitState::Open => h.open_until.map(to_rfc3339),
+                _ => None,
+            },
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
 pub struct WebhookView {
     pub id: String,
     pub url: String,
@@ -112,6 +146,12 @@ pub struct WebhookView {
     /// `whpk_` + base64 of the ed25519 public key receivers verify `v1a` signatures with; null
     /// for `hmac`.
     pub public_key: Option<String>,
+    /// The circuit breaker: consecutive failed attempts open it; see "Endpoint health".
+    pub circuit: CircuitView,
+    /// Why hookrelay disabled the webhook by itself: `gone` (the receiver answered 410) or
+    /// `failing` (every attempt failed for `HOOKRELAY_AUTO_DISABLE_AFTER`); null otherwise.
+    pub disabled_reason: Option<String>,
+    pub disabled_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
     /// The `hmac` signing secret: present only at creation (and when a change generated one).
@@ -136,6 +176,9 @@ impl From<&Webhook> for WebhookView {
             transform: w.transform.clone(),
             signature_scheme: w.signature_scheme().as_str().to_owned(),
             public_key: w.public_key(),
+            circuit: CircuitView::of(&w.health, hookrelay_domain::time::now_millis()),
+            disabled_reason: w.health.disabled_reason.map(|r| r.as_str().to_owned()),
+            disabled_at: w.health.disabled_at.map(to_rfc3339),
             created_at: to_rfc3339(w.created_at),
             updated_at: to_rfc3339(w.updated_at),
             secret: None,

@@ -357,6 +357,7 @@ pub async fn create(
         secrets: vec![stored(&key)],
         filter: body.filter,
         transform: body.transform,
+        health: Default::default(),
         created_at: now,
         updated_at: now,
     };
@@ -455,6 +456,15 @@ pub async fn update(
         w.description = d;
     }
     if let Some(active) = body.active {
+        if active {
+            // Re-enabling clears why it was disabled; re-activating also resets the circuit
+            // (the store does the same, in the update).
+            if !w.active {
+                w.health = Default::default();
+            }
+            w.health.disabled_reason = None;
+            w.health.disabled_at = None;
+        }
         w.active = active;
     }
     if let Some(h) = body.headers {
@@ -588,7 +598,7 @@ pub async fn test(
     let sent = s.sender.send(&claim, 1).await;
     let record = record_for(&claim, 1, sent, &s.config.retry_schedule, &owner);
     s.store
-        .record_attempts(std::slice::from_ref(&record))
+        .record_attempts_with(std::slice::from_ref(&record), &s.config.health)
         .await?;
     if s.feed.is_watched() {
         s.feed.publish(vec![crate::feed::Change::Delivery(

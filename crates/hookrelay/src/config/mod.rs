@@ -119,6 +119,18 @@ struct RawConfig {
     session_ttl_secs: u64,
     login_max_failures: u32,
     login_lockout_secs: u64,
+    // Endpoint health (circuit breaker, auto-disable).
+    circuit_failures: u32,
+    #[serde(deserialize_with = "text")]
+    auto_disable_after: String,
+    circuit_cooldown_ms: u64,
+    retention_days: u32,
+    #[serde(deserialize_with = "text")]
+    alert_window: String,
+    alert_failure_rate: f64,
+    #[serde(deserialize_with = "text")]
+    alert_backlog: String,
+    alert_every_ms: u64,
 }
 
 /// Validated settings.
@@ -169,6 +181,15 @@ pub struct Config {
     pub login_max_failures: u32,
     /// How long such a lockout lasts (and the window failures are counted in).
     pub login_lockout: Duration,
+    /// The circuit breaker and auto-disable settings (`HOOKRELAY_CIRCUIT_FAILURES`,
+    /// `HOOKRELAY_AUTO_DISABLE_AFTER`).
+    pub health: hookrelay_domain::health::HealthPolicy,
+    /// Days a tenant's events are kept unless it sets its own `retention_days`.
+    pub retention_days: u32,
+    /// `HOOKRELAY_ALERT_WINDOW`, `_FAILURE_RATE`, `_BACKLOG`.
+    pub alerts: hookrelay_domain::alerting::AlertThresholds,
+    /// How often the alert thresholds are evaluated.
+    pub alert_every: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -313,6 +334,51 @@ impl RawConfig {
                 "login_max_failures and login_lockout_secs must be at least 1".into(),
             ));
         }
+        if self.circuit_failures == 0 {
+            return Err(err("circuit_failures", "must be at least 1".into()));
+        }
+        let alert_window = hookrelay_domain::alerting::parse_duration_ms(self.alert_window.trim())
+            .ok_or_else(|| {
+                err(
+                    "alert_window",
+                    format!("`{}` is not a duration like 15m or 1h", self.alert_window),
+                )
+            })?;
+        if !(self.alert_failure_rate > 0.0 && self.alert_failure_rate <= 1.0) {
+            return Err(err(
+                "alert_failure_rate",
+                "must be above 0 and at most 1 (0.5 = half the attempts)".into(),
+            ));
+        }
+        let defaults = hookrelay_domain::alerting::AlertThresholds::default();
+        let (backlog_pending, backlog_age_ms) = hookrelay_domain::alerting::parse_backlog(
+            &self.alert_backlog,
+            defaults.backlog_pending,
+            defaults.backlog_age.as_millis() as i64,
+        )
+        .map_err(|m| err("alert_backlog", m))?;
+        if self.alert_every_ms < 50 {
+            return Err(err("alert_every_ms", "must be at least 50".into()));
+        }
+        if !(1..=3650).contains(&self.retention_days) {
+            return Err(err("retention_days", "must be 1-3650 days".into()));
+        }
+        if !(100..=600_000).contains(&self.circuit_cooldown_ms) {
+            return Err(err(
+                "circuit_cooldown_ms",
+                "must be between 100 and 600000 (10 min)".into(),
+            ));
+        }
+        let auto_disable_after = crate::api::webhooks::parse_window(self.auto_disable_after.trim())
+            .ok_or_else(|| {
+                err(
+                    "auto_disable_after",
+                    format!(
+                        "`{}` is not a duration like 30s, 15m, 12h or 5d (at most 30d)",
+                        self.auto_disable_after
+                    ),
+                )
+            })?;
         let otlp_endpoint = match self.otlp_endpoint.trim() {
             "" => None,
             raw => Some(parse_otlp_endpoint(raw).map_err(|m| err("otlp_endpoint", m))?),
@@ -365,6 +431,19 @@ impl RawConfig {
             session_ttl: Duration::from_secs(self.session_ttl_secs),
             login_max_failures: self.login_max_failures,
             login_lockout: Duration::from_secs(self.login_lockout_secs),
+            health: hookrelay_domain::health::HealthPolicy {
+                circuit_failures: self.circuit_failures,
+                auto_disable_after: Duration::from_millis(auto_disable_after as u64),
+                first_cooldown: Duration::from_millis(self.circuit_cooldown_ms),
+            },
+            retention_days: self.retention_days,
+            alerts: hookrelay_domain::alerting::AlertThresholds {
+                window: Duration::from_millis(alert_window as u64),
+                failure_rate: self.alert_failure_rate,
+                backlog_pending,
+                backlog_age: Duration::from_millis(backlog_age_ms as u64),
+            },
+            alert_every: Duration::from_millis(self.alert_every_ms),
         })
     }
 }
@@ -416,6 +495,31 @@ mod tests {
         assert_eq!(c.delivery_timeout, Duration::from_secs(15));
         assert!(!c.require_https);
         assert!(!c.strict_event_types);
+        assert_eq!(c.health, hookrelay_domain::health::HealthPolicy::default());
+        assert_eq!(
+            c.alerts,
+            hookrelay_domain::alerting::AlertThresholds::default()
+        );
+        assert!(with(&[("alert_backlog", "depth=3")]).is_err());
+        assert!(with(&[("alert_window", "soon")]).is_err());
+    }
+
+    #[test]
+    fn health_settings_parse_and_bad_ones_are_refused() {
+        let fig = Config::figment(None)
+            .merge(Serialized::default("circuit_failures", 3))
+            .merge(Serialized::default("auto_disable_after", "2s"));
+        let c = Config::from_figment(fig).unwrap();
+        assert_eq!(c.health.circuit_failures, 3);
+        assert_eq!(c.health.auto_disable_after, Duration::from_secs(2));
+        let e = with(&[("auto_disable_after", "5 days")]).unwrap_err();
+        assert!(
+            e.to_string().contains("HOOKRELAY_AUTO_DISABLE_AFTER"),
+            "{e}"
+        );
+        let fig = Config::figment(None).merge(Serialized::default("circuit_failures", 0));
+        let e = Config::from_figment(fig).unwrap_err();
+        assert!(e.to_string().contains("HOOKRELAY_CIRCUIT_FAILURES"), "{e}");
     }
 
     #[test]

@@ -264,6 +264,7 @@ mod tests {
                     secret: String::new(),
                     expires_at: None,
                 }],
+                health: Default::default(),
                 created_at: 0,
                 updated_at: 0,
             }),

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use hookrelay_domain::health::HealthPolicy;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
 use crate::feed::{Change, ChangeFeed, DeliveryChange};
@@ -46,7 +47,13 @@ impl Slot {
 const MAX_BATCH: usize = 512;
 
 /// Runs until every sender is dropped and the queue is drained.
-pub async fn run(store: Arc<dyn Store>, feed: Arc<ChangeFeed>, mut rx: mpsc::Receiver<Finished>) {
+pub async fn run(
+    store: Arc<dyn Store>,
+    feed: Arc<ChangeFeed>,
+    policy: HealthPolicy,
+    alerts: Arc<crate::alerts::AlertCounters>,
+    mut rx: mpsc::Receiver<Finished>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let records: Vec<AttemptRecord> = batch.iter().map(|f| f.record.clone()).collect();
@@ -56,10 +63,20 @@ pub async fn run(store: Arc<dyn Store>, feed: Arc<ChangeFeed>, mut rx: mpsc::Rec
             db.system.name = crate::telemetry::db_system(store.backend()),
             hookrelay.records = records.len(),
         );
-        crate::telemetry::in_span(&span, write_with_retry(store.as_ref(), &records)).await;
+        crate::telemetry::in_span(&span, write_with_retry(store.as_ref(), &records, &policy)).await;
         for f in &batch {
             count(f);
         }
+        // In memory, per batch: what the failure-rate alert is evaluated on.
+        alerts.record(batch.iter().filter_map(|f| {
+            let c = f.claim.as_ref()?;
+            Some((
+                &c.webhook.id,
+                &c.tenant_id,
+                f.record.finished_at,
+                f.record.next != NextState::Succeeded,
+            ))
+        }));
         if feed.is_watched() {
             feed.publish(batch.iter().filter_map(change_of).collect());
         }
@@ -81,12 +98,18 @@ fn change_of(f: &Finished) -> Option<Change> {
 
 /// A store outage must not drop results: keep trying. If the process dies meanwhile, the leases
 /// expire and the deliveries are attempted again (at-least-once).
-async fn write_with_retry(store: &dyn Store, records: &[AttemptRecord]) {
+async fn write_with_retry(store: &dyn Store, records: &[AttemptRecord], policy: &HealthPolicy) {
     let mut backoff = Duration::from_millis(50);
     loop {
-        match store.record_attempts(records).await {
-            Ok(()) => return,
+        match store.record_attempts_with(records, policy).await {
+            Ok(transitions) => {
+                for t in transitions {
+                    tracing::warn!(webhook = %t.webhook_id, tenant = %t.tenant_id, change = ?t.change, "webhook health changed");
+                }
+                return;
+            }
             Err(e) => {
+                crate::monitoring::store_error("record");
                 tracing::error!(error = %e, count = records.len(), "recording attempts failed; retrying");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));

@@ -39,6 +39,10 @@ pub struct WorkerContext {
     pub limits: GateLimits,
     /// Where recorded attempts are announced (the dashboard's live stream).
     pub feed: Arc<ChangeFeed>,
+    /// How recorded attempts move each webhook's circuit breaker and auto-disable.
+    pub health: hookrelay_domain::health::HealthPolicy,
+    /// The rolling attempt counters the alert loop evaluates (see `crate::alerts`).
+    pub alerts: Arc<crate::alerts::AlertCounters>,
 }
 
 impl WorkerContext {
@@ -170,7 +174,13 @@ impl Dispatch {
 pub fn spawn_workers(ctx: WorkerContext, shutdown: CancellationToken) -> WorkerHandle {
     let ctx = Arc::new(ctx);
     let (tx, rx) = mpsc::channel::<Finished>(ctx.concurrency.max(16));
-    let recorder = tokio::spawn(recorder::run(ctx.store.clone(), ctx.feed.clone(), rx));
+    let recorder = tokio::spawn(recorder::run(
+        ctx.store.clone(),
+        ctx.feed.clone(),
+        ctx.health,
+        ctx.alerts.clone(),
+        rx,
+    ));
     let dispatch = Arc::new(Dispatch {
         slots: Arc::new(Semaphore::new(ctx.concurrency)),
         gate: Mutex::new(Gate::new(ctx.limits)),
@@ -216,6 +226,7 @@ async fn dispatch_loop(dispatch: Arc<Dispatch>) {
         {
             Ok(c) => c,
             Err(e) => {
+                crate::monitoring::store_error("claim");
                 tracing::error!(error = %e, "claiming deliveries failed");
                 drop(permits);
                 idle(&ctx, &shutdown, Duration::from_millis(500)).await;

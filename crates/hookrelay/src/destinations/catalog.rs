@@ -20,12 +20,19 @@ pub struct BuiltIn {
     pub name: &'static str,
     pub description: &'static str,
     example: &'static str,
+    /// JSON Schema of `data`, for the types hookrelay itself emits.
+    schema: Option<&'static str>,
 }
 
 impl BuiltIn {
     pub fn example(&self) -> Value {
         // The examples are literals checked by a unit test; `null` is never reached.
         serde_json::from_str(self.example).unwrap_or(Value::Null)
+    }
+
+    pub fn schema(&self) -> Option<Value> {
+        // Literals checked by a unit test, like the examples.
+        self.schema.and_then(|s| serde_json::from_str(s).ok())
     }
 }
 
@@ -34,52 +41,92 @@ pub const BUILT_INS: &[BuiltIn] = &[
         name: "member.created",
         description: "A new member joined a community.",
         example: r#"{"id": 42, "name": "Ada Lovelace", "email": "ada@example.org", "community": "Rustaceans"}"#,
+        schema: None,
     },
     BuiltIn {
         name: "member.activated",
         description: "A member confirmed their account and is now active.",
         example: r#"{"id": 42, "name": "Ada Lovelace", "community": "Rustaceans"}"#,
+        schema: None,
     },
     BuiltIn {
         name: "event.created",
         description: "A community event (meetup, talk, workshop) was scheduled.",
         example: r#"{"id": 7, "title": "Rust meetup #12", "starts_at": "2026-12-01T18:00:00Z", "location": "Paris", "url": "https://example.org/events/7"}"#,
+        schema: None,
     },
     BuiltIn {
         name: "hackathon.created",
         description: "A hackathon was launched.",
         example: r#"{"id": 3, "name": "Winter Hack 2026", "starts_at": "2026-12-05T09:00:00Z", "ends_at": "2026-12-07T18:00:00Z", "url": "https://example.org/hackathons/3"}"#,
+        schema: None,
     },
     BuiltIn {
         name: "community.approved",
         description: "A community was reviewed and approved.",
         example: r#"{"id": 9, "name": "Rustaceans", "url": "https://example.org/c/rustaceans"}"#,
+        schema: None,
     },
     BuiltIn {
         name: "github.push",
         description: "Commits were pushed to a GitHub repository (the GitHub `push` payload).",
         example: r#"{"ref": "refs/heads/main", "repository": {"full_name": "acme/app"}, "pusher": {"name": "ada"}, "commits": [{"id": "a1b2c3d", "message": "Fix the flux capacitor\n\nLonger explanation."}, {"id": "e4f5a6b", "message": "Add tests"}], "compare": "https://github.com/acme/app/compare/a1b2c3d...e4f5a6b"}"#,
+        schema: None,
     },
     BuiltIn {
         name: "github.pr.opened",
         description:
             "A pull request was opened (the GitHub `pull_request` payload, action `opened`).",
         example: r#"{"action": "opened", "number": 12, "pull_request": {"number": 12, "title": "Add dark mode", "html_url": "https://github.com/acme/app/pull/12", "user": {"login": "ada"}}, "repository": {"full_name": "acme/app"}, "sender": {"login": "ada"}}"#,
+        schema: None,
     },
     BuiltIn {
         name: "github.issues.opened",
         description: "An issue was opened (the GitHub `issues` payload, action `opened`).",
         example: r#"{"action": "opened", "issue": {"number": 34, "title": "Crash on start", "html_url": "https://github.com/acme/app/issues/34", "user": {"login": "grace"}}, "repository": {"full_name": "acme/app"}, "sender": {"login": "grace"}}"#,
+        schema: None,
     },
     BuiltIn {
         name: "github.release.published",
         description: "A release was published (the GitHub `release` payload, action `published`).",
         example: r#"{"action": "published", "release": {"tag_name": "v1.2.0", "name": "v1.2.0", "html_url": "https://github.com/acme/app/releases/tag/v1.2.0"}, "repository": {"full_name": "acme/app"}}"#,
+        schema: None,
+    },
+    BuiltIn {
+        name: "hookrelay.webhook.disabled",
+        description: "hookrelay disabled a webhook by itself: its receiver answered 410 Gone (`gone`), or every attempt failed for HOOKRELAY_AUTO_DISABLE_AFTER (`failing`). Never delivered to that webhook; only to webhooks naming `hookrelay.` types explicitly.",
+        example: r#"{"webhook_id": "wh_01JD5Q3V6M3N8X2Y7Z9A0B1C2D", "url": "https://crm.example.com/hooks", "reason": "gone"}"#,
+        schema: Some(r#"{"type": "object", "required": ["webhook_id", "url", "reason"], "properties": {"webhook_id": {"type": "string"}, "url": {"type": "string"}, "reason": {"enum": ["gone", "failing"]}}}"#),
+    },
+    BuiltIn {
+        name: "hookrelay.webhook.failing",
+        description: "A webhook's circuit breaker opened: HOOKRELAY_CIRCUIT_FAILURES attempts in a row failed, so hookrelay pauses attempts to it and probes it with backoff.",
+        example: r#"{"webhook_id": "wh_01JD5Q3V6M3N8X2Y7Z9A0B1C2D", "url": "https://crm.example.com/hooks", "reason": "circuit_open", "failure_rate": 1.0, "attempts": 10, "window_seconds": 95, "open_until": "2026-11-23T10:00:30.000Z"}"#,
+        schema: Some(r#"{"type": "object", "required": ["webhook_id", "url", "failure_rate", "attempts", "window_seconds"], "properties": {"webhook_id": {"type": "string"}, "url": {"type": "string"}, "failure_rate": {"type": "number"}, "attempts": {"type": "integer"}, "window_seconds": {"type": "integer"}}}"#),
+    },
+    BuiltIn {
+        name: "hookrelay.webhook.recovered",
+        description: "The first successful attempt to a webhook after its circuit had opened.",
+        example: r#"{"webhook_id": "wh_01JD5Q3V6M3N8X2Y7Z9A0B1C2D", "url": "https://crm.example.com/hooks"}"#,
+        schema: Some(r#"{"type": "object", "required": ["webhook_id", "url"], "properties": {"webhook_id": {"type": "string"}, "url": {"type": "string"}}}"#),
+    },
+    BuiltIn {
+        name: "hookrelay.delivery.exhausted",
+        description: "A delivery used up its retries and entered the dead-letter queue.",
+        example: r#"{"delivery_id": "dlv_01JD5Q3V6M3N8X2Y7Z9A0B1C2E", "webhook_id": "wh_01JD5Q3V6M3N8X2Y7Z9A0B1C2D", "event_id": "evt_01JD5Q3V6M3N8X2Y7Z9A0B1C2F", "event_type": "member.created", "attempts": 10, "last_error": "receiver answered HTTP 503"}"#,
+        schema: Some(r#"{"type": "object", "required": ["delivery_id", "webhook_id", "event_id", "event_type", "attempts"], "properties": {"delivery_id": {"type": "string"}, "webhook_id": {"type": "string"}, "event_id": {"type": "string"}, "event_type": {"type": "string"}, "attempts": {"type": "integer"}, "last_error": {"type": ["string", "null"]}}}"#),
+    },
+    BuiltIn {
+        name: "hookrelay.queue.backlog",
+        description: "The tenant's pending deliveries or oldest pending age crossed HOOKRELAY_ALERT_BACKLOG; sent again only after it fell back below.",
+        example: r#"{"pending": 12000, "oldest_pending_age_seconds": 960}"#,
+        schema: Some(r#"{"type": "object", "required": ["pending", "oldest_pending_age_seconds"], "properties": {"pending": {"type": "integer"}, "oldest_pending_age_seconds": {"type": "integer"}}}"#),
     },
     BuiltIn {
         name: "webhook.test",
         description: "Sent by `POST /api/v1/webhooks/{id}/test`.",
         example: r#"{"webhook_id": "wh_01JD5Q3V6M3N8X2Y7Z9A0B1C2D", "message": "Test event from hookrelay"}"#,
+        schema: None,
     },
 ];
 
@@ -110,7 +157,7 @@ impl CatalogEntry {
         Self {
             name: b.name.to_owned(),
             description: b.description.to_owned(),
-            schema: None,
+            schema: b.schema(),
             example: Some(b.example()),
             built_in: true,
             created_at: None,
@@ -332,6 +379,21 @@ mod tests {
         for b in BUILT_INS {
             assert!(hookrelay_domain::validate::is_valid_event_type(b.name));
             assert!(b.example().is_object(), "{} example", b.name);
+            assert_eq!(
+                b.schema.is_some(),
+                b.schema().is_some(),
+                "{} schema",
+                b.name
+            );
+            // hookrelay's own events carry a schema, and their examples satisfy it.
+            if let Some(schema) = b.schema() {
+                let compiled = compile(&schema).expect("the schema compiles");
+                assert!(
+                    errors(&compiled, &b.example(), "data").is_empty(),
+                    "{} example",
+                    b.name
+                );
+            }
         }
         names.sort_unstable();
         names.dedup();

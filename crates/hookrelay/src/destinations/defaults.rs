@@ -73,6 +73,30 @@ fn discord_source(event_type: &str) -> &'static str {
              {% if data.release.html_url %}\n{{ data.release.html_url }}{% endif %}"
         }
         "webhook.test" => "🔔 {{ data.message or 'Test event from hookrelay' }}",
+        "hookrelay.webhook.disabled" => {
+            "⛔ hookrelay disabled the webhook **{{ data.url or data.webhook_id }}**\
+             {% if data.reason == 'gone' %}: the receiver answered 410 Gone\
+             {% elif data.reason == 'failing' %}: every attempt failed for too long{% endif %}. \
+             Its deliveries wait; re-enable it to send them."
+        }
+        "hookrelay.webhook.failing" => {
+            "⚠️ Webhook **{{ data.url or data.webhook_id }}** is failing: \
+             {{ data.attempts }} failed attempt{{ '' if data.attempts == 1 else 's' }}\
+             {% if data.failure_rate is number %} ({{ (data.failure_rate * 100) | round | int }} %){% endif %}\
+             {% if data.reason == 'circuit_open' %}; its circuit is open and it is retried with backoff{% endif %}."
+        }
+        "hookrelay.webhook.recovered" => {
+            "✅ Webhook **{{ data.url or data.webhook_id }}** recovered: deliveries succeed again."
+        }
+        "hookrelay.delivery.exhausted" => {
+            "🪦 A **{{ data.event_type }}** delivery to **{{ data.webhook_id }}** failed \
+             {{ data.attempts }} time{{ '' if data.attempts == 1 else 's' }} and is in the dead-letter queue\
+             {% if data.last_error %}: {{ data.last_error | truncate(200) }}{% endif %}"
+        }
+        "hookrelay.queue.backlog" => {
+            "🐢 Delivery backlog: **{{ data.pending }}** pending, \
+             the oldest waiting {{ data.oldest_pending_age_seconds }} s."
+        }
         _ => GENERIC,
     }
 }

@@ -66,6 +66,78 @@ pub(super) fn parse_kind(raw: &str) -> StoreResult<WebhookKind> {
     WebhookKind::parse(raw).ok_or_else(|| StoreError::Corrupt(format!("webhook kind {raw}")))
 }
 
+/// A webhook's health columns, as `rows::webhook` reads them.
+pub(super) fn parse_health(
+    state: &str,
+    consecutive_failures: i64,
+    open_until: Option<i64>,
+    opens: i64,
+    failing_since: Option<i64>,
+    disabled_reason: Option<&str>,
+    disabled_at: Option<i64>,
+) -> StoreResult<hookrelay_domain::health::Health> {
+    use hookrelay_domain::health::{CircuitState, DisabledReason, Health};
+    Ok(Health {
+        state: CircuitState::parse(state)
+            .ok_or_else(|| StoreError::Corrupt(format!("circuit state {state}")))?,
+        consecutive_failures: consecutive_failures.clamp(0, i64::from(u32::MAX)) as u32,
+        open_until,
+        opens: opens.clamp(0, i64::from(u32::MAX)) as u32,
+        failing_since,
+        disabled_reason: disabled_reason
+            .map(|r| {
+                DisabledReason::parse(r)
+                    .ok_or_else(|| StoreError::Corrupt(format!("disabled reason {r}")))
+            })
+            .transpose()?,
+        disabled_at,
+    })
+}
+
+/// An operational event to write (see `emit_operational` in the store macro).
+pub(super) struct Operational {
+    pub tenant_id: String,
+    pub event_type: &'static str,
+    /// The webhook it is about: never delivered to it.
+    pub about_webhook: String,
+    pub at: i64,
+    pub data: serde_json::Value,
+}
+
+impl Operational {
+    /// The event a health change tells, if any (a re-open is the same outage).
+    pub fn of_transition(t: &super::HealthTransition) -> Option<Self> {
+        use hookrelay_domain::health::HealthChange;
+        let (event_type, data) = match t.change {
+            HealthChange::Opened => (
+                "hookrelay.webhook.failing",
+                serde_json::json!({
+                    "webhook_id": t.webhook_id, "url": t.url, "reason": "circuit_open",
+                    "failure_rate": 1.0, "attempts": t.health.consecutive_failures,
+                    "window_seconds": (t.at - t.health.failing_since.unwrap_or(t.at)).max(0) / 1000,
+                    "open_until": t.health.open_until.map(hookrelay_domain::time::to_rfc3339),
+                }),
+            ),
+            HealthChange::Disabled(reason) => (
+                "hookrelay.webhook.disabled",
+                serde_json::json!({"webhook_id": t.webhook_id, "url": t.url, "reason": reason.as_str()}),
+            ),
+            HealthChange::Recovered => (
+                "hookrelay.webhook.recovered",
+                serde_json::json!({"webhook_id": t.webhook_id, "url": t.url}),
+            ),
+            HealthChange::Reopened => return None,
+        };
+        Some(Self {
+            tenant_id: t.tenant_id.to_string(),
+            event_type,
+            about_webhook: t.webhook_id.to_string(),
+            at: t.at,
+            data,
+        })
+    }
+}
+
 pub(super) fn parse_status(raw: &str) -> StoreResult<DeliveryStatus> {
     DeliveryStatus::parse(raw).ok_or_else(|| StoreError::Corrupt(format!("delivery status {raw}")))
 }
@@ -125,7 +197,8 @@ pub(super) fn bucket_start(now: i64, size: i64) -> i64 {
 pub(super) const WEBHOOK_COLUMNS: &str =
     "w.id, w.tenant_id, w.url, w.kind, w.description, w.active, \
     w.events, w.headers, w.rate_limit_per_sec, w.templates, w.retry_schedule, w.secrets, \
-    w.filter, w.transform, w.created_at, w.updated_at";
+    w.filter, w.transform, w.circuit_state, w.consecutive_failures, w.circuit_open_until, \
+    w.circuit_opens, w.failing_since, w.disabled_reason, w.disabled_at, w.created_at, w.updated_at";
 
 pub(super) const DELIVERY_COLUMNS: &str =
     "d.id, d.tenant_id, d.event_id, d.webhook_id, d.event_type, \
@@ -157,6 +230,7 @@ macro_rules! impl_store {
                     id: TenantId::from_trusted(r.try_get("id")?),
                     name: r.try_get("name")?,
                     quotas: parse_quotas(&r.try_get::<String, _>("quotas")?)?,
+                    retention_days: r.try_get::<Option<i64>, _>("retention_days")?.map(|d| d.clamp(0, i64::from(u32::MAX)) as u32),
                     created_at: r.try_get("created_at")?,
                     updated_at: r.try_get("updated_at")?,
                 })
@@ -204,6 +278,15 @@ macro_rules! impl_store {
                     retry_schedule: schedule.map(|s| from_json(&s, "retry schedule")).transpose()?,
                     filter: r.try_get::<Option<String>, _>("filter")?.map(|f| from_json(&f, "webhook filter")).transpose()?,
                     transform: r.try_get("transform")?,
+                    health: parse_health(
+                        &r.try_get::<String, _>("circuit_state")?,
+                        r.try_get("consecutive_failures")?,
+                        r.try_get("circuit_open_until")?,
+                        r.try_get("circuit_opens")?,
+                        r.try_get("failing_since")?,
+                        r.try_get::<Option<String>, _>("disabled_reason")?.as_deref(),
+                        r.try_get("disabled_at")?,
+                    )?,
                     created_at: r.try_get("created_at")?,
                     updated_at: r.try_get("updated_at")?,
                 })
@@ -341,12 +424,13 @@ macro_rules! impl_store {
             }
 
             async fn create_tenant(&self, t: &super::Tenant) -> super::StoreResult<()> {
-                sqlx::query("INSERT INTO tenants (id, name, quotas, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)")
+                sqlx::query("INSERT INTO tenants (id, name, quotas, created_at, updated_at, retention_days) VALUES ($1, $2, $3, $4, $5, $6)")
                     .bind(t.id.as_str())
                     .bind(&t.name)
                     .bind(super::common::to_json(&t.quotas))
                     .bind(t.created_at)
                     .bind(t.updated_at)
+                    .bind(t.retention_days.map(i64::from))
                     .execute(self.writer())
                     .await
                     .map_err(|e| super::common::conflict_on_unique(e, "a tenant with this name exists"))?;
@@ -379,11 +463,12 @@ macro_rules! impl_store {
             }
 
             async fn update_tenant(&self, t: &super::Tenant) -> super::StoreResult<()> {
-                let done = sqlx::query("UPDATE tenants SET name = $1, quotas = $2, updated_at = $3 WHERE id = $4")
+                let done = sqlx::query("UPDATE tenants SET name = $1, quotas = $2, updated_at = $3, retention_days = $5 WHERE id = $4")
                     .bind(&t.name)
                     .bind(super::common::to_json(&t.quotas))
                     .bind(t.updated_at)
                     .bind(t.id.as_str())
+                    .bind(t.retention_days.map(i64::from))
                     .execute(self.writer())
                     .await
                     .map_err(|e| super::common::conflict_on_unique(e, "a tenant with this name exists"))?;
@@ -609,7 +694,16 @@ macro_rules! impl_store {
                         .execute(&mut *tx)
                         .await?;
                 }
-                let q = sqlx::query("UPDATE webhooks SET url = $1, kind = $2, description = $3, active = $4, events = $5, headers = $6, rate_limit_per_sec = $7, templates = $8, retry_schedule = $9, secrets = $10, filter = $11, transform = $12, updated_at = $13 WHERE id = $14 AND tenant_id = $15");
+                // Re-activating (a paused or auto-disabled webhook) clears its health: the reason
+                // it was disabled and its circuit. `active` on the right is the row's old value.
+                let q = sqlx::query("UPDATE webhooks SET circuit_state = CASE WHEN $4 AND active = FALSE THEN 'closed' ELSE circuit_state END, \
+                    consecutive_failures = CASE WHEN $4 AND active = FALSE THEN 0 ELSE consecutive_failures END, \
+                    circuit_open_until = CASE WHEN $4 AND active = FALSE THEN NULL ELSE circuit_open_until END, \
+                    circuit_opens = CASE WHEN $4 AND active = FALSE THEN 0 ELSE circuit_opens END, \
+                    failing_since = CASE WHEN $4 AND active = FALSE THEN NULL ELSE failing_since END, \
+                    disabled_reason = CASE WHEN $4 THEN NULL ELSE disabled_reason END, \
+                    disabled_at = CASE WHEN $4 THEN NULL ELSE disabled_at END, \
+                    url = $1, kind = $2, description = $3, active = $4, events = $5, headers = $6, rate_limit_per_sec = $7, templates = $8, retry_schedule = $9, secrets = $10, filter = $11, transform = $12, updated_at = $13 WHERE id = $14 AND tenant_id = $15");
                 let done = bind_webhook_fields(q, w, self.keyring())
                     .bind(w.updated_at)
                     .bind(w.id.as_str())
@@ -1128,6 +1222,23 @@ macro_rules! impl_store {
                 let mut tx = self.writer().begin().await?;
                 let ids = Self::lease_due_ids(&mut tx, owner, now, lease_until, limit, exclude).await?;
                 let claims = fetch_claims(&mut tx, &ids, self.keyring()).await?;
+                // A claim of a webhook whose circuit is not closed is its probe: the circuit is
+                // half-open until the probe's lease ends, and no other delivery of it goes.
+                let probed: Vec<String> = claims
+                    .iter()
+                    .filter(|c| c.webhook.health.state != hookrelay_domain::health::CircuitState::Closed)
+                    .map(|c| c.webhook.id.to_string())
+                    .collect();
+                if !probed.is_empty() {
+                    let mut q = sqlx::QueryBuilder::<$db>::new("UPDATE webhooks SET circuit_state = 'half_open', circuit_open_until = ");
+                    q.push_bind(lease_until).push(" WHERE circuit_state <> 'closed' AND id IN (");
+                    let mut sep = q.separated(", ");
+                    for id in super::common::padded_in_list(&probed) {
+                        sep.push_bind(id.clone());
+                    }
+                    q.push(")");
+                    q.build().execute(&mut *tx).await?;
+                }
                 tx.commit().await?;
                 Ok(claims)
             }
@@ -1155,14 +1266,14 @@ macro_rules! impl_store {
                 Ok(fetch_claims(&mut conn, &[id.to_string()], self.keyring()).await?.pop())
             }
 
-            async fn record_attempts(&self, records: &[super::AttemptRecord]) -> super::StoreResult<()> {
+            async fn record_attempts_with(&self, records: &[super::AttemptRecord], policy: &hookrelay_domain::health::HealthPolicy) -> super::StoreResult<Vec<super::HealthTransition>> {
                 use super::NextState;
                 let mut tx = self.writer().begin().await?;
                 // Only the lease owner moves the delivery and writes its attempt: a worker whose
                 // lease expired and was taken over must not leave a row that, through
                 // `ON CONFLICT DO NOTHING`, would then drop the new owner's attempt of the same `n`.
                 // One statement per chunk: per-row round trips dominate on PostgreSQL.
-                let mut owned_ids = std::collections::HashSet::with_capacity(records.len());
+                let mut owned_ids = Vec::with_capacity(records.len());
                 for chunk in super::common::pow2_chunks(records, super::common::INSERT_CHUNK) {
                     let mut q = sqlx::QueryBuilder::<$db>::new(
                         "WITH v(id, owner, status, attempts, next_at, last_status, last_error, delivered_at, failed_at, updated_at) AS (",
@@ -1183,12 +1294,18 @@ macro_rules! impl_store {
                             last_response_status = v.last_status, last_error = v.last_error, \
                             delivered_at = COALESCE(v.delivered_at, deliveries.delivered_at), failed_at = v.failed_at, \
                             lease_owner = NULL, lease_until = NULL, updated_at = v.updated_at \
-                            FROM v WHERE deliveries.id = v.id AND deliveries.lease_owner = v.owner RETURNING deliveries.id");
-                    let ids: Vec<String> = q.build_query_scalar().fetch_all(&mut *tx).await?;
+                            FROM v WHERE deliveries.id = v.id AND deliveries.lease_owner = v.owner RETURNING deliveries.id, deliveries.webhook_id, deliveries.tenant_id, deliveries.event_id, deliveries.event_type");
+                    let ids: Vec<(String, String, String, String, String)> = q.build_query_as().fetch_all(&mut *tx).await?;
                     owned_ids.extend(ids);
                 }
+                // delivery -> (tenant, event, event type), for the exhausted events.
+                let delivery_meta: std::collections::HashMap<String, (String, String, String)> = owned_ids
+                    .iter()
+                    .map(|(id, _, tenant, event, ty)| (id.clone(), (tenant.clone(), event.clone(), ty.clone())))
+                    .collect();
+                let owned_ids: std::collections::HashMap<String, String> = owned_ids.into_iter().map(|(id, hook, ..)| (id, hook)).collect();
                 let owned: Vec<&super::AttemptRecord> =
-                    records.iter().filter(|r| owned_ids.contains(r.attempt.delivery_id.as_str())).collect();
+                    records.iter().filter(|r| owned_ids.contains_key(r.attempt.delivery_id.as_str())).collect();
                 for chunk in super::common::pow2_chunks(&owned, super::common::INSERT_CHUNK) {
                     let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO attempts (delivery_id, n, started_at, duration_ms, request_headers, response_status, response_body, error, error_kind) ");
                     q.push_values(chunk, |mut b, r| {
@@ -1201,8 +1318,33 @@ macro_rules! impl_store {
                     q.push(" ON CONFLICT (delivery_id, n) DO NOTHING");
                     q.build().execute(&mut *tx).await?;
                 }
+                let transitions = update_health(&mut tx, &owned, &owned_ids, policy).await?;
+                // The operational events these attempts cause, in the same transaction: once
+                // per occurrence, as the state change itself is recorded once.
+                let mut ops: Vec<super::common::Operational> = transitions.iter().filter_map(super::common::Operational::of_transition).collect();
+                for r in &owned {
+                    let id = r.attempt.delivery_id.as_str();
+                    let (Some(hook), Some((tenant, event, ty))) = (owned_ids.get(id), delivery_meta.get(id)) else { continue };
+                    // An operational event's own exhaustion tells nobody: two failing
+                    // subscribers would otherwise tell each other forever.
+                    if r.next == NextState::Failed && !ty.starts_with(hookrelay_domain::health::OPERATIONAL_PREFIX) {
+                        ops.push(super::common::Operational {
+                            tenant_id: tenant.clone(),
+                            event_type: "hookrelay.delivery.exhausted",
+                            about_webhook: hook.clone(),
+                            at: r.finished_at,
+                            data: serde_json::json!({
+                                "delivery_id": id, "webhook_id": hook, "event_id": event, "event_type": ty,
+                                "attempts": r.attempt.n, "last_error": r.attempt.error,
+                            }),
+                        });
+                    }
+                }
+                if emit_operational(&mut tx, &ops).await? > 0 {
+                    Self::notify_due(&mut tx).await?;
+                }
                 tx.commit().await?;
-                Ok(())
+                Ok(transitions)
             }
 
             async fn release_leases(&self, owner: &str) -> super::StoreResult<u64> {
@@ -1214,10 +1356,18 @@ macro_rules! impl_store {
             }
 
             async fn next_due_at(&self) -> super::StoreResult<Option<i64>> {
-                let at: Option<i64> = sqlx::query_scalar("SELECT d.next_attempt_at FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id WHERE d.status = 'pending' AND d.lease_owner IS NULL AND w.active = TRUE ORDER BY d.next_attempt_at LIMIT 1")
+                // A delivery its webhook's open circuit holds is not next; the circuit's end is.
+                let at: Option<i64> = sqlx::query_scalar("SELECT d.next_attempt_at FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id WHERE d.status = 'pending' AND d.lease_owner IS NULL AND w.active = TRUE AND (w.circuit_open_until IS NULL OR w.circuit_open_until <= d.next_attempt_at) ORDER BY d.next_attempt_at LIMIT 1")
                     .fetch_optional(self.reader())
                     .await?;
-                Ok(at)
+                let reopens: Option<i64> = sqlx::query_scalar("SELECT MIN(circuit_open_until) FROM webhooks WHERE active = TRUE AND circuit_open_until > $1")
+                    .bind(hookrelay_domain::time::now_millis())
+                    .fetch_one(self.reader())
+                    .await?;
+                Ok(match (at, reopens) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                })
             }
 
             async fn queue_stats(&self, now: i64) -> super::StoreResult<super::QueueStats> {
@@ -1225,10 +1375,86 @@ macro_rules! impl_store {
                     .bind(now)
                     .fetch_one(self.reader())
                     .await?;
+                // The partial index `deliveries_failed` answers this without touching the table.
+                let dead_letter: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE status = 'failed'")
+                    .fetch_one(self.reader())
+                    .await?;
+                let open_circuits: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhooks WHERE circuit_state <> 'closed'")
+                    .fetch_one(self.reader())
+                    .await?;
                 Ok(super::QueueStats {
+                    open_circuits: open_circuits.max(0) as u64,
+                    dead_letter: dead_letter.max(0) as u64,
                     pending: pending as u64,
                     oldest_due_age_ms: oldest.map(|o| (now - o).max(0) as u64).unwrap_or(0),
                 })
+            }
+
+            async fn backlog_by_tenant(&self, now: i64) -> super::StoreResult<Vec<super::TenantBacklog>> {
+                let rows: Vec<(String, bool, i64, Option<i64>)> = sqlx::query_as("SELECT t.id, t.backlog_alerting, COUNT(d.id), MIN(CASE WHEN d.next_attempt_at <= $1 THEN d.next_attempt_at END) \
+                    FROM tenants t LEFT JOIN deliveries d ON d.tenant_id = t.id AND d.status = 'pending' GROUP BY t.id, t.backlog_alerting \
+                    HAVING COUNT(d.id) > 0 OR t.backlog_alerting = TRUE")
+                    .bind(now)
+                    .fetch_all(self.reader())
+                    .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, alerting, pending, oldest)| super::TenantBacklog {
+                        tenant_id: hookrelay_domain::TenantId::from_trusted(id),
+                        pending: pending.max(0) as u64,
+                        oldest_due_age_ms: oldest.map(|o| (now - o).max(0) as u64).unwrap_or(0),
+                        alerting,
+                    })
+                    .collect())
+            }
+
+            async fn set_alert(&self, change: &super::AlertChange) -> super::StoreResult<bool> {
+                use super::AlertChange;
+                let mut tx = self.writer().begin().await?;
+                let (flipped, op) = match change {
+                    AlertChange::Backlog { tenant, over, pending, oldest_pending_age_seconds, at } => {
+                        let done = sqlx::query("UPDATE tenants SET backlog_alerting = $1 WHERE id = $2 AND backlog_alerting <> $1")
+                            .bind(*over)
+                            .bind(tenant.as_str())
+                            .execute(&mut *tx)
+                            .await?;
+                        let op = super::common::Operational {
+                            tenant_id: tenant.to_string(),
+                            event_type: "hookrelay.queue.backlog",
+                            about_webhook: String::new(),
+                            at: *at,
+                            data: serde_json::json!({"pending": pending, "oldest_pending_age_seconds": oldest_pending_age_seconds}),
+                        };
+                        (done.rows_affected() == 1, op)
+                    }
+                    AlertChange::FailureRate { tenant, webhook, over, attempts, failures, window_seconds, at } => {
+                        let url: Option<String> = sqlx::query_scalar("UPDATE webhooks SET rate_alerting = $1 WHERE id = $2 AND tenant_id = $3 AND rate_alerting <> $1 RETURNING url")
+                            .bind(*over)
+                            .bind(webhook.as_str())
+                            .bind(tenant.as_str())
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                        let rate = if *attempts == 0 { 0.0 } else { *failures as f64 / *attempts as f64 };
+                        let op = super::common::Operational {
+                            tenant_id: tenant.to_string(),
+                            event_type: "hookrelay.webhook.failing",
+                            about_webhook: webhook.to_string(),
+                            at: *at,
+                            data: serde_json::json!({
+                                "webhook_id": webhook, "url": url, "reason": "failure_rate",
+                                "failure_rate": (rate * 1000.0).round() / 1000.0, "attempts": attempts,
+                                "window_seconds": window_seconds,
+                            }),
+                        };
+                        (url.is_some(), op)
+                    }
+                };
+                let raised = flipped && matches!(change, AlertChange::Backlog { over: true, .. } | AlertChange::FailureRate { over: true, .. });
+                if raised && emit_operational(&mut tx, std::slice::from_ref(&op)).await? > 0 {
+                    Self::notify_due(&mut tx).await?;
+                }
+                tx.commit().await?;
+                Ok(flipped)
             }
 
             async fn reseal_secrets(&self) -> super::StoreResult<u64> {
@@ -1355,6 +1581,51 @@ macro_rules! impl_store {
                 push_page(&mut q, "r.id", page);
                 let requests = futures::StreamExt::map(q.build().fetch(self.reader()), |row| rows::inbound_request(&row?));
                 super::Page::collect_budgeted(requests, page.limit, super::PAGE_BYTE_BUDGET, |r| r.body.as_ref().map_or(0, String::len) + r.headers.len(), |r| r.id.to_string()).await
+            }
+
+            async fn prune_events(&self, query: &super::PruneQuery) -> super::StoreResult<super::PruneReport> {
+                let mut tx = self.writer().begin().await?;
+                // Oldest first, by creation; an event with a pending delivery is kept whatever
+                // its age (it is still being delivered, or held for a paused webhook).
+                let mut q = sqlx::QueryBuilder::<$db>::new("SELECT e.id FROM events e JOIN tenants t ON t.id = e.tenant_id WHERE e.created_at < ");
+                match query.older_than {
+                    Some(age) => {
+                        q.push_bind(query.now - age);
+                    }
+                    None => {
+                        q.push_bind(query.now).push(" - COALESCE(t.retention_days, ").push_bind(i64::from(query.default_days)).push(") * 86400000");
+                    }
+                }
+                if let Some(t) = &query.tenant {
+                    q.push(" AND e.tenant_id = ").push_bind(t.to_string());
+                }
+                q.push(" AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.status = 'pending') ORDER BY e.created_at LIMIT ")
+                    .push_bind(i64::from(query.batch.max(1)));
+                let ids: Vec<String> = q.build_query_scalar().fetch_all(&mut *tx).await?;
+                if ids.is_empty() {
+                    return Ok(super::PruneReport::default());
+                }
+                let run = |sql: &str| {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(sql);
+                    let mut sep = q.separated(", ");
+                    for id in super::common::padded_in_list(&ids) {
+                        sep.push_bind(id.clone());
+                    }
+                    q.push(")");
+                    q
+                };
+                // Pending deliveries are re-checked in each statement: one created meanwhile
+                // (a replay) keeps its event, and nothing of it is removed.
+                let attempts = run("DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE status <> 'pending' AND event_id IN (")
+                    .push(")").build().execute(&mut *tx).await?.rows_affected();
+                let events = run("DELETE FROM events WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id AND d.status = 'pending') AND id IN (")
+                    .build().execute(&mut *tx).await?.rows_affected();
+                let deliveries = run("DELETE FROM deliveries WHERE status <> 'pending' AND NOT EXISTS (SELECT 1 FROM events e WHERE e.id = deliveries.event_id) AND event_id IN (")
+                    .build().execute(&mut *tx).await?.rows_affected();
+                let inbound_requests = run("DELETE FROM inbound_requests WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.id = inbound_requests.event_id) AND event_id IN (")
+                    .build().execute(&mut *tx).await?.rows_affected();
+                tx.commit().await?;
+                Ok(super::PruneReport { events, deliveries, attempts, inbound_requests })
             }
 
             async fn prune_inbound_requests(&self, before: i64) -> super::StoreResult<u64> {
@@ -1663,8 +1934,13 @@ macro_rules! impl_store {
                 };
                 // A webhook that cannot be read whole still gets its deliveries; the claim
                 // path will report why it cannot send them.
+                // Nor is a webhook whose circuit is not closed: its deliveries wait for the claim
+                // path, which sends its one probe.
                 let sendable = if for_offer && r.try_get::<bool, _>("active")? {
-                    rows::webhook(r, ring).ok().map(std::sync::Arc::new)
+                    rows::webhook(r, ring)
+                        .ok()
+                        .filter(|w| w.health.state == hookrelay_domain::health::CircuitState::Closed)
+                        .map(std::sync::Arc::new)
                 } else {
                     None
                 };
@@ -1706,6 +1982,131 @@ macro_rules! impl_store {
                 q.build().execute(&mut **tx).await?;
             }
             Ok(())
+        }
+
+        /// Moves the health of the webhooks the recorded attempts went to, in the attempts'
+        /// order, and writes back only what changed (a healthy webhook's success writes nothing).
+        async fn update_health(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            records: &[&super::AttemptRecord],
+            webhook_of: &std::collections::HashMap<String, String>,
+            policy: &hookrelay_domain::health::HealthPolicy,
+        ) -> super::StoreResult<Vec<super::HealthTransition>> {
+            use hookrelay_domain::health::Verdict;
+            use sqlx::Row;
+            if records.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut ids: Vec<&str> = webhook_of.values().map(String::as_str).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let mut q = sqlx::QueryBuilder::<$db>::new("SELECT id, tenant_id, url, circuit_state, consecutive_failures, circuit_open_until, circuit_opens, failing_since, disabled_reason, disabled_at FROM webhooks WHERE id IN (");
+            let mut sep = q.separated(", ");
+            for id in super::common::padded_in_list(&ids) {
+                sep.push_bind(id.to_string());
+            }
+            q.push(")");
+            let rows = q.build().fetch_all(&mut **tx).await?;
+            // webhook id -> (tenant, health before, health now)
+            let mut health = std::collections::HashMap::new();
+            for r in &rows {
+                let h = super::common::parse_health(
+                    &r.try_get::<String, _>("circuit_state")?,
+                    r.try_get("consecutive_failures")?,
+                    r.try_get("circuit_open_until")?,
+                    r.try_get("circuit_opens")?,
+                    r.try_get("failing_since")?,
+                    r.try_get::<Option<String>, _>("disabled_reason")?.as_deref(),
+                    r.try_get("disabled_at")?,
+                )?;
+                health.insert(r.try_get::<String, _>("id")?, (r.try_get::<String, _>("tenant_id")?, r.try_get::<String, _>("url")?, h.clone(), h));
+            }
+            let mut ordered: Vec<&&super::AttemptRecord> = records.iter().collect();
+            ordered.sort_by_key(|r| r.finished_at);
+            let mut transitions = Vec::new();
+            for r in ordered {
+                let Some(hook) = webhook_of.get(r.attempt.delivery_id.as_str()) else { continue };
+                // A webhook deleted meanwhile has no health to move.
+                let Some((tenant, url, _, h)) = health.get_mut(hook) else { continue };
+                let verdict = Verdict::of(r.next == super::NextState::Succeeded, r.attempt.response_status);
+                if let Some(change) = h.apply(verdict, r.attempt.started_at, r.finished_at, policy) {
+                    transitions.push(super::HealthTransition {
+                        webhook_id: hookrelay_domain::WebhookId::from_trusted(hook.clone()),
+                        tenant_id: hookrelay_domain::TenantId::from_trusted(tenant.clone()),
+                        url: url.clone(),
+                        change,
+                        health: h.clone(),
+                        at: r.finished_at,
+                    });
+                }
+            }
+            for (id, (_, _, before, h)) in &health {
+                if before == h {
+                    continue;
+                }
+                let disabled = h.disabled_reason.is_some() && before.disabled_reason.is_none();
+                sqlx::query("UPDATE webhooks SET circuit_state = $1, consecutive_failures = $2, circuit_open_until = $3, circuit_opens = $4, failing_since = $5, disabled_reason = $6, disabled_at = $7, active = CASE WHEN $8 THEN FALSE ELSE active END WHERE id = $9")
+                    .bind(h.state.as_str())
+                    .bind(i64::from(h.consecutive_failures))
+                    .bind(h.open_until)
+                    .bind(i64::from(h.opens))
+                    .bind(h.failing_since)
+                    .bind(h.disabled_reason.map(|r| r.as_str()))
+                    .bind(h.disabled_at)
+                    .bind(disabled)
+                    .bind(id)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Ok(transitions)
+        }
+
+        /// Writes operational events into their tenants' event logs, each with one delivery per
+        /// webhook that names it explicitly (`hookrelay.*` or the exact type; never `*`), never
+        /// to the webhook it is about. Returns how many deliveries it created.
+        async fn emit_operational(tx: &mut sqlx::Transaction<'_, $db>, ops: &[super::common::Operational]) -> super::StoreResult<usize> {
+            use sqlx::Row;
+            let mut created = 0;
+            let mut hooks: std::collections::HashMap<&str, Vec<(String, Vec<String>)>> = Default::default();
+            for op in ops {
+                if !hooks.contains_key(op.tenant_id.as_str()) {
+                    let rows = sqlx::query("SELECT id, events FROM webhooks WHERE tenant_id = $1")
+                        .bind(&op.tenant_id)
+                        .fetch_all(&mut **tx)
+                        .await?;
+                    let mut list = Vec::with_capacity(rows.len());
+                    for r in &rows {
+                        let events: Vec<String> = serde_json::from_str(&r.try_get::<String, _>("events")?).unwrap_or_default();
+                        list.push((r.try_get::<String, _>("id")?, events));
+                    }
+                    hooks.insert(op.tenant_id.as_str(), list);
+                }
+                let event_id = hookrelay_domain::EventId::generate();
+                sqlx::query("INSERT INTO events (id, tenant_id, type, source, idempotency_key, data, timestamp, created_at) VALUES ($1, $2, $3, NULL, NULL, $4, $5, $5)")
+                    .bind(event_id.as_str())
+                    .bind(&op.tenant_id)
+                    .bind(op.event_type)
+                    .bind(op.data.to_string())
+                    .bind(op.at)
+                    .execute(&mut **tx)
+                    .await?;
+                for (hook, patterns) in &hooks[op.tenant_id.as_str()] {
+                    if hook == &op.about_webhook || !hookrelay_domain::health::subscribes_explicitly(patterns, op.event_type) {
+                        continue;
+                    }
+                    sqlx::query("INSERT INTO deliveries (id, tenant_id, event_id, webhook_id, event_type, source, status, attempts, next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, NULL, 'pending', 0, $6, $6, $6)")
+                        .bind(hookrelay_domain::DeliveryId::generate().as_str())
+                        .bind(&op.tenant_id)
+                        .bind(event_id.as_str())
+                        .bind(hook)
+                        .bind(op.event_type)
+                        .bind(op.at)
+                        .execute(&mut **tx)
+                        .await?;
+                    created += 1;
+                }
+            }
+            Ok(created)
         }
 
         async fn fetch_claims(conn: &mut <$db as sqlx::Database>::Connection, ids: &[String], ring: &crate::secrets::Keyring) -> super::StoreResult<Vec<super::DeliveryClaim>> {

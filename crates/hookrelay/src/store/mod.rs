@@ -9,6 +9,7 @@ pub mod sqlite;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use hookrelay_domain::health::HealthPolicy;
 use hookrelay_domain::time::Millis;
 use hookrelay_domain::*;
 use tokio::sync::Notify;
@@ -245,12 +246,30 @@ pub trait Store: Send + Sync + 'static {
     /// Reads one delivery as a claim without leasing it (its lease was set at ingest: `/test`).
     async fn load_claim(&self, id: &DeliveryId) -> StoreResult<Option<DeliveryClaim>>;
     /// Records finished attempts and the resulting delivery states, in one transaction.
-    async fn record_attempts(&self, records: &[AttemptRecord]) -> StoreResult<()>;
+    async fn record_attempts(&self, records: &[AttemptRecord]) -> StoreResult<()> {
+        self.record_attempts_with(records, &HealthPolicy::default())
+            .await
+            .map(drop)
+    }
+    /// `record_attempts`, also moving the health (circuit breaker, auto-disable) of the webhooks
+    /// the attempts went to under `policy`, in the same transaction; returns the changes.
+    async fn record_attempts_with(
+        &self,
+        records: &[AttemptRecord],
+        policy: &HealthPolicy,
+    ) -> StoreResult<Vec<HealthTransition>>;
     /// Gives back leases held by `owner` (graceful shutdown) so others need not wait them out.
     async fn release_leases(&self, owner: &str) -> StoreResult<u64>;
     /// The earliest `next_attempt_at` among claimable deliveries, to sleep exactly that long.
     async fn next_due_at(&self) -> StoreResult<Option<Millis>>;
     async fn queue_stats(&self, now: Millis) -> StoreResult<QueueStats>;
+    /// Every tenant with pending deliveries or a raised backlog alert: its pending count and
+    /// oldest due age (one aggregate query, for the alert loop).
+    async fn backlog_by_tenant(&self, now: Millis) -> StoreResult<Vec<TenantBacklog>>;
+    /// Raises or clears an alert: flips its stored flag and, when it was raised, writes the
+    /// operational event in the same transaction. `false` when the flag already was so (another
+    /// node told it first).
+    async fn set_alert(&self, change: &AlertChange) -> StoreResult<bool>;
 
     /// Re-seals every stored secret with the current master key; returns how many changed.
     async fn reseal_secrets(&self) -> StoreResult<u64>;
@@ -277,6 +296,10 @@ pub trait Store: Send + Sync + 'static {
         query: &InboundRequestQuery,
         page: &PageRequest,
     ) -> StoreResult<Page<InboundRequest>>;
+    /// Deletes one batch of events past retention, with their deliveries, attempts and inbound
+    /// requests, in one transaction — never an event that has a `pending` delivery. Callers
+    /// loop until a batch removes fewer than `query.batch` events.
+    async fn prune_events(&self, query: &PruneQuery) -> StoreResult<PruneReport>;
     /// Deletes requests-log entries received before `before`; returns how many.
     async fn prune_inbound_requests(&self, before: Millis) -> StoreResult<u64>;
 

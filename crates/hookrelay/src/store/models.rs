@@ -14,6 +14,8 @@ pub struct Tenant {
     pub id: TenantId,
     pub name: String,
     pub quotas: Quotas,
+    /// Days its events are kept; `None` follows `HOOKRELAY_RETENTION_DAYS`.
+    pub retention_days: Option<u32>,
     pub created_at: Millis,
     pub updated_at: Millis,
 }
@@ -85,6 +87,9 @@ pub struct Webhook {
     pub filter: Option<serde_json::Value>,
     /// `http` only: a template rendering the request body from the envelope (JSON out).
     pub transform: Option<String>,
+    /// The circuit breaker and auto-disable state. The store moves it as attempts are recorded
+    /// and resets it on re-activation; `update_webhook` never writes it.
+    pub health: hookrelay_domain::health::Health,
     pub created_at: Millis,
     pub updated_at: Millis,
 }
@@ -391,6 +396,19 @@ pub enum NextState {
     Failed,
 }
 
+/// A change of a webhook's health that recording attempts caused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HealthTransition {
+    pub webhook_id: WebhookId,
+    pub tenant_id: TenantId,
+    /// The webhook's URL, for the operational event about it.
+    pub url: String,
+    pub change: hookrelay_domain::health::HealthChange,
+    /// The webhook's health right after the change.
+    pub health: hookrelay_domain::health::Health,
+    pub at: Millis,
+}
+
 #[derive(Clone, Debug)]
 pub struct AttemptRecord {
     pub lease_owner: String,
@@ -399,12 +417,78 @@ pub struct AttemptRecord {
     pub finished_at: Millis,
 }
 
+/// One tenant's pending deliveries, for the backlog alert.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TenantBacklog {
+    pub tenant_id: TenantId,
+    pub pending: u64,
+    pub oldest_due_age_ms: u64,
+    /// Whether its backlog alert is raised (it crossed, and has not fallen back below yet).
+    pub alerting: bool,
+}
+
+/// An alert threshold crossed one way or the other (see `crate::alerts`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum AlertChange {
+    FailureRate {
+        tenant: TenantId,
+        webhook: WebhookId,
+        over: bool,
+        attempts: u64,
+        failures: u64,
+        window_seconds: u64,
+        at: Millis,
+    },
+    Backlog {
+        tenant: TenantId,
+        over: bool,
+        pending: u64,
+        oldest_pending_age_seconds: u64,
+        at: Millis,
+    },
+}
+
+/// What one pruning pass looks at: events created before their tenant's retention (or before
+/// `now - older_than` for every tenant, when given), at most `batch` of them.
+#[derive(Clone, Debug)]
+pub struct PruneQuery {
+    pub now: Millis,
+    /// Retention of a tenant that sets none, in days.
+    pub default_days: u32,
+    /// Overrides every tenant's retention (`hookrelay prune --older-than`), in milliseconds.
+    pub older_than: Option<Millis>,
+    pub tenant: Option<TenantId>,
+    pub batch: u32,
+}
+
+/// What pruning removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PruneReport {
+    pub events: u64,
+    pub deliveries: u64,
+    pub attempts: u64,
+    pub inbound_requests: u64,
+}
+
+impl std::ops::AddAssign for PruneReport {
+    fn add_assign(&mut self, o: Self) {
+        self.events += o.events;
+        self.deliveries += o.deliveries;
+        self.attempts += o.attempts;
+        self.inbound_requests += o.inbound_requests;
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct QueueStats {
     /// Pending deliveries that are due or waiting for a retry.
     pub pending: u64,
     /// Age of the oldest due delivery, in milliseconds.
     pub oldest_due_age_ms: u64,
+    /// Deliveries in the dead-letter queue (status `failed`).
+    pub dead_letter: u64,
+    /// Webhooks whose circuit is not closed (open or half-open).
+    pub open_circuits: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -78,13 +78,17 @@ impl PgStore {
         q.push_bind(owner)
             .push(", lease_until = ")
             .push_bind(lease_until);
-        // Candidates in due order, then at most `max_per_webhook` of any one webhook.
+        // Candidates in due order, then at most `max_per_webhook` of any one webhook, and one
+        // (the probe) of a webhook whose circuit is not closed. A webhook whose circuit is open
+        // is skipped here, in the query: its deliveries are neither leased nor handed back.
         q.push(
-            " WHERE id IN (SELECT id FROM (SELECT c.id, c.next_attempt_at, \
+            " WHERE id IN (SELECT id FROM (SELECT c.id, c.next_attempt_at, c.cstate, \
                ROW_NUMBER() OVER (PARTITION BY c.webhook_id ORDER BY c.next_attempt_at) AS rn FROM (\
-               SELECT d.id, d.webhook_id, d.next_attempt_at FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
-               WHERE d.status = 'pending' AND w.active = TRUE AND d.next_attempt_at <= ",
+               SELECT d.id, d.webhook_id, d.next_attempt_at, w.circuit_state AS cstate FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+               WHERE d.status = 'pending' AND w.active = TRUE AND (w.circuit_open_until IS NULL OR w.circuit_open_until <= ",
         )
+        .push_bind(now)
+        .push(") AND d.next_attempt_at <= ")
         .push_bind(now)
         .push(" AND (d.lease_until IS NULL OR d.lease_until <= ")
         .push_bind(now)
@@ -99,10 +103,13 @@ impl PgStore {
             };
         q.push(" ORDER BY d.next_attempt_at LIMIT ")
             .push_bind(candidates);
-        q.push(" FOR UPDATE OF d SKIP LOCKED) c) ranked WHERE rn <= ")
-            .push_bind(i64::from(exclude.max_per_webhook.unwrap_or(limit)))
-            .push(" ORDER BY next_attempt_at LIMIT ")
-            .push_bind(i64::from(limit));
+        q.push(
+            " FOR UPDATE OF d SKIP LOCKED) c) ranked WHERE rn <= CASE WHEN cstate = 'closed' THEN ",
+        )
+        .push_bind(i64::from(exclude.max_per_webhook.unwrap_or(limit)))
+        .push(" ELSE 1 END")
+        .push(" ORDER BY next_attempt_at LIMIT ")
+        .push_bind(i64::from(limit));
         q.push(") RETURNING id");
         Ok(q.build_query_scalar().fetch_all(&mut **tx).await?)
     }

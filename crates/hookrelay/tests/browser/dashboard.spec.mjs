@@ -24,6 +24,7 @@ const CONTROL = env("HR_CONTROL_URL");
 const FAILED_DELIVERY = env("HR_FAILED_DELIVERY");
 const DLQ_ROW_DELIVERY = env("HR_DLQ_ROW_DELIVERY");
 const FAILING_WEBHOOK = env("HR_FAILING_WEBHOOK");
+const GONE_WEBHOOK = env("HR_GONE_WEBHOOK");
 const RECEIVER_URL = env("HR_RECEIVER_URL");
 const SOURCE_ID = env("HR_SOURCE_ID");
 const SHOTS = env("HR_SCREENSHOTS");
@@ -202,7 +203,7 @@ async function run() {
   step = "Load more pages on with next_cursor";
   assert((await page.locator("tbody tr").count()) === 50, "the first page holds 50 deliveries");
   await page.getByRole("button", { name: "Load more" }).click();
-  await poll("the second page", async () => (await page.locator("tbody tr").count()) === 57);
+  await poll("the second page", async () => (await page.locator("tbody tr").count()) === 58);
   assert((await page.getByRole("button", { name: "Load more" }).count()) === 0, "no third page");
 
   step = "filters narrow the list and survive a reload";
@@ -275,6 +276,17 @@ async function run() {
     await page.locator(".empty, table").first().waitFor();
     return /dead-letter queue is empty/.test(await page.locator(".view").innerText());
   });
+
+  step = "health badges: healthy, and disabled with its reason, in the list and on the page";
+  await page.locator('.nav a[data-section="webhooks"]').click();
+  await textMatches(page.locator(`tr[data-id="${GONE_WEBHOOK}"] [data-health]`), /disabled: gone/, "the gone webhook's health badge");
+  assert((await page.locator(`tr[data-id="${GONE_WEBHOOK}"] .badge-health-disabled`).count()) === 1, "the disabled badge's class");
+  assert((await page.locator('[data-health="healthy"]').count()) >= 1, "a healthy badge");
+  assert((await page.locator("tbody tr").count()) === (await page.locator("tbody tr [data-health]").count()), "every row has a health badge");
+  await page.locator(`tr[data-id="${GONE_WEBHOOK}"] a`).first().click();
+  await textMatches(page.locator("#webhook-health"), /disabled: gone/, "the health badge on the webhook page");
+  await textMatches(page.locator(".callout-pending"), /410 Gone/, "why it is disabled");
+  await shot(page, "11b-webhook-gone");
 
   step = "create a webhook from the form; its secret is shown once";
   await page.locator('.nav a[data-section="webhooks"]').click();

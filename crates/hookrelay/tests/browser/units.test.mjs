@@ -7,6 +7,7 @@ import { test } from "node:test";
 import { RawNumber, jsonText, relTime } from "../../dashboard/dom.js";
 import { LiveStream, SseParser, matchesFilters } from "../../dashboard/stream.js";
 import { mergeDelivery } from "../../dashboard/views/deliveries.js";
+import { health } from "../../dashboard/views/webhooks.js";
 
 test("SSE: events, data lines, comments and the default type", () => {
   const p = new SseParser();
@@ -135,4 +136,13 @@ test("the live stream dispatches, reconnects, resyncs after a reconnect and stop
     "fetch",
     "status:stopped",
   ]);
+});
+
+test("a webhook's health: disabled (with the reason), open, failing, healthy", () => {
+  const closed = { state: "closed", consecutive_failures: 0, open_until: null };
+  assert.deepEqual(health({ circuit: closed, disabled_reason: null }), { kind: "healthy", text: "healthy" });
+  assert.deepEqual(health({ circuit: { ...closed, consecutive_failures: 3 } }), { kind: "failing", text: "failing (3)" });
+  assert.deepEqual(health({ circuit: { state: "open", consecutive_failures: 10, open_until: "x" } }).kind, "open");
+  assert.deepEqual(health({ circuit: { state: "half_open", consecutive_failures: 10 } }).kind, "open");
+  assert.deepEqual(health({ circuit: closed, disabled_reason: "gone" }), { kind: "disabled", text: "disabled: gone" });
 });

@@ -358,6 +358,13 @@ async fn dashboard_works_in_a_real_browser() {
         )
         .await;
     let failing_id = failing_hook["id"].as_str().unwrap().to_owned();
+    // A receiver that answered 410 Gone: its webhook shows as disabled, with the reason.
+    let gone = Receiver::start().await;
+    gone.set_default(Reply::status(410));
+    let gone_hook = server
+        .webhook(json!({"url": gone.url("/gone"), "events": ["gone.*"], "description": "Removed integration"}))
+        .await;
+    let gone_id = gone_hook["id"].as_str().unwrap().to_owned();
 
     // Older traffic first, so the list has a second page (50 a page) and the failures are on
     // the first one.
@@ -389,8 +396,18 @@ async fn dashboard_works_in_a_real_browser() {
     server
         .emit(json!({"type": "invoice.paid", "data": {"invoice": "inv_1", "amount": 1200}}))
         .await;
+    server.emit(json!({"type": "gone.ping", "data": {}})).await;
     wait_for_count(&server, "failed", 3).await;
     wait_for_count(&server, "succeeded", 54).await;
+    eventually(
+        Duration::from_secs(20),
+        "the gone webhook disabled",
+        || async {
+            let (_, w) = server.get(&format!("/api/v1/webhooks/{gone_id}")).await;
+            (w["disabled_reason"] == "gone").then_some(())
+        },
+    )
+    .await;
 
     let failed_of = |event: String| {
         let server = &server;
@@ -459,6 +476,7 @@ async fn dashboard_works_in_a_real_browser() {
         .env("HR_FAILED_DELIVERY", &failed_delivery)
         .env("HR_DLQ_ROW_DELIVERY", &dlq_row_delivery)
         .env("HR_FAILING_WEBHOOK", &failing_id)
+        .env("HR_GONE_WEBHOOK", &gone_id)
         .env("HR_RECEIVER_URL", healthy.url(""))
         .env("HR_SOURCE_ID", &source_id)
         .env("HR_SCREENSHOTS", &shots)

@@ -131,6 +131,7 @@ fn claim(url: &str) -> DeliveryClaim {
                 secret: WebhookSecret::generate().expose().into(),
                 expires_at: None,
             }],
+            health: Default::default(),
             created_at: now,
             updated_at: now,
         }),

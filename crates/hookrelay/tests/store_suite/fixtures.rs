@@ -16,6 +16,7 @@ pub async fn tenant(store: &dyn Store, name: &str) -> Tenant {
         id: TenantId::generate(),
         name: name.to_owned(),
         quotas: Default::default(),
+        retention_days: None,
         created_at: now,
         updated_at: now,
     };
@@ -58,6 +59,7 @@ pub fn webhook(tenant: &TenantId, events: &[&str]) -> Webhook {
         }],
         filter: None,
         transform: None,
+        health: Default::default(),
         created_at: now,
         updated_at: now,
     }

@@ -29,6 +29,7 @@ pub async fn scenario_tenants(store: &dyn Store) {
             delivery_rate_per_sec: Some(10),
             ..Default::default()
         },
+        retention_days: None,
         created_at: now,
         updated_at: now,
     };

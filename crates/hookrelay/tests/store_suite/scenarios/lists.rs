@@ -457,7 +457,9 @@ pub async fn scenario_queue_state(store: &dyn Store) {
         store.queue_stats(now).await.unwrap(),
         QueueStats {
             pending: 4,
-            oldest_due_age_ms: 30_000
+            oldest_due_age_ms: 30_000,
+            dead_letter: 0,
+            open_circuits: 0,
         }
     );
     assert_eq!(store.next_due_at().await.unwrap(), Some(now - 30_000));
@@ -496,17 +498,40 @@ pub async fn scenario_queue_state(store: &dyn Store) {
         store.queue_stats(now).await.unwrap(),
         QueueStats {
             pending: 3,
-            oldest_due_age_ms: 10_000
+            oldest_due_age_ms: 10_000,
+            dead_letter: 0,
+            open_circuits: 0,
         }
     );
     assert_eq!(
         store.queue_stats(now - 20_000).await.unwrap(),
         QueueStats {
             pending: 3,
-            oldest_due_age_ms: 0
+            oldest_due_age_ms: 0,
+            dead_letter: 0,
+            open_circuits: 0,
         }
     );
     assert_eq!(store.next_due_at().await.unwrap(), Some(now - 10_000));
+
+    // A delivery that failed for good leaves the queue for the dead-letter count.
+    let last = store
+        .claim_due("w3", now, now + LEASE_MS, 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed_ids(&last), ids([&b]));
+    let rec = record("w3", attempt(&b, 1, Some(500), now), NextState::Failed);
+    store.record_attempts(&[rec]).await.unwrap();
+    assert_eq!(
+        store.queue_stats(now).await.unwrap(),
+        QueueStats {
+            pending: 2,
+            // The paused webhook's held delivery is now the oldest due one.
+            oldest_due_age_ms: 5_000,
+            dead_letter: 1,
+            open_circuits: 0,
+        }
+    );
     let _ = c;
 }
 

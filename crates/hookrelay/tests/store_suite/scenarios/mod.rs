@@ -2,20 +2,24 @@
 
 mod access;
 mod destinations;
+mod health;
 mod ingest;
 mod lists;
 mod queue;
 mod replay;
+mod retention;
 mod sources;
 mod users;
 mod webhooks;
 
 pub use access::*;
 pub use destinations::*;
+pub use health::*;
 pub use ingest::*;
 pub use lists::*;
 pub use queue::*;
 pub use replay::*;
+pub use retention::*;
 pub use sources::*;
 pub use users::*;
 pub use webhooks::*;

@@ -42,6 +42,7 @@ pub async fn scenario_webhook_round_trip(store: &dyn Store) {
             serde_json::json!({"data.amount": {"$gte": 100}, "$or": [{"data.plan": "pro"}, {"data.plan": {"$exists": false}}]}),
         ),
         transform: Some(r#"{"who": {{ data.name | tojson }}}"#.into()),
+        health: Default::default(),
         created_at: now,
         updated_at: now,
     };
