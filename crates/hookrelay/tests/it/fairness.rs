@@ -37,6 +37,9 @@ async fn a_hanging_tenant_does_not_delay_another() {
     let server = TestServer::start_with(Backend::Sqlite, |c| {
         c.delivery_timeout = Duration::from_secs(1);
         c.max_inflight_per_webhook = 32;
+        // The endpoint must keep hanging the slots it may: no circuit breaker in the way (the
+        // circuit-open case is the next test).
+        c.health.circuit_failures = 1_000_000;
     })
     .await;
     let key_a = tenant_key(&server, "slow-a").await;
@@ -141,6 +144,115 @@ async fn a_hanging_tenant_does_not_delay_another() {
     assert!(
         max_concurrent <= 32,
         "tenant A held {max_concurrent} requests at once"
+    );
+    server.stop().await;
+}
+
+/// A tenant whose endpoint failed until its circuit opened holds 10,000 due deliveries; the
+/// claim query skips them, and another tenant's deliveries are as fast as ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_circuit_open_tenant_does_not_delay_another() {
+    let server = TestServer::start_with(Backend::Sqlite, |c| {
+        c.health.circuit_failures = 5;
+        // Open for the whole test.
+        c.health.first_cooldown = Duration::from_secs(600);
+    })
+    .await;
+    let key_a = tenant_key(&server, "open-a").await;
+    let key_b = tenant_key(&server, "fast-b").await;
+    let down = Receiver::start().await;
+    down.set_default(Reply::status(503));
+    let fast = Receiver::start().await;
+    for (key, url) in [(&key_a, down.url("/a")), (&key_b, fast.url("/b"))] {
+        let (s, body) = server
+            .call_as(
+                key,
+                Method::POST,
+                "/api/v1/webhooks",
+                Some(json!({"url": url})),
+            )
+            .await;
+        assert_eq!(s, 201, "{body}");
+    }
+    for _ in 0..10 {
+        let events: Vec<Value> = (0..1000)
+            .map(|i| json!({"type": "flood.tick", "data": {"i": i}}))
+            .collect();
+        let (s, body) = server
+            .call_as(
+                &key_a,
+                Method::POST,
+                "/api/v1/events/batch",
+                Some(json!({"events": events})),
+            )
+            .await;
+        assert_eq!(s, 202, "{body}");
+    }
+    let (_, hooks) = server
+        .call_as(&key_a, Method::GET, "/api/v1/webhooks", None)
+        .await;
+    let a_hook = hooks["data"][0]["id"].as_str().unwrap().to_owned();
+    eventually(
+        Duration::from_secs(20),
+        "tenant A's circuit to open",
+        || async {
+            let (_, w) = server
+                .call_as(
+                    &key_a,
+                    Method::GET,
+                    &format!("/api/v1/webhooks/{a_hook}"),
+                    None,
+                )
+                .await;
+            (w["circuit"]["state"] == "open").then_some(())
+        },
+    )
+    .await;
+    let attempted = down.count();
+
+    let mut sent = Vec::new();
+    for i in 0..100 {
+        let at = Instant::now();
+        let (s, body) = server
+            .call_as(
+                &key_b,
+                Method::POST,
+                "/api/v1/events",
+                Some(json!({"type": "member.created", "data": {"i": i}})),
+            )
+            .await;
+        assert_eq!(s, 202, "{body}");
+        sent.push((body["id"].as_str().unwrap().to_owned(), at));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    eventually(
+        Duration::from_secs(30),
+        "tenant B's 100 deliveries",
+        || async { (fast.count() >= 100).then_some(()) },
+    )
+    .await;
+    let arrivals = fast.requests();
+    let latencies: Vec<Duration> = sent
+        .iter()
+        .map(|(id, at)| {
+            let got = arrivals
+                .iter()
+                .find(|r| r.json()["eventId"] == id.as_str())
+                .expect("delivered");
+            got.at.saturating_duration_since(*at)
+        })
+        .collect();
+    let p95 = percentile(latencies.clone(), 0.95);
+    eprintln!(
+        "tenant B p50={:?} p95={p95:?} while tenant A's circuit held its deliveries",
+        percentile(latencies, 0.5)
+    );
+    assert!(p95 < Duration::from_secs(1), "tenant B's p95 was {p95:?}");
+    // Nothing more reached A's endpoint while open: at most what was in flight when it opened.
+    assert!(
+        down.count() <= attempted + 256,
+        "{} attempts after the circuit opened",
+        down.count() - attempted
     );
     server.stop().await;
 }
