@@ -42,8 +42,16 @@ pub async fn health(State(s): State<AppState>) -> Response {
 }
 
 #[utoipa::path(get, path = "/ready", tag = "operations",
-    responses((status = 200, description = "ready for traffic"), (status = 503, description = "the store is unreachable")))]
+    responses((status = 200, description = "ready for traffic"), (status = 503, description = "the store is unreachable, or the node is shutting down")))]
 pub async fn ready(State(s): State<AppState>) -> Response {
+    // A draining node (SIGTERM) says so, so a load balancer stops sending it new requests.
+    if s.feed.closed().is_cancelled() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "shutting_down"})),
+        )
+            .into_response();
+    }
     match s.store.ping().await {
         Ok(()) => Json(json!({"status": "ready"})).into_response(),
         Err(_) => (
