@@ -349,7 +349,7 @@ fn parse_id(raw: &str) -> ApiResult<WebhookId> {
     WebhookId::parse(raw).ok_or_else(|| ApiError::not_found("webhook"))
 }
 
-#[utoipa::path(post, path = "/api/v1/webhooks", tag = "webhooks", request_body = CreateWebhook,
+#[utoipa::path(post, path = "/api/v1/webhooks", tag = "webhooks", operation_id = "webhooks.create", request_body = CreateWebhook,
     responses((status = 201, body = WebhookAnswer, description = "includes `secret`, shown only this once, and `warnings`"),
               (status = 422, description = "a field is invalid: `url` (a `discord` webhook needs a Discord webhook URL, a `slack` one a Slack one, unless its host is an IP inside `HOOKRELAY_ALLOWED_TARGET_NETWORKS`), `templates.<key>` (does not compile, bad JSON shape), `filter.<path>`; with `HOOKRELAY_STRICT_EVENT_TYPES`, `events[i]` matching no catalog type")),
     security(("bearer" = [])))]
@@ -415,7 +415,7 @@ async fn enforce_webhook_quota(s: &AppState, caller: &Caller) -> ApiResult<()> {
     Ok(())
 }
 
-#[utoipa::path(get, path = "/api/v1/webhooks", tag = "webhooks",
+#[utoipa::path(get, path = "/api/v1/webhooks", tag = "webhooks", operation_id = "webhooks.list",
     params(("active" = Option<bool>, Query), ("event" = Option<String>, Query, description = "only webhooks whose filters match this event type"),
            ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = ListView<WebhookView>)), security(("bearer" = [])))]
@@ -436,7 +436,7 @@ pub async fn list(
     Ok(Json(ListView::of(&page)))
 }
 
-#[utoipa::path(get, path = "/api/v1/webhooks/{id}", tag = "webhooks",
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}", tag = "webhooks", operation_id = "webhooks.get",
     responses((status = 200, body = WebhookView), (status = 404)), security(("bearer" = [])))]
 pub async fn read(
     State(s): State<AppState>,
@@ -452,7 +452,7 @@ pub async fn read(
     Ok(Json(WebhookView::from(&w)))
 }
 
-#[utoipa::path(patch, path = "/api/v1/webhooks/{id}", tag = "webhooks", request_body = UpdateWebhook,
+#[utoipa::path(patch, path = "/api/v1/webhooks/{id}", tag = "webhooks", operation_id = "webhooks.update", request_body = UpdateWebhook,
     responses((status = 200, body = WebhookAnswer, description = "the webhook and `warnings`, as for create"), (status = 404), (status = 422)),
     security(("bearer" = [])))]
 pub async fn update(
@@ -548,7 +548,7 @@ pub async fn update(
     }))
 }
 
-#[utoipa::path(delete, path = "/api/v1/webhooks/{id}", tag = "webhooks",
+#[utoipa::path(delete, path = "/api/v1/webhooks/{id}", tag = "webhooks", operation_id = "webhooks.delete",
     responses((status = 204, description = "deleted; its pending deliveries are cancelled"), (status = 404)),
     security(("bearer" = [])))]
 pub async fn remove(
@@ -574,7 +574,7 @@ pub struct TestResult {
     pub error: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/webhooks/{id}/test", tag = "webhooks",
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/test", tag = "webhooks", operation_id = "webhooks.test",
     responses((status = 200, body = TestResult, description = "the attempt, made now through the real delivery path")),
     security(("bearer" = [])))]
 pub async fn test(
@@ -687,7 +687,7 @@ pub struct PreviewResult {
     pub body: Value,
 }
 
-#[utoipa::path(post, path = "/api/v1/webhooks/{id}/preview", tag = "webhooks", request_body = PreviewRequest,
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/preview", tag = "webhooks", operation_id = "webhooks.preview", request_body = PreviewRequest,
     responses((status = 200, body = PreviewResult, description = "the message, rendered and not sent; with `kind`, `templates` or `transform` in the request, as the webhook would render with those unsaved edits"),
               (status = 422, description = "the template fails on this event: `templates.<key>` says why (at delivery this is an attempt failure with `error_kind` `render`), or `transform` for an http webhook's transform that fails or renders something that is not JSON (at delivery: `error_kind` `template_error`)")),
     security(("bearer" = [])))]
@@ -796,7 +796,7 @@ pub struct RotatedSecret {
 pub const DEFAULT_GRACE_SECS: u32 = 24 * 3600;
 const MAX_GRACE_SECS: u32 = 30 * 24 * 3600;
 
-#[utoipa::path(post, path = "/api/v1/webhooks/{id}/rotate-secret", tag = "webhooks", request_body = Option<RotateSecret>,
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/rotate-secret", tag = "webhooks", operation_id = "webhooks.rotate_secret", request_body = Option<RotateSecret>,
     responses((status = 200, body = RotatedSecret)), security(("bearer" = [])))]
 pub async fn rotate_secret(
     State(s): State<AppState>,
@@ -896,7 +896,7 @@ fn percentile(sorted: &[u32], p: f64) -> Option<u32> {
     Some(sorted[rank - 1])
 }
 
-#[utoipa::path(get, path = "/api/v1/webhooks/{id}/stats", tag = "webhooks",
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}/stats", tag = "webhooks", operation_id = "webhooks.stats",
     params(("window" = Option<String>, Query, description = "e.g. 15m, 1h (default), 24h, 7d")),
     responses((status = 200, body = WebhookStatsView)), security(("bearer" = [])))]
 pub async fn stats(
