@@ -143,7 +143,7 @@ pub struct WebhookView {
     pub filter: Option<serde_json::Value>,
     /// The body template of an `http` or `relay` webhook (JSON out); null sends the envelope.
     pub transform: Option<String>,
-    /// Broker kinds: where on the broker deliveries go (`nats` `{subject}`, `rabbitmq`
+    /// Broker kinds: where on the broker deliveries go (`nats` `{subject, jetstream?}`, `rabbitmq`
     /// `{exchange, routing_key}`, `redis` `{stream, maxlen?}`); null for the other kinds.
     #[schema(value_type = Option<Object>)]
     pub target: Option<serde_json::Value>,

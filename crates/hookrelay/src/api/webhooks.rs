@@ -83,7 +83,8 @@ pub struct CreateWebhook {
     /// Seconds between attempts for this webhook; absent uses the server's schedule.
     pub retry_schedule_seconds: Option<Vec<u32>>,
     /// Required for broker kinds, refused for the others: `nats` `{"subject": "orders.created"}`
-    /// (JetStream, acknowledged, when a stream binds the subject), `rabbitmq`
+    /// (JetStream, acknowledged, when a stream binds the subject; `"jetstream": true` makes a
+    /// subject no stream binds a failure; otherwise a core publish confirmed by a flush), `rabbitmq`
     /// `{"exchange": "...", "routing_key": "..."}` (publisher confirms; an unroutable message
     /// fails), `redis` `{"stream": "...", "maxlen": N?}` (`XADD`, optionally `MAXLEN ~ N`).
     #[schema(value_type = Option<Object>)]

@@ -138,7 +138,10 @@ impl Default for Brokers {
 impl Brokers {
     pub fn new() -> Self {
         Self {
-            all: vec![Box::new(super::redis::RedisStreams::default())],
+            all: vec![
+                Box::new(super::nats::Nats::default()),
+                Box::new(super::redis::RedisStreams::default()),
+            ],
         }
     }
 

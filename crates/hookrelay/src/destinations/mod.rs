@@ -7,6 +7,7 @@ pub mod broker;
 pub mod catalog;
 pub mod defaults;
 pub mod discord;
+pub mod nats;
 pub mod pacing;
 pub mod redis;
 pub mod slack;

@@ -18,10 +18,13 @@ both_backends!(
     redis_refusals_fail_retry_and_recover,
     redis_exhausted_retries_end_in_the_dlq,
     broker_webhooks_are_checked_and_credentials_sealed,
+    nats_core_message_arrives_with_headers_and_signature,
+    nats_jetstream_acks_refusals_and_recovery,
 );
 
 const WAIT: Duration = Duration::from_secs(30);
 const REDIS: &str = "redis://127.0.0.1:6379";
+const NATS: &str = "nats://127.0.0.1:4222";
 
 /// A name no other test (or earlier run) uses.
 fn unique(prefix: &str) -> String {
@@ -336,6 +339,21 @@ async fn broker_webhooks_are_checked_and_credentials_sealed(backend: Backend) {
             "url",
             "redis://",
         ),
+        (
+            json!({"kind": "nats", "url": "redis://127.0.0.1:4222", "target": {"subject": "s"}}),
+            "url",
+            "nats://",
+        ),
+        (
+            json!({"kind": "nats", "url": NATS, "target": {"stream": "s"}}),
+            "target.stream",
+            "unknown",
+        ),
+        (
+            json!({"kind": "nats", "url": NATS, "target": {"subject": "a.*"}}),
+            "target.subject",
+            "wildcards",
+        ),
         (json!({"kind": "redis", "url": REDIS}), "target", "required"),
         (
             json!({"kind": "redis", "url": REDIS, "target": {}}),
@@ -428,5 +446,183 @@ async fn broker_webhooks_are_checked_and_credentials_sealed(backend: Backend) {
         stored_url(&server, backend, id).await,
         (REDIS.to_owned(), None)
     );
+    server.stop().await;
+}
+
+async fn nats() -> async_nats::Client {
+    async_nats::connect(NATS)
+        .await
+        .expect("NATS at 127.0.0.1:4222 (scripts/test checks it is running)")
+}
+
+fn nats_header(m: &async_nats::Message, name: &str) -> String {
+    m.headers
+        .as_ref()
+        .and_then(|h| h.get(name))
+        .map(|v| v.as_str().to_owned())
+        .unwrap_or_else(|| panic!("no header {name} in {:?}", m.headers))
+}
+
+async fn nats_core_message_arrives_with_headers_and_signature(backend: Backend) {
+    use futures::StreamExt;
+    let server = TestServer::start(backend).await;
+    let subject = unique("core").replace('-', "_");
+    let nc = nats().await;
+    let mut sub = nc.subscribe(subject.clone()).await.unwrap();
+    nc.flush().await.unwrap();
+    let hook = server
+        .webhook(
+            json!({"kind": "nats", "url": NATS, "target": {"subject": subject},
+                        "events": ["member.created"]}),
+        )
+        .await;
+    let ev = server
+        .emit(json!({"type": "member.created", "data": {"id": 7, "name": "Grace"}}))
+        .await;
+    let delivery = only_delivery(&server, &ev).await;
+    let got = tokio::time::timeout(WAIT, sub.next())
+        .await
+        .unwrap()
+        .unwrap();
+    let envelope: Value = serde_json::from_slice(&got.payload).unwrap();
+    assert_eq!(envelope["eventId"], ev["id"]);
+    assert_eq!(envelope["data"], json!({"id": 7, "name": "Grace"}));
+    assert_eq!(nats_header(&got, "webhook-id"), delivery);
+    assert_eq!(nats_header(&got, "x-webhook-event"), "member.created");
+    assert!(verify_standard_signature(
+        hook["secret"].as_str().unwrap(),
+        &nats_header(&got, "webhook-id"),
+        &nats_header(&got, "webhook-timestamp"),
+        &got.payload,
+        &nats_header(&got, "webhook-signature"),
+    ));
+    let done = server
+        .delivery_with_status(&delivery, "succeeded", WAIT)
+        .await;
+    assert_eq!(
+        done["attempts"][0]["response_body"],
+        format!("published to {subject}")
+    );
+    server.stop().await;
+}
+
+async fn nats_jetstream_acks_refusals_and_recovery(backend: Backend) {
+    use async_nats::jetstream::stream::{Config, DiscardPolicy};
+    let server = TestServer::start(backend).await;
+    let js = async_nats::jetstream::new(nats().await);
+    let quick = json!([1, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
+
+    // A stream binds the subject: the publish is acknowledged with the stream's sequence. The
+    // stream takes one message only (discard new): the second is refused until it is purged.
+    let name = unique("js").replace('-', "_").to_uppercase();
+    let subject = format!("{}.orders", name.to_lowercase());
+    let mut stream = js
+        .create_stream(Config {
+            name: name.clone(),
+            subjects: vec![subject.clone()],
+            max_messages: 1,
+            discard: DiscardPolicy::New,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let hook = server
+        .webhook(
+            json!({"kind": "nats", "url": NATS, "target": {"subject": subject},
+                        "events": ["order.*"], "retry_schedule_seconds": quick}),
+        )
+        .await;
+    let ev = server
+        .emit(json!({"type": "order.paid", "data": {"n": 1}}))
+        .await;
+    let first = only_delivery(&server, &ev).await;
+    let done = server.delivery_with_status(&first, "succeeded", WAIT).await;
+    assert_eq!(
+        done["attempts"][0]["response_body"],
+        format!("JetStream {name} seq 1")
+    );
+    let stored = stream.get_raw_message(1).await.unwrap();
+    let headers = stored.headers;
+    let header = |n: &str| headers.get(n).unwrap().as_str().to_owned();
+    assert_eq!(header("webhook-id"), first);
+    assert!(verify_standard_signature(
+        hook["secret"].as_str().unwrap(),
+        &header("webhook-id"),
+        &header("webhook-timestamp"),
+        &stored.payload,
+        &header("webhook-signature"),
+    ));
+    let ev = server
+        .emit(json!({"type": "order.paid", "data": {"n": 2}}))
+        .await;
+    let second = only_delivery(&server, &ev).await;
+    let failed = first_failure(&server, &second).await;
+    assert_eq!(failed["error_kind"], "broker", "{failed}");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("JetStream refused"),
+        "{failed}"
+    );
+    stream.purge().await.unwrap();
+    server
+        .delivery_with_status(&second, "succeeded", WAIT)
+        .await;
+    assert_eq!(stream.info().await.unwrap().state.messages, 1);
+    js.delete_stream(&name).await.unwrap();
+
+    // `jetstream: true` and no stream binds the subject: refused until one is created.
+    let name = unique("late").replace('-', "_").to_uppercase();
+    let subject = format!("{}.events", name.to_lowercase());
+    server
+        .webhook(
+            json!({"kind": "nats", "url": NATS, "target": {"subject": subject, "jetstream": true},
+                        "events": ["late.*"], "retry_schedule_seconds": quick}),
+        )
+        .await;
+    let ev = server.emit(json!({"type": "late.one", "data": {}})).await;
+    let delivery = only_delivery(&server, &ev).await;
+    let failed = first_failure(&server, &delivery).await;
+    assert_eq!(failed["error_kind"], "broker", "{failed}");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("no JetStream stream"),
+        "{failed}"
+    );
+    let mut stream = js
+        .create_stream(Config {
+            name: name.clone(),
+            subjects: vec![subject.clone()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    server
+        .delivery_with_status(&delivery, "succeeded", WAIT)
+        .await;
+    assert_eq!(stream.info().await.unwrap().state.messages, 1);
+    js.delete_stream(&name).await.unwrap();
+
+    // Nothing listens on the port: connecting fails and is retried until a server answers.
+    let port = free_port().await;
+    let subject = unique("down").replace('-', "_");
+    server
+        .webhook(
+            json!({"kind": "nats", "url": format!("nats://127.0.0.1:{port}"),
+                        "target": {"subject": subject}, "events": ["down.*"],
+                        "retry_schedule_seconds": quick}),
+        )
+        .await;
+    let ev = server.emit(json!({"type": "down.one", "data": {}})).await;
+    let delivery = only_delivery(&server, &ev).await;
+    let failed = first_failure(&server, &delivery).await;
+    assert_eq!(failed["error_kind"], "connect", "{failed}");
+    let _up = Forwarder::start(port, "127.0.0.1:4222").await;
+    server
+        .delivery_with_status(&delivery, "succeeded", WAIT)
+        .await;
     server.stop().await;
 }
