@@ -79,14 +79,14 @@ pub fn routes() -> Router<AppState> {
         .route("/dashboard/{*path}", get(asset))
 }
 
-#[utoipa::path(get, path = "/", tag = "dashboard",
+#[utoipa::path(get, path = "/", tag = "dashboard", operation_id = "dashboard.index",
     responses((status = 200, content_type = "text/html", description = "the dashboard page (sign in with a dashboard account or an API key); its scripts and styles are under `/dashboard/`"),
               (status = 304, description = "unchanged since the `ETag` sent in `If-None-Match`")))]
 pub async fn index(headers: HeaderMap) -> Response {
     serve("index.html", &headers)
 }
 
-#[utoipa::path(get, path = "/dashboard/{path}", tag = "dashboard",
+#[utoipa::path(get, path = "/dashboard/{path}", tag = "dashboard", operation_id = "dashboard.asset",
     params(("path" = String, Path, description = "e.g. `app.js`, `app.css`, `views/deliveries.js`")),
     responses((status = 200, description = "a script (`text/javascript`), the stylesheet (`text/css`) or an image"),
               (status = 304, description = "unchanged since the `ETag` sent in `If-None-Match`"),

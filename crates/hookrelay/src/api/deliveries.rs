@@ -55,7 +55,7 @@ fn webhook_filter(raw: Option<String>) -> ApiResult<Option<WebhookId>> {
     .transpose()
 }
 
-#[utoipa::path(get, path = "/api/v1/deliveries", tag = "deliveries",
+#[utoipa::path(get, path = "/api/v1/deliveries", tag = "deliveries", operation_id = "deliveries.list",
     params(("status" = Option<String>, Query, description = "pending, succeeded, failed or cancelled"), ("event_type" = Option<String>, Query),
            ("webhook_id" = Option<String>, Query), ("source" = Option<String>, Query), ("since" = Option<String>, Query, description = "RFC 3339: created at or after"),
            ("until" = Option<String>, Query, description = "RFC 3339: created before"),
@@ -108,7 +108,7 @@ pub async fn list(
     Ok(Json(ListView::of(&page)))
 }
 
-#[utoipa::path(get, path = "/api/v1/deliveries/{id}", tag = "deliveries",
+#[utoipa::path(get, path = "/api/v1/deliveries/{id}", tag = "deliveries", operation_id = "deliveries.get",
     responses((status = 200, description = "the delivery with `event` and `attempts` (an array of attempts replaces the count)"), (status = 404)),
     security(("bearer" = [])))]
 pub async fn read(
@@ -137,7 +137,7 @@ pub async fn read(
     Ok(Json(body))
 }
 
-#[utoipa::path(post, path = "/api/v1/deliveries/{id}/retry", tag = "deliveries",
+#[utoipa::path(post, path = "/api/v1/deliveries/{id}/retry", tag = "deliveries", operation_id = "deliveries.retry",
     responses((status = 202, description = "a new attempt is queued now, whatever the status"), (status = 404),
               (status = 409, description = "the delivery's webhook was deleted")),
     security(("bearer" = [])))]
@@ -168,7 +168,7 @@ pub struct DlqQueryParams {
     cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/dlq", tag = "dlq",
+#[utoipa::path(get, path = "/api/v1/dlq", tag = "dlq", operation_id = "dlq.list",
     params(("webhook_id" = Option<String>, Query), ("event_type" = Option<String>, Query), ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = ListView<DlqEntryView>)), security(("bearer" = [])))]
 pub async fn list_dlq(
@@ -188,7 +188,7 @@ pub async fn list_dlq(
     Ok(Json(ListView::of(&page)))
 }
 
-#[utoipa::path(post, path = "/api/v1/dlq/{delivery_id}/retry", tag = "dlq",
+#[utoipa::path(post, path = "/api/v1/dlq/{delivery_id}/retry", tag = "dlq", operation_id = "dlq.retry",
     responses((status = 202, description = "back to pending, attempted now"), (status = 404, description = "no such failed delivery")),
     security(("bearer" = [])))]
 pub async fn retry_dlq(
@@ -222,7 +222,7 @@ pub struct Queued {
     pub queued: u64,
 }
 
-#[utoipa::path(post, path = "/api/v1/dlq/retry", tag = "dlq", request_body = BulkRetry,
+#[utoipa::path(post, path = "/api/v1/dlq/retry", tag = "dlq", operation_id = "dlq.retry_bulk", request_body = BulkRetry,
     responses((status = 202, body = Queued)), security(("bearer" = [])))]
 pub async fn retry_dlq_bulk(
     State(s): State<AppState>,

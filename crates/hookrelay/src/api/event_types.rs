@@ -148,7 +148,7 @@ fn check_name(name: &str) -> ApiResult<()> {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/event-types", tag = "event-types",
+#[utoipa::path(get, path = "/api/v1/event-types", tag = "event-types", operation_id = "event_types.list",
     params(("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query, description = "the last name of the previous page")),
     responses((status = 200, body = ListView<EventTypeView>, description = "built-in and the tenant's own types, **by name** (not newest first)")),
     security(("bearer" = [])))]
@@ -182,7 +182,7 @@ pub async fn list(
     Ok(Json(ListView { data, next_cursor }))
 }
 
-#[utoipa::path(get, path = "/api/v1/event-types/{name}", tag = "event-types",
+#[utoipa::path(get, path = "/api/v1/event-types/{name}", tag = "event-types", operation_id = "event_types.get",
     responses((status = 200, body = EventTypeView), (status = 404)), security(("bearer" = [])))]
 pub async fn read(
     State(s): State<AppState>,
@@ -196,7 +196,7 @@ pub async fn read(
     Ok(Json(EventTypeView::from(&entry)))
 }
 
-#[utoipa::path(post, path = "/api/v1/event-types", tag = "event-types", request_body = CreateEventType,
+#[utoipa::path(post, path = "/api/v1/event-types", tag = "event-types", operation_id = "event_types.create", request_body = CreateEventType,
     responses((status = 201, body = EventTypeView), (status = 409, description = "the type exists (built-ins included: PATCH them instead)"),
               (status = 422, description = "invalid name, schema (not a JSON Schema) or example (`example.<path>` when it fails the schema)")),
     security(("bearer" = [])))]
@@ -238,7 +238,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(EventTypeView::from(&entry))))
 }
 
-#[utoipa::path(patch, path = "/api/v1/event-types/{name}", tag = "event-types", request_body = UpdateEventType,
+#[utoipa::path(patch, path = "/api/v1/event-types/{name}", tag = "event-types", operation_id = "event_types.update", request_body = UpdateEventType,
     responses((status = 200, body = EventTypeView, description = "a built-in is customised for this tenant"), (status = 404), (status = 422)),
     security(("bearer" = [])))]
 pub async fn update(
@@ -274,7 +274,7 @@ pub async fn update(
     Ok(Json(EventTypeView::from(&entry)))
 }
 
-#[utoipa::path(delete, path = "/api/v1/event-types/{name}", tag = "event-types",
+#[utoipa::path(delete, path = "/api/v1/event-types/{name}", tag = "event-types", operation_id = "event_types.delete",
     responses((status = 204, description = "deleted; for a customised built-in, the built-in is restored"),
               (status = 404), (status = 409, description = "a built-in without customisation cannot be deleted")),
     security(("bearer" = [])))]

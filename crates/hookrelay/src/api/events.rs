@@ -163,7 +163,7 @@ fn answer(outcome: IngestOutcome) -> Response {
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/events", tag = "events", request_body = EmitEvent,
+#[utoipa::path(post, path = "/api/v1/events", tag = "events", operation_id = "events.emit", request_body = EmitEvent,
     params(("Idempotency-Key" = Option<String>, Header, description = "used when the body has no event_id")),
     responses((status = 202, body = Accepted, description = "stored with its deliveries"),
               (status = 200, body = DuplicateAnswer, description = "a repeat of an event already accepted"),
@@ -208,7 +208,7 @@ pub struct EmitBatch {
     pub events: Vec<Box<RawValue>>,
 }
 
-#[utoipa::path(post, path = "/api/v1/events/batch", tag = "events", request_body = EmitBatch,
+#[utoipa::path(post, path = "/api/v1/events/batch", tag = "events", operation_id = "events.emit_batch", request_body = EmitBatch,
     responses((status = 202, description = "`{\"results\": [...]}`: per input, in order, `{id, deliveries, duplicate}` or `{error}`")),
     security(("bearer" = [])))]
 pub async fn emit_batch(
@@ -276,7 +276,7 @@ pub struct ListQuery {
     cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/events", tag = "events",
+#[utoipa::path(get, path = "/api/v1/events", tag = "events", operation_id = "events.list",
     params(("type" = Option<String>, Query), ("source" = Option<String>, Query), ("since" = Option<String>, Query, description = "RFC 3339"),
            ("until" = Option<String>, Query, description = "RFC 3339"), ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = ListView<EventView>, description = "newest first; at most `limit` events, fewer (with a `next_cursor`) once the page holds 4 MiB of `data`")), security(("bearer" = [])))]
@@ -299,7 +299,7 @@ pub async fn list(
     Ok(Json(ListView::of(&page)))
 }
 
-#[utoipa::path(get, path = "/api/v1/events/{id}", tag = "events",
+#[utoipa::path(get, path = "/api/v1/events/{id}", tag = "events", operation_id = "events.get",
     responses((status = 200, body = EventView, description = "the event with its deliveries"), (status = 404)),
     security(("bearer" = [])))]
 pub async fn read(

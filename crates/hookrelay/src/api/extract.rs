@@ -48,14 +48,27 @@ pub fn parse_json_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         if e.inner().is_syntax() || e.inner().is_eof() {
-            ApiError::InvalidJson(format!("the body is not valid JSON: {}", e.inner()))
-        } else {
-            field_error(e)
+            return ApiError::InvalidJson(format!("the body is not valid JSON: {}", e.inner()));
+        }
+        // The typed pass stops at the first field it refuses (an unknown or wrong-typed one),
+        // before reaching a syntax error further on: a body that is not complete JSON is a
+        // `400` whatever its fields. Checked only on this failure path, so accepted bodies are
+        // parsed once.
+        match syntax_error(bytes) {
+            Some(syntax) => ApiError::InvalidJson(format!("the body is not valid JSON: {syntax}")),
+            None => field_error(e),
         }
     })?;
     de.end()
         .map_err(|e| ApiError::InvalidJson(format!("the body is not valid JSON: {e}")))?;
     Ok(value)
+}
+
+/// The syntax error of bytes that are not one complete JSON value, if any.
+fn syntax_error(bytes: &[u8]) -> Option<serde_json::Error> {
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+        .err()
+        .filter(|e| e.is_syntax() || e.is_eof())
 }
 
 /// Deepest nesting of arrays and objects accepted in a body. Raw `data` is stored without being
@@ -215,5 +228,47 @@ mod tests {
         assert!(!nesting_exceeds(br#"{"a": "\"[[[[["}"#, 1));
         let deep = format!("{}{}", "[".repeat(65), "]".repeat(65));
         assert!(nesting_exceeds(deep.as_bytes(), MAX_JSON_DEPTH));
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Strict {
+        url: String,
+    }
+
+    fn code(r: Result<Strict, ApiError>) -> &'static str {
+        match r {
+            Err(ApiError::InvalidJson(_)) => "invalid_json",
+            Err(ApiError::Validation(_)) => "validation_failed",
+            Err(_) => "other",
+            Ok(_) => "ok",
+        }
+    }
+
+    #[test]
+    fn incomplete_json_is_invalid_json_whatever_comes_first() {
+        // serde refuses the unknown or wrong-typed field before it reaches the break.
+        assert_eq!(
+            code(parse_json_object(br#"{"nope": 1, "url": "#)),
+            "invalid_json"
+        );
+        assert_eq!(code(parse_json_object(br#"{"url": 5, "x"#)), "invalid_json");
+        assert_eq!(
+            code(parse_json_object(br#"{"url": "a"} trailing"#)),
+            "invalid_json"
+        );
+        assert_eq!(code(parse_json_object(br#"{"url": "#)), "invalid_json");
+        // Complete JSON keeps its field errors.
+        assert_eq!(
+            code(parse_json_object(br#"{"nope": 1}"#)),
+            "validation_failed"
+        );
+        assert_eq!(
+            code(parse_json_object(br#"{"url": 5}"#)),
+            "validation_failed"
+        );
+        assert_eq!(code(parse_json_object(br#"{}"#)), "validation_failed");
+        assert_eq!(code(parse_json_object(br#"{"url": "a"}"#)), "ok");
     }
 }

@@ -17,7 +17,7 @@ pub fn routes() -> Router<AppState> {
         .route("/metrics", get(metrics))
 }
 
-#[utoipa::path(get, path = "/health", tag = "operations",
+#[utoipa::path(get, path = "/health", tag = "operations", operation_id = "operations.health",
     responses((status = 200, description = "`{status, db, queue_depth, oldest_pending_age_ms, backend, version}`"),
               (status = 503, description = "the store is unreachable")))]
 pub async fn health(State(s): State<AppState>) -> Response {
@@ -41,7 +41,7 @@ pub async fn health(State(s): State<AppState>) -> Response {
     }
 }
 
-#[utoipa::path(get, path = "/ready", tag = "operations",
+#[utoipa::path(get, path = "/ready", tag = "operations", operation_id = "operations.ready",
     responses((status = 200, description = "ready for traffic"), (status = 503, description = "the store is unreachable, or the node is shutting down")))]
 pub async fn ready(State(s): State<AppState>) -> Response {
     // A draining node (SIGTERM) says so, so a load balancer stops sending it new requests.
@@ -62,7 +62,7 @@ pub async fn ready(State(s): State<AppState>) -> Response {
     }
 }
 
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format")))]
+#[utoipa::path(get, path = "/metrics", tag = "operations", operation_id = "operations.metrics", responses((status = 200, description = "Prometheus text format")))]
 pub async fn metrics(State(s): State<AppState>) -> Response {
     match s.store.queue_stats(now_millis()).await {
         Ok(q) => set_queue_gauges(&q),

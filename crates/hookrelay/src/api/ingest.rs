@@ -317,7 +317,7 @@ fn idempotency_key(source: &Source, provider_id: &str) -> String {
     }
 }
 
-#[utoipa::path(post, path = "/ingest/{source_name}", tag = "sources",
+#[utoipa::path(post, path = "/ingest/{source_name}", tag = "sources", operation_id = "ingest.receive",
     params(("source_name" = String, Path, description = "the source's `name`")),
     request_body(content = String, description = "whatever the provider sends, verified over its raw bytes (JSON; GitHub's form-encoded `payload=` too; other bodies become a JSON string in the event's `data`)"),
     responses(

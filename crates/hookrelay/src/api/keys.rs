@@ -38,7 +38,7 @@ pub struct ListQuery {
     cursor: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/keys", tag = "keys", request_body = CreateKey,
+#[utoipa::path(post, path = "/api/v1/keys", tag = "keys", operation_id = "keys.create", request_body = CreateKey,
     responses((status = 201, body = KeyView, description = "includes `key`, shown only this once")),
     security(("bearer" = [])))]
 pub async fn create(
@@ -68,7 +68,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-#[utoipa::path(get, path = "/api/v1/keys", tag = "keys",
+#[utoipa::path(get, path = "/api/v1/keys", tag = "keys", operation_id = "keys.list",
     params(("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = ListView<KeyView>)), security(("bearer" = [])))]
 pub async fn list(
@@ -84,7 +84,7 @@ pub async fn list(
     Ok(Json(ListView::of(&page)))
 }
 
-#[utoipa::path(delete, path = "/api/v1/keys/{id}", tag = "keys",
+#[utoipa::path(delete, path = "/api/v1/keys/{id}", tag = "keys", operation_id = "keys.delete",
     responses((status = 204), (status = 404)), security(("bearer" = [])))]
 pub async fn remove(
     State(s): State<AppState>,

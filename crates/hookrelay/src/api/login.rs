@@ -42,7 +42,7 @@ fn bad_credentials() -> ApiError {
     ApiError::Unauthorized("invalid email or password".into())
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", operation_id = "auth.login", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse),
         (status = 401, description = "invalid email or password"),
         (status = 429, description = "too many failed logins for this account or from this address; see `Retry-After`")))]
@@ -105,7 +105,7 @@ fn new_session(user: &User, ttl: std::time::Duration) -> (String, Session) {
     (token, session)
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", operation_id = "auth.logout",
     responses((status = 204, description = "the session token no longer works"),
         (status = 409, description = "the bearer token is an API key, not a session")),
     security(("bearer" = [])))]

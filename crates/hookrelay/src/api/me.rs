@@ -34,7 +34,7 @@ pub enum PrincipalView {
     User { id: String, email: String },
 }
 
-#[utoipa::path(get, path = "/api/v1/me", tag = "auth",
+#[utoipa::path(get, path = "/api/v1/me", tag = "auth", operation_id = "auth.me",
     responses((status = 200, body = MeView), (status = 401)),
     security(("bearer" = [])))]
 pub async fn me(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<MeView>> {

@@ -100,7 +100,7 @@ pub struct QuotaView {
     pub usage: QuotaUsage,
 }
 
-#[utoipa::path(get, path = "/api/v1/quotas/{tenant_id}", tag = "tenants",
+#[utoipa::path(get, path = "/api/v1/quotas/{tenant_id}", tag = "tenants", operation_id = "quotas.get",
     responses((status = 200, body = QuotaView), (status = 404)), security(("bearer" = [])))]
 pub async fn read(
     State(s): State<AppState>,

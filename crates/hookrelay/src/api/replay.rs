@@ -42,7 +42,7 @@ pub struct Replayed {
     pub delivery_ids: Vec<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/events/{id}/replay", tag = "events", request_body = ReplayEvent,
+#[utoipa::path(post, path = "/api/v1/events/{id}/replay", tag = "events", operation_id = "events.replay", request_body = ReplayEvent,
     description = "New deliveries of the stored event, due now, each with a new delivery id. A webhook named in `webhook_ids` gets the event whatever its filters; every id must be a webhook of the tenant (`422` on `webhook_ids[i]` otherwise). An empty body replays to every webhook whose filters match the event now.",
     responses((status = 202, body = Replayed), (status = 401), (status = 403, description = "the role may not write"),
               (status = 404, description = "no such event"), (status = 422, description = "a `webhook_ids` entry is malformed or not a webhook of the tenant")),
@@ -165,7 +165,7 @@ pub struct Queued {
     pub queued: u64,
 }
 
-#[utoipa::path(post, path = "/api/v1/webhooks/{id}/replay", tag = "webhooks", request_body = ReplayWebhook,
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/replay", tag = "webhooks", operation_id = "webhooks.replay", request_body = ReplayWebhook,
     description = "Re-delivers to this webhook the events of the window that it matches now (event-type patterns and payload filter), as new deliveries due now. Large windows are written in batches of 256 events, each committed on its own: workers start on the first while later ones are written.",
     responses((status = 202, body = Queued), (status = 401), (status = 403, description = "the role may not write"),
               (status = 404, description = "no such webhook"), (status = 422, description = "`since`/`until` not RFC 3339 or `until` before `since`; `mode` unknown")),

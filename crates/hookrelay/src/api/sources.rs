@@ -244,7 +244,7 @@ fn validate(s: &mut Source, config: &Config) -> ApiResult<()> {
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/sources", tag = "sources", request_body = CreateSource,
+#[utoipa::path(post, path = "/api/v1/sources", tag = "sources", operation_id = "sources.create", request_body = CreateSource,
     responses((status = 201, body = SourceView, description = "the source with its `ingest_url`, and `secret` this once"),
               (status = 409, description = "a source with this name exists (names are unique across tenants)"),
               (status = 422, description = "a field is invalid")),
@@ -287,7 +287,7 @@ pub struct ListQuery {
     cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/sources", tag = "sources",
+#[utoipa::path(get, path = "/api/v1/sources", tag = "sources", operation_id = "sources.list",
     params(("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = ListView<SourceView>)), security(("bearer" = [])))]
 pub async fn list(
@@ -312,7 +312,7 @@ pub async fn list(
     }))
 }
 
-#[utoipa::path(get, path = "/api/v1/sources/{id}", tag = "sources",
+#[utoipa::path(get, path = "/api/v1/sources/{id}", tag = "sources", operation_id = "sources.get",
     responses((status = 200, body = SourceView), (status = 404)), security(("bearer" = [])))]
 pub async fn read(
     State(s): State<AppState>,
@@ -332,7 +332,7 @@ pub async fn read(
     )))
 }
 
-#[utoipa::path(patch, path = "/api/v1/sources/{id}", tag = "sources", request_body = UpdateSource,
+#[utoipa::path(patch, path = "/api/v1/sources/{id}", tag = "sources", operation_id = "sources.update", request_body = UpdateSource,
     responses((status = 200, body = SourceView, description = "never includes the secret"),
               (status = 404), (status = 409), (status = 422)),
     security(("bearer" = [])))]
@@ -388,7 +388,7 @@ pub async fn update(
     )))
 }
 
-#[utoipa::path(delete, path = "/api/v1/sources/{id}", tag = "sources",
+#[utoipa::path(delete, path = "/api/v1/sources/{id}", tag = "sources", operation_id = "sources.delete",
     responses((status = 204, description = "deleted with its requests log; its events stay"), (status = 404)),
     security(("bearer" = [])))]
 pub async fn remove(
@@ -419,7 +419,7 @@ pub struct RequestsQuery {
     cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/sources/{id}/requests", tag = "sources",
+#[utoipa::path(get, path = "/api/v1/sources/{id}/requests", tag = "sources", operation_id = "sources.list_requests",
     params(("status" = Option<String>, Query, description = "accepted, duplicate, rejected or rate_limited"),
            ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = ListView<InboundRequestView>, description = "newest first; entries older than `HOOKRELAY_INBOUND_LOG_RETENTION_HOURS` are pruned; a page ends early (with a `next_cursor`) once it holds 4 MiB of bodies and headers"),

@@ -27,7 +27,7 @@ pub fn routes() -> Router<AppState> {
 /// Comment lines this often keep proxies from closing an idle stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-#[utoipa::path(get, path = "/api/v1/stream", tag = "stream",
+#[utoipa::path(get, path = "/api/v1/stream", tag = "stream", operation_id = "stream.subscribe",
     responses((status = 200, content_type = "text/event-stream", description = "Server-Sent Events, each `data:` one JSON object:\n\n\
 * `event: ready` `{\"tenant_id\"}`, first;\n\
 * `event: event` `{id, type, source, created_at, deliveries}`: an event was accepted;\n\

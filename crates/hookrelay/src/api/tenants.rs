@@ -75,7 +75,7 @@ fn check_name(name: &str) -> ApiResult<()> {
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/tenants", tag = "tenants", request_body = CreateTenant,
+#[utoipa::path(post, path = "/api/v1/tenants", tag = "tenants", operation_id = "tenants.create", request_body = CreateTenant,
     responses((status = 201, body = TenantView), (status = 409, description = "name taken")),
     security(("bearer" = [])))]
 pub async fn create(
@@ -101,7 +101,7 @@ pub async fn create(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/tenants", tag = "tenants",
+#[utoipa::path(get, path = "/api/v1/tenants", tag = "tenants", operation_id = "tenants.list",
     params(("limit" = Option<u32>, Query, description = "1-1000, default 50"), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = ListView<TenantView>)), security(("bearer" = [])))]
 pub async fn list(
@@ -128,7 +128,7 @@ fn visible(caller: &Caller, raw: &str) -> ApiResult<TenantId> {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/tenants/{id}", tag = "tenants",
+#[utoipa::path(get, path = "/api/v1/tenants/{id}", tag = "tenants", operation_id = "tenants.get",
     responses((status = 200, body = TenantView), (status = 404)), security(("bearer" = [])))]
 pub async fn read(
     State(s): State<AppState>,
@@ -140,7 +140,7 @@ pub async fn read(
     Ok(Json(TenantView::of(&tenant, s.config.retention_days)))
 }
 
-#[utoipa::path(patch, path = "/api/v1/tenants/{id}", tag = "tenants", request_body = UpdateTenant,
+#[utoipa::path(patch, path = "/api/v1/tenants/{id}", tag = "tenants", operation_id = "tenants.update", request_body = UpdateTenant,
     responses((status = 200, body = TenantView), (status = 404)), security(("bearer" = [])))]
 pub async fn update(
     State(s): State<AppState>,

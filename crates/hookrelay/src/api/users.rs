@@ -66,7 +66,7 @@ fn validate(body: &CreateUser) -> Result<(String, Role), ApiError> {
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUser,
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", operation_id = "users.create", request_body = CreateUser,
     responses((status = 201, body = UserView), (status = 409, description = "the email is taken"),
         (status = 422, description = "invalid email, weak password or unknown role")),
     security(("bearer" = [])))]
@@ -95,7 +95,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(UserView::from(&user))))
 }
 
-#[utoipa::path(get, path = "/api/v1/users", tag = "users",
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", operation_id = "users.list",
     params(("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = ListView<UserView>)), security(("bearer" = [])))]
 pub async fn list(
@@ -111,7 +111,7 @@ pub async fn list(
     Ok(Json(ListView::of(&page)))
 }
 
-#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users",
+#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users", operation_id = "users.delete",
     responses((status = 204, description = "the user and all their sessions are gone"), (status = 404)),
     security(("bearer" = [])))]
 pub async fn remove(

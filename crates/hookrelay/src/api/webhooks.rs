@@ -49,9 +49,11 @@ pub struct CreateWebhook {
     pub url: String,
     /// Exact types, `prefix.*` or `*`; empty or absent means all events.
     pub events: Option<Vec<String>>,
-    /// `http` (default), `discord`, `slack` or `relay` (delivered to `hookrelay listen`
+    /// `http` (default), `discord`, `slack`, `relay` (delivered to `hookrelay listen`
     /// processes connected to the server; `url` is then only the local URL they forward to,
-    /// never contacted by the server).
+    /// never contacted by the server), or a broker: `nats` (`nats://…`), `rabbitmq`
+    /// (`amqp://…`, `amqps://…`) or `redis` (`redis://…`, `rediss://…`), with `target`.
+    /// Credentials in a broker URL are sealed at rest and shown as `***`.
     pub kind: Option<String>,
     pub description: Option<String>,
     pub active: Option<bool>,
@@ -80,6 +82,13 @@ pub struct CreateWebhook {
     pub transform: Option<String>,
     /// Seconds between attempts for this webhook; absent uses the server's schedule.
     pub retry_schedule_seconds: Option<Vec<u32>>,
+    /// Required for broker kinds, refused for the others: `nats` `{"subject": "orders.created"}`
+    /// (JetStream, acknowledged, when a stream binds the subject; `"jetstream": true` makes a
+    /// subject no stream binds a failure; otherwise a core publish confirmed by a flush), `rabbitmq`
+    /// `{"exchange": "...", "routing_key": "..."}` (publisher confirms; an unroutable message
+    /// fails), `redis` `{"stream": "...", "maxlen": N?}` (`XADD`, optionally `MAXLEN ~ N`).
+    #[schema(value_type = Option<Object>)]
+    pub target: Option<Value>,
 }
 
 /// Any field but `id`; `null` clears an optional field.
@@ -114,6 +123,9 @@ pub struct UpdateWebhook {
     pub transform: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     pub retry_schedule_seconds: Option<Option<Vec<u32>>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Object>)]
+    pub target: Option<Option<Value>>,
 }
 
 fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
@@ -166,8 +178,16 @@ fn validate(
                 "a relay webhook's url is the local http(s) URL `hookrelay listen` forwards to",
             ));
         }
+    } else if w.kind.is_broker() {
+        destinations::broker::check_webhook(w.kind, &w.url, w.target.as_ref(), policy, &mut errors);
     } else {
         check_url(w, config, policy, &mut errors);
+    }
+    if w.target.is_some() && !w.kind.is_broker() {
+        errors.push(FieldError::new(
+            "target",
+            "only `nats`, `rabbitmq` and `redis` webhooks take a target",
+        ));
     }
     check_fields(w, catalog, &mut errors);
     if !errors.is_empty() {
@@ -256,7 +276,7 @@ fn check_fields(
         }));
     }
     if let Some(source) = &w.transform {
-        if w.kind.is_chat() {
+        if w.kind.is_chat() || w.kind.is_broker() {
             errors.push(FieldError::new(
                 "transform",
                 "only `http` and `relay` webhooks take a transform (chat webhooks use `templates`)",
@@ -288,8 +308,12 @@ fn check_fields(
 fn parse_kind(raw: Option<&str>) -> ApiResult<WebhookKind> {
     match raw {
         None => Ok(WebhookKind::Http),
-        Some(k) => WebhookKind::parse(k)
-            .ok_or_else(|| ApiError::field("kind", "must be http, discord, slack or relay")),
+        Some(k) => WebhookKind::parse(k).ok_or_else(|| {
+            ApiError::field(
+                "kind",
+                "must be http, discord, slack, relay, nats, rabbitmq or redis",
+            )
+        }),
     }
 }
 
@@ -326,7 +350,7 @@ fn parse_id(raw: &str) -> ApiResult<WebhookId> {
     WebhookId::parse(raw).ok_or_else(|| ApiError::not_found("webhook"))
 }
 
-#[utoipa::path(post, path = "/api/v1/webhooks", tag = "webhooks", request_body = CreateWebhook,
+#[utoipa::path(post, path = "/api/v1/webhooks", tag = "webhooks", operation_id = "webhooks.create", request_body = CreateWebhook,
     responses((status = 201, body = WebhookAnswer, description = "includes `secret`, shown only this once, and `warnings`"),
               (status = 422, description = "a field is invalid: `url` (a `discord` webhook needs a Discord webhook URL, a `slack` one a Slack one, unless its host is an IP inside `HOOKRELAY_ALLOWED_TARGET_NETWORKS`), `templates.<key>` (does not compile, bad JSON shape), `filter.<path>`; with `HOOKRELAY_STRICT_EVENT_TYPES`, `events[i]` matching no catalog type")),
     security(("bearer" = [])))]
@@ -357,6 +381,7 @@ pub async fn create(
         secrets: vec![stored(&key)],
         filter: body.filter,
         transform: body.transform,
+        target: body.target,
         health: Default::default(),
         created_at: now,
         updated_at: now,
@@ -391,7 +416,7 @@ async fn enforce_webhook_quota(s: &AppState, caller: &Caller) -> ApiResult<()> {
     Ok(())
 }
 
-#[utoipa::path(get, path = "/api/v1/webhooks", tag = "webhooks",
+#[utoipa::path(get, path = "/api/v1/webhooks", tag = "webhooks", operation_id = "webhooks.list",
     params(("active" = Option<bool>, Query), ("event" = Option<String>, Query, description = "only webhooks whose filters match this event type"),
            ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = ListView<WebhookView>)), security(("bearer" = [])))]
@@ -412,7 +437,7 @@ pub async fn list(
     Ok(Json(ListView::of(&page)))
 }
 
-#[utoipa::path(get, path = "/api/v1/webhooks/{id}", tag = "webhooks",
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}", tag = "webhooks", operation_id = "webhooks.get",
     responses((status = 200, body = WebhookView), (status = 404)), security(("bearer" = [])))]
 pub async fn read(
     State(s): State<AppState>,
@@ -428,7 +453,7 @@ pub async fn read(
     Ok(Json(WebhookView::from(&w)))
 }
 
-#[utoipa::path(patch, path = "/api/v1/webhooks/{id}", tag = "webhooks", request_body = UpdateWebhook,
+#[utoipa::path(patch, path = "/api/v1/webhooks/{id}", tag = "webhooks", operation_id = "webhooks.update", request_body = UpdateWebhook,
     responses((status = 200, body = WebhookAnswer, description = "the webhook and `warnings`, as for create"), (status = 404), (status = 422)),
     security(("bearer" = [])))]
 pub async fn update(
@@ -444,7 +469,10 @@ pub async fn update(
         .await
         .map_err(missing("webhook"))?;
     if let Some(url) = body.url {
-        w.url = url;
+        // A read shows a broker URL's password as `***`: sending that back keeps the password.
+        if url != destinations::broker::redact_url(&w.url) || url == w.url {
+            w.url = url;
+        }
     }
     if let Some(events) = body.events {
         w.events = events;
@@ -485,6 +513,9 @@ pub async fn update(
     if let Some(t) = body.transform {
         w.transform = t;
     }
+    if let Some(t) = body.target {
+        w.target = t;
+    }
     // A new secret, or a change of scheme, replaces the keys at once.
     let scheme = match body.signature_scheme.as_deref() {
         Some(raw) => parse_scheme(raw)?,
@@ -518,7 +549,7 @@ pub async fn update(
     }))
 }
 
-#[utoipa::path(delete, path = "/api/v1/webhooks/{id}", tag = "webhooks",
+#[utoipa::path(delete, path = "/api/v1/webhooks/{id}", tag = "webhooks", operation_id = "webhooks.delete",
     responses((status = 204, description = "deleted; its pending deliveries are cancelled"), (status = 404)),
     security(("bearer" = [])))]
 pub async fn remove(
@@ -544,7 +575,7 @@ pub struct TestResult {
     pub error: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/webhooks/{id}/test", tag = "webhooks",
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/test", tag = "webhooks", operation_id = "webhooks.test",
     responses((status = 200, body = TestResult, description = "the attempt, made now through the real delivery path")),
     security(("bearer" = [])))]
 pub async fn test(
@@ -657,7 +688,7 @@ pub struct PreviewResult {
     pub body: Value,
 }
 
-#[utoipa::path(post, path = "/api/v1/webhooks/{id}/preview", tag = "webhooks", request_body = PreviewRequest,
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/preview", tag = "webhooks", operation_id = "webhooks.preview", request_body = PreviewRequest,
     responses((status = 200, body = PreviewResult, description = "the message, rendered and not sent; with `kind`, `templates` or `transform` in the request, as the webhook would render with those unsaved edits"),
               (status = 422, description = "the template fails on this event: `templates.<key>` says why (at delivery this is an attempt failure with `error_kind` `render`), or `transform` for an http webhook's transform that fails or renders something that is not JSON (at delivery: `error_kind` `template_error`)")),
     security(("bearer" = [])))]
@@ -766,7 +797,7 @@ pub struct RotatedSecret {
 pub const DEFAULT_GRACE_SECS: u32 = 24 * 3600;
 const MAX_GRACE_SECS: u32 = 30 * 24 * 3600;
 
-#[utoipa::path(post, path = "/api/v1/webhooks/{id}/rotate-secret", tag = "webhooks", request_body = Option<RotateSecret>,
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/rotate-secret", tag = "webhooks", operation_id = "webhooks.rotate_secret", request_body = Option<RotateSecret>,
     responses((status = 200, body = RotatedSecret)), security(("bearer" = [])))]
 pub async fn rotate_secret(
     State(s): State<AppState>,
@@ -866,7 +897,7 @@ fn percentile(sorted: &[u32], p: f64) -> Option<u32> {
     Some(sorted[rank - 1])
 }
 
-#[utoipa::path(get, path = "/api/v1/webhooks/{id}/stats", tag = "webhooks",
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}/stats", tag = "webhooks", operation_id = "webhooks.stats",
     params(("window" = Option<String>, Query, description = "e.g. 15m, 1h (default), 24h, 7d")),
     responses((status = 200, body = WebhookStatsView)), security(("bearer" = [])))]
 pub async fn stats(

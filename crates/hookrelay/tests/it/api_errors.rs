@@ -567,6 +567,29 @@ async fn openapi_document_lists_the_routes() {
     assert_eq!(r.status(), 200);
     let doc: Value = r.json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    // Every operation has an explicit `resource.action` operationId, unique in the document.
+    let mut ids = std::collections::BTreeMap::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            let (resource, action) = id.split_once('.').unwrap_or_default();
+            assert!(
+                !resource.is_empty()
+                    && !action.is_empty()
+                    && id
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b == b'_' || b == b'.'),
+                "{method} {path}: operationId {id} is not resource.action"
+            );
+            if let Some(other) = ids.insert(id.to_owned(), format!("{method} {path}")) {
+                panic!("operationId {id} is used by {other} and {method} {path}");
+            }
+        }
+    }
+    assert_eq!(ids["webhooks.list"], "get /api/v1/webhooks");
+    assert_eq!(ids["events.emit"], "post /api/v1/events");
     for path in [
         "/api/v1/webhooks",
         "/api/v1/webhooks/{id}/test",
@@ -652,5 +675,51 @@ async fn oversized_urls_headers_and_deep_json_are_refused() {
     // The server is still healthy.
     let (s, _) = server.get("/health").await;
     assert_eq!(s, 200);
+    server.stop().await;
+}
+
+/// A body that is not complete JSON is a `400 invalid_json`, even when a field that would be
+/// refused (unknown, wrong type) comes before the break.
+#[tokio::test]
+async fn incomplete_json_is_invalid_json() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let send = |path: &'static str, body: &'static str| {
+        let req = server
+            .client
+            .post(format!("{}{path}", server.base))
+            .bearer_auth(&server.admin_key)
+            .header("content-type", "application/json")
+            .body(body);
+        async move {
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap())
+        }
+    };
+    for (path, body) in [
+        ("/api/v1/events", r#"{"url": "#),
+        ("/api/v1/events", r#"{"type": "a.b", "nope": 1, "data": {"#),
+        ("/api/v1/events", r#"{"type": 5, "data": "#),
+        ("/api/v1/events", r#"{"type": "a.b"} {"#),
+        ("/api/v1/events/batch", r#"{"evnts": [{"type": "a.b"}"#),
+        (
+            "/api/v1/webhooks",
+            r#"{"url": "https://example.com", "x": 1, "#,
+        ),
+    ] {
+        let (s, b) = send(path, body).await;
+        assert_error(s, &b, 400, "invalid_json");
+        assert!(
+            b["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("not valid JSON"),
+            "{path} {body}: {b}"
+        );
+    }
+    // Complete JSON still names the refused field.
+    let (s, b) = send("/api/v1/events", r#"{"url": 1}"#).await;
+    assert_error(s, &b, 422, "validation_failed");
+    assert_eq!(b["error"]["details"][0]["field"], "url");
     server.stop().await;
 }

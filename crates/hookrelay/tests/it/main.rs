@@ -19,6 +19,7 @@ macro_rules! both_backends {
 mod support;
 
 mod api_errors;
+mod brokers;
 mod crash;
 mod dashboard;
 mod delivery;
@@ -27,6 +28,7 @@ mod ed25519;
 mod fairness;
 mod handover;
 mod health;
+mod healthcheck;
 mod inbound;
 mod listen;
 mod metrics;
