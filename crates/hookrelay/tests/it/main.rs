@@ -26,6 +26,7 @@ mod delivery;
 mod destinations;
 mod ed25519;
 mod fairness;
+mod faults;
 mod handover;
 mod health;
 mod healthcheck;
