@@ -33,6 +33,7 @@ mod healthcheck;
 mod inbound;
 mod listen;
 mod metrics;
+mod ordered;
 mod otlp;
 mod outage;
 mod quotas;
