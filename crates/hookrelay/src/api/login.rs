@@ -37,6 +37,80 @@ pub struct LoginResponse {
     pub expires_at: String,
 }
 
+// The login throttle. On PostgreSQL, where several nodes may serve logins, failures are counted
+// in the database so a lockout holds whichever node an attempt reaches; on SQLite (one node)
+// they are counted in memory (`LoginThrottle`).
+
+fn account_key(email: &str) -> String {
+    format!("account:{email}")
+}
+
+fn address_key(addr: std::net::IpAddr) -> String {
+    format!("address:{addr}")
+}
+
+fn shared_throttle(s: &AppState) -> bool {
+    s.store.backend() == "postgres"
+}
+
+/// `Err(retry_after)` when the account or the address is locked out now.
+async fn throttle_check(
+    s: &AppState,
+    email: &str,
+    addr: Option<std::net::IpAddr>,
+) -> ApiResult<Result<(), std::time::Duration>> {
+    if !shared_throttle(s) {
+        return Ok(s.login_throttle.check(email, addr));
+    }
+    let (max, window) = (s.config.login_max_failures, s.config.login_lockout);
+    let window_ms = window.as_millis() as i64;
+    let now = now_millis();
+    let mut checks = vec![(account_key(email), max)];
+    if let Some(a) = addr {
+        checks.push((address_key(a), max.saturating_mul(4)));
+    }
+    let mut wait = None;
+    for (key, limit) in checks {
+        if let Some((count, since)) = s.store.login_failures(&key, now, window_ms).await? {
+            if count >= limit {
+                let left =
+                    std::time::Duration::from_millis((since + window_ms - now).max(0) as u64);
+                wait = wait.max(Some(left));
+            }
+        }
+    }
+    Ok(wait.map_or(Ok(()), Err))
+}
+
+async fn throttle_failure(
+    s: &AppState,
+    email: &str,
+    addr: Option<std::net::IpAddr>,
+) -> ApiResult<()> {
+    if !shared_throttle(s) {
+        s.login_throttle.record_failure(email, addr);
+        return Ok(());
+    }
+    let window_ms = s.config.login_lockout.as_millis() as i64;
+    let account = account_key(email);
+    let address = addr.map(address_key);
+    let keys: Vec<&str> = std::iter::once(account.as_str())
+        .chain(address.as_deref())
+        .collect();
+    Ok(s.store
+        .add_login_failure(&keys, now_millis(), window_ms)
+        .await?)
+}
+
+/// A success clears the account's count, not the address's (see `LoginThrottle`).
+async fn throttle_success(s: &AppState, email: &str) -> ApiResult<()> {
+    if !shared_throttle(s) {
+        s.login_throttle.record_success(email);
+        return Ok(());
+    }
+    Ok(s.store.clear_login_failures(&account_key(email)).await?)
+}
+
 /// Every failure says the same thing, so the answer never tells which accounts exist.
 fn bad_credentials() -> ApiError {
     ApiError::Unauthorized("invalid email or password".into())
@@ -55,7 +129,7 @@ pub async fn login(
     if email.is_empty() || email.len() > 254 || body.password.len() > MAX_PASSWORD_BYTES {
         return Err(bad_credentials());
     }
-    if let Err(wait) = s.login_throttle.check(&email, addr) {
+    if let Err(wait) = throttle_check(&s, &email, addr).await? {
         return Err(ApiError::RateLimited {
             message: "too many failed logins; try again later".into(),
             retry_after_secs: wait.as_secs().max(1),
@@ -74,12 +148,12 @@ pub async fn login(
     .await
     .map_err(|e| ApiError::Internal(format!("password check task: {e}")))?;
     let Some(user) = verified else {
-        s.login_throttle.record_failure(&email, addr);
+        throttle_failure(&s, &email, addr).await?;
         tracing::warn!(client = ?addr, "failed dashboard login");
         metrics::counter!("hookrelay_login_failures_total").increment(1);
         return Err(bad_credentials());
     };
-    s.login_throttle.record_success(&email);
+    throttle_success(&s, &email).await?;
     let (token, session) = new_session(&user, s.config.session_ttl);
     s.store.create_session(&session).await?;
     // Expired sessions are swept here rather than by a timer: logins are rare and cheap.

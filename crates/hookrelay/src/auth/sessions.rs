@@ -1,6 +1,6 @@
 //! Session tokens (`hrs_` + 43 base62 characters) and the login throttle. Tokens are stored as
-//! SHA-256 hashes like API keys; the throttle is per process and counts failures per account
-//! and per client address.
+//! SHA-256 hashes like API keys; this throttle counts failures per account and per client
+//! address in memory (one node, SQLite); nodes on PostgreSQL count them in the store instead.
 
 use std::collections::HashMap;
 use std::net::IpAddr;

@@ -652,7 +652,45 @@ macro_rules! impl_store {
                     .bind(now)
                     .execute(self.writer())
                     .await?;
+                // Login failures a day old are past any lockout window (at most a day).
+                sqlx::query("DELETE FROM login_failures WHERE since <= $1")
+                    .bind(now - super::common::DAY_MS)
+                    .execute(self.writer())
+                    .await?;
                 Ok(done.rows_affected())
+            }
+
+            async fn login_failures(&self, key: &str, now: hookrelay_domain::time::Millis, window_ms: i64) -> super::StoreResult<Option<(u32, hookrelay_domain::time::Millis)>> {
+                let row: Option<(i64, i64)> = sqlx::query_as("SELECT count, since FROM login_failures WHERE key = $1 AND since > $2")
+                    .bind(key)
+                    .bind(now - window_ms)
+                    .fetch_optional(self.reader())
+                    .await?;
+                Ok(row.map(|(count, since)| (u32::try_from(count).unwrap_or(u32::MAX), since)))
+            }
+
+            async fn add_login_failure(&self, keys: &[&str], now: hookrelay_domain::time::Millis, window_ms: i64) -> super::StoreResult<()> {
+                for key in keys {
+                    // One statement, so failures counted at once on several nodes all count.
+                    sqlx::query("INSERT INTO login_failures (key, count, since) VALUES ($1, 1, $2) \
+                        ON CONFLICT (key) DO UPDATE SET \
+                        count = CASE WHEN login_failures.since <= $3 THEN 1 ELSE login_failures.count + 1 END, \
+                        since = CASE WHEN login_failures.since <= $3 THEN $2 ELSE login_failures.since END")
+                        .bind(*key)
+                        .bind(now)
+                        .bind(now - window_ms)
+                        .execute(self.writer())
+                        .await?;
+                }
+                Ok(())
+            }
+
+            async fn clear_login_failures(&self, key: &str) -> super::StoreResult<()> {
+                sqlx::query("DELETE FROM login_failures WHERE key = $1")
+                    .bind(key)
+                    .execute(self.writer())
+                    .await?;
+                Ok(())
             }
 
             async fn create_webhook(&self, w: &super::Webhook) -> super::StoreResult<()> {

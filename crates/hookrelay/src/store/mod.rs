@@ -125,6 +125,23 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
     /// Drops sessions that expired before `now`; returns how many.
     async fn purge_expired_sessions(&self, now: Millis) -> StoreResult<u64>;
+    /// Failed logins counted under `key` in the window of `window_ms` that began at the first
+    /// of them: `(count, since)`, or `None` when there are none in a live window.
+    async fn login_failures(
+        &self,
+        key: &str,
+        now: Millis,
+        window_ms: i64,
+    ) -> StoreResult<Option<(u32, Millis)>>;
+    /// Counts one failed login under each key (a window past `window_ms` starts again at 1).
+    async fn add_login_failure(
+        &self,
+        keys: &[&str],
+        now: Millis,
+        window_ms: i64,
+    ) -> StoreResult<()>;
+    /// Forgets the failures counted under `key` (a successful login).
+    async fn clear_login_failures(&self, key: &str) -> StoreResult<()>;
 
     // Webhooks
     async fn create_webhook(&self, webhook: &Webhook) -> StoreResult<()>;

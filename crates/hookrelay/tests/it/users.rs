@@ -308,3 +308,44 @@ async fn repeated_failures_are_throttled_per_account_and_per_address() {
     assert_eq!(r.status(), 429, "the address is locked out");
     server.stop().await;
 }
+
+/// Two nodes on one PostgreSQL share the login throttle: failures made on either count
+/// together, and the lockout then holds on both, even for the right password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_throttle_counts_failures_on_every_node() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = fresh_database_url(Backend::Postgres, dir.path()).await;
+    let key = hookrelay::auth::keys::generate_api_key();
+    let settings = [
+        ("HOOKRELAY_ADMIN_EMAIL", "ops@example.com"),
+        ("HOOKRELAY_ADMIN_PASSWORD", "correct-horse-battery"),
+        ("HOOKRELAY_LOGIN_MAX_FAILURES", "4"),
+        (
+            "HOOKRELAY_MASTER_KEY",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        ),
+    ];
+    let a = ServerProcess::start("a", "all", &db, &key, dir.path(), &settings).await;
+    let b = ServerProcess::start("b", "all", &db, &key, dir.path(), &settings).await;
+    let attempt = |node: &ServerProcess, password: &'static str| {
+        let req = node
+            .client
+            .post(format!("{}/api/v1/auth/login", node.base))
+            .json(&json!({"email": "ops@example.com", "password": password}));
+        async move { req.send().await.expect("login request") }
+    };
+    // Two failures on each node: four in all, the limit.
+    for node in [&a, &b, &a, &b] {
+        assert_eq!(attempt(node, "wrong-password-123").await.status(), 401);
+    }
+    for node in [&a, &b] {
+        let r = attempt(node, "correct-horse-battery").await;
+        assert_eq!(
+            r.status(),
+            429,
+            "{}: locked out after failures on both nodes",
+            node.name
+        );
+        assert!(r.headers().contains_key("retry-after"));
+    }
+}

@@ -126,3 +126,85 @@ pub async fn scenario_sessions(store: &dyn Store) {
     );
     assert_not_found(store.delete_user(&t.id, &bob.id).await);
 }
+
+/// Failed logins are counted per key in a window that starts at the first failure; a window
+/// that has passed starts again at one; clearing forgets a key; old rows are swept.
+pub async fn scenario_login_failures(store: &dyn Store) {
+    const WINDOW: i64 = 60_000;
+    let now = now_millis();
+    assert_eq!(
+        store
+            .login_failures("account:a@x", now, WINDOW)
+            .await
+            .unwrap(),
+        None
+    );
+    for i in 0..3 {
+        store
+            .add_login_failure(&["account:a@x", "address:10.0.0.1"], now + i, WINDOW)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store
+            .login_failures("account:a@x", now + 10, WINDOW)
+            .await
+            .unwrap(),
+        Some((3, now)),
+        "counted from the first failure"
+    );
+    assert_eq!(
+        store
+            .login_failures("address:10.0.0.1", now + 10, WINDOW)
+            .await
+            .unwrap(),
+        Some((3, now))
+    );
+    assert_eq!(
+        store
+            .login_failures("account:a@x", now + WINDOW + 1, WINDOW)
+            .await
+            .unwrap(),
+        None,
+        "a passed window counts nothing"
+    );
+    store
+        .add_login_failure(&["account:a@x"], now + WINDOW + 1, WINDOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .login_failures("account:a@x", now + WINDOW + 2, WINDOW)
+            .await
+            .unwrap(),
+        Some((1, now + WINDOW + 1)),
+        "a new window starts at one"
+    );
+    store.clear_login_failures("account:a@x").await.unwrap();
+    assert_eq!(
+        store
+            .login_failures("account:a@x", now + WINDOW + 2, WINDOW)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        store
+            .login_failures("address:10.0.0.1", now + 10, WINDOW)
+            .await
+            .unwrap()
+            .is_some(),
+        "clearing one key leaves the others"
+    );
+    store
+        .purge_expired_sessions(now + 86_400_001)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .login_failures("address:10.0.0.1", now + 10, i64::MAX / 4)
+            .await
+            .unwrap(),
+        None
+    );
+}
