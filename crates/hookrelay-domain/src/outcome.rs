@@ -18,6 +18,9 @@ pub enum ErrorKind {
     Render,
     /// An http webhook's `transform` failed to render, or rendered something that is not JSON.
     TemplateError,
+    /// A message broker refused or did not acknowledge the message (no stream bound, an
+    /// unknown exchange, an unroutable message, a negative confirm, a rejected `XADD`).
+    Broker,
     Other,
 }
 
@@ -32,6 +35,7 @@ impl ErrorKind {
             Self::BlockedAddress => "blocked_address",
             Self::Render => "render",
             Self::TemplateError => "template_error",
+            Self::Broker => "broker",
             Self::Other => "other",
         }
     }
@@ -51,7 +55,9 @@ pub enum AttemptOutcome {
 /// Longest `Retry-After` we honour; a receiver cannot park a delivery for longer than this.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
 
-/// Classifies an attempt. `retry_after` is the raw header, read only on `429` and `503`.
+/// Classifies an attempt. `retry_after` is the raw header, read only on `429` and `503`. No
+/// status and no error is a broker destination's acknowledgement (a JetStream ack, a publisher
+/// confirm, an `XADD` id): a success.
 pub fn classify(
     status: Option<u16>,
     error: Option<ErrorKind>,
@@ -64,6 +70,7 @@ pub fn classify(
             AttemptOutcome::GiveUp
         }
         (Some(s), None) if (200..300).contains(&s) => AttemptOutcome::Succeeded,
+        (None, None) => AttemptOutcome::Succeeded,
         (Some(429 | 503), _) => AttemptOutcome::Retry {
             not_before: retry_after.and_then(|h| parse_retry_after(h, now_unix_secs)),
         },
@@ -130,6 +137,10 @@ mod tests {
         }
         let timeout = classify(None, Some(ErrorKind::Timeout), None, 0);
         assert_eq!(timeout, AttemptOutcome::Retry { not_before: None });
+        let refused = classify(None, Some(ErrorKind::Broker), None, 0);
+        assert_eq!(refused, AttemptOutcome::Retry { not_before: None });
+        // A broker's acknowledgement: no HTTP status, no error.
+        assert_eq!(classify(None, None, None, 0), AttemptOutcome::Succeeded);
     }
 
     #[test]

@@ -43,6 +43,12 @@ pub enum WebhookKind {
     Slack,
     /// Delivered to `hookrelay listen` processes connected to the server (local development).
     Relay,
+    /// Published to a NATS subject (JetStream when a stream binds it).
+    Nats,
+    /// Published to a RabbitMQ exchange (AMQP 0-9-1, publisher confirms).
+    Rabbitmq,
+    /// Appended to a Redis stream (`XADD`).
+    Redis,
 }
 
 impl WebhookKind {
@@ -52,7 +58,16 @@ impl WebhookKind {
             Self::Discord => "discord",
             Self::Slack => "slack",
             Self::Relay => "relay",
+            Self::Nats => "nats",
+            Self::Rabbitmq => "rabbitmq",
+            Self::Redis => "redis",
         }
+    }
+
+    /// Whether deliveries are published to a message broker (the URL names the broker, `target`
+    /// where on it) rather than posted over HTTP.
+    pub fn is_broker(self) -> bool {
+        matches!(self, Self::Nats | Self::Rabbitmq | Self::Redis)
     }
 
     /// Whether the body is rendered from `templates` (a chat message) rather than the envelope.
@@ -66,6 +81,9 @@ impl WebhookKind {
             "discord" => Self::Discord,
             "slack" => Self::Slack,
             "relay" => Self::Relay,
+            "nats" => Self::Nats,
+            "rabbitmq" => Self::Rabbitmq,
+            "redis" => Self::Redis,
             _ => return None,
         })
     }

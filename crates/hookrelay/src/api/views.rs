@@ -125,9 +125,11 @@ impl CircuitView {
 #[derive(Serialize, ToSchema)]
 pub struct WebhookView {
     pub id: String,
+    /// The endpoint, or a broker kind's broker (`nats://`, `amqp://`/`amqps://`,
+    /// `redis://`/`rediss://`) with any password shown as `***`.
     pub url: String,
     pub events: Vec<String>,
-    /// `http`, `discord`, `slack` or `relay`.
+    /// `http`, `discord`, `slack`, `relay`, `nats`, `rabbitmq` or `redis`.
     pub kind: String,
     pub description: Option<String>,
     pub active: bool,
@@ -141,6 +143,10 @@ pub struct WebhookView {
     pub filter: Option<serde_json::Value>,
     /// The body template of an `http` or `relay` webhook (JSON out); null sends the envelope.
     pub transform: Option<String>,
+    /// Broker kinds: where on the broker deliveries go (`nats` `{subject, jetstream?}`, `rabbitmq`
+    /// `{exchange, routing_key}`, `redis` `{stream, maxlen?}`); null for the other kinds.
+    #[schema(value_type = Option<Object>)]
+    pub target: Option<serde_json::Value>,
     /// `hmac` (Standard Webhooks `v1`) or `ed25519` (`v1a`).
     pub signature_scheme: String,
     /// `whpk_` + base64 of the ed25519 public key receivers verify `v1a` signatures with; null
@@ -163,7 +169,8 @@ impl From<&Webhook> for WebhookView {
     fn from(w: &Webhook) -> Self {
         Self {
             id: w.id.to_string(),
-            url: w.url.clone(),
+            // Credentials in a broker URL are never shown (`nats://user:***@host:4222`).
+            url: crate::destinations::broker::redact_url(&w.url),
             events: w.events.clone(),
             kind: w.kind.as_str().to_owned(),
             description: w.description.clone(),
@@ -174,6 +181,7 @@ impl From<&Webhook> for WebhookView {
             retry_schedule_seconds: w.retry_schedule.clone(),
             filter: w.filter.clone(),
             transform: w.transform.clone(),
+            target: w.target.clone(),
             signature_scheme: w.signature_scheme().as_str().to_owned(),
             public_key: w.public_key(),
             circuit: CircuitView::of(&w.health, hookrelay_domain::time::now_millis()),
@@ -264,7 +272,8 @@ pub struct AttemptView {
     /// The first 4 KiB of the response body.
     pub response_body: Option<String>,
     pub error: Option<String>,
-    /// `http_status`, `timeout`, `connect`, `tls`, `dns`, `blocked_address`, `render`, `other`.
+    /// `http_status`, `timeout`, `connect`, `tls`, `dns`, `blocked_address`, `render`,
+    /// `template_error`, `broker` (a broker refused or did not acknowledge), `other`.
     pub error_kind: Option<String>,
 }
 

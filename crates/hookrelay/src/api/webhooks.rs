@@ -49,9 +49,11 @@ pub struct CreateWebhook {
     pub url: String,
     /// Exact types, `prefix.*` or `*`; empty or absent means all events.
     pub events: Option<Vec<String>>,
-    /// `http` (default), `discord`, `slack` or `relay` (delivered to `hookrelay listen`
+    /// `http` (default), `discord`, `slack`, `relay` (delivered to `hookrelay listen`
     /// processes connected to the server; `url` is then only the local URL they forward to,
-    /// never contacted by the server).
+    /// never contacted by the server), or a broker: `nats` (`nats://…`), `rabbitmq`
+    /// (`amqp://…`, `amqps://…`) or `redis` (`redis://…`, `rediss://…`), with `target`.
+    /// Credentials in a broker URL are sealed at rest and shown as `***`.
     pub kind: Option<String>,
     pub description: Option<String>,
     pub active: Option<bool>,
@@ -80,6 +82,13 @@ pub struct CreateWebhook {
     pub transform: Option<String>,
     /// Seconds between attempts for this webhook; absent uses the server's schedule.
     pub retry_schedule_seconds: Option<Vec<u32>>,
+    /// Required for broker kinds, refused for the others: `nats` `{"subject": "orders.created"}`
+    /// (JetStream, acknowledged, when a stream binds the subject; `"jetstream": true` makes a
+    /// subject no stream binds a failure; otherwise a core publish confirmed by a flush), `rabbitmq`
+    /// `{"exchange": "...", "routing_key": "..."}` (publisher confirms; an unroutable message
+    /// fails), `redis` `{"stream": "...", "maxlen": N?}` (`XADD`, optionally `MAXLEN ~ N`).
+    #[schema(value_type = Option<Object>)]
+    pub target: Option<Value>,
 }
 
 /// Any field but `id`; `null` clears an optional field.
@@ -114,6 +123,9 @@ pub struct UpdateWebhook {
     pub transform: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     pub retry_schedule_seconds: Option<Option<Vec<u32>>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Object>)]
+    pub target: Option<Option<Value>>,
 }
 
 fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
@@ -166,8 +178,16 @@ fn validate(
                 "a relay webhook's url is the local http(s) URL `hookrelay listen` forwards to",
             ));
         }
+    } else if w.kind.is_broker() {
+        destinations::broker::check_webhook(w.kind, &w.url, w.target.as_ref(), policy, &mut errors);
     } else {
         check_url(w, config, policy, &mut errors);
+    }
+    if w.target.is_some() && !w.kind.is_broker() {
+        errors.push(FieldError::new(
+            "target",
+            "only `nats`, `rabbitmq` and `redis` webhooks take a target",
+        ));
     }
     check_fields(w, catalog, &mut errors);
     if !errors.is_empty() {
@@ -256,7 +276,7 @@ fn check_fields(
         }));
     }
     if let Some(source) = &w.transform {
-        if w.kind.is_chat() {
+        if w.kind.is_chat() || w.kind.is_broker() {
             errors.push(FieldError::new(
                 "transform",
                 "only `http` and `relay` webhooks take a transform (chat webhooks use `templates`)",
@@ -288,8 +308,12 @@ fn check_fields(
 fn parse_kind(raw: Option<&str>) -> ApiResult<WebhookKind> {
     match raw {
         None => Ok(WebhookKind::Http),
-        Some(k) => WebhookKind::parse(k)
-            .ok_or_else(|| ApiError::field("kind", "must be http, discord, slack or relay")),
+        Some(k) => WebhookKind::parse(k).ok_or_else(|| {
+            ApiError::field(
+                "kind",
+                "must be http, discord, slack, relay, nats, rabbitmq or redis",
+            )
+        }),
     }
 }
 
@@ -357,6 +381,7 @@ pub async fn create(
         secrets: vec![stored(&key)],
         filter: body.filter,
         transform: body.transform,
+        target: body.target,
         health: Default::default(),
         created_at: now,
         updated_at: now,
@@ -444,7 +469,10 @@ pub async fn update(
         .await
         .map_err(missing("webhook"))?;
     if let Some(url) = body.url {
-        w.url = url;
+        // A read shows a broker URL's password as `***`: sending that back keeps the password.
+        if url != destinations::broker::redact_url(&w.url) || url == w.url {
+            w.url = url;
+        }
     }
     if let Some(events) = body.events {
         w.events = events;
@@ -484,6 +512,9 @@ pub async fn update(
     }
     if let Some(t) = body.transform {
         w.transform = t;
+    }
+    if let Some(t) = body.target {
+        w.target = t;
     }
     // A new secret, or a change of scheme, replaces the keys at once.
     let scheme = match body.signature_scheme.as_deref() {

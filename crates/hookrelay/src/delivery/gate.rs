@@ -260,6 +260,7 @@ mod tests {
                 retry_schedule: None,
                 filter: None,
                 transform: None,
+                target: None,
                 secrets: vec![StoredSecret {
                     secret: String::new(),
                     expires_at: None,

@@ -12,6 +12,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AF
 
 use super::guard::{check_literal, GuardedResolver, HostLookup, SystemLookup};
 use super::relay::{RelayFailure, RelayHub, RelayMessage};
+use crate::destinations::broker::{Broker, Brokers, Message};
 use crate::destinations::{self, pacing::Pacer, RateHeaders};
 use crate::store::DeliveryClaim;
 use hookrelay_domain::netpolicy::TargetPolicy;
@@ -78,6 +79,10 @@ pub struct Sender {
     pacer: Arc<Pacer>,
     /// `hookrelay listen` processes connected here, which `relay` deliveries go to.
     relay: Arc<RelayHub>,
+    /// The broker destinations and their connections (one per broker URL).
+    brokers: Arc<Brokers>,
+    /// How broker host names are looked up (checked against `policy` before connecting).
+    lookup: Arc<dyn HostLookup>,
 }
 
 impl Sender {
@@ -96,7 +101,7 @@ impl Sender {
         let client = reqwest::Client::builder()
             .dns_resolver(Arc::new(GuardedResolver {
                 policy: policy.clone(),
-                lookup,
+                lookup: lookup.clone(),
             }))
             // A proxy would connect on our behalf to addresses we never checked.
             .no_proxy()
@@ -113,6 +118,8 @@ impl Sender {
             policy,
             pacer: Arc::new(Pacer::default()),
             relay: Arc::new(RelayHub::default()),
+            brokers: Arc::new(Brokers::new()),
+            lookup,
         })
     }
 
@@ -131,6 +138,14 @@ impl Sender {
 
     /// The body of this delivery: a chat message, an http webhook's `transform`, or the envelope.
     fn body(claim: &DeliveryClaim) -> Result<Vec<u8>, (ErrorKind, String)> {
+        if claim.webhook.kind.is_broker() {
+            return Ok(envelope::http_body(
+                &claim.event_type,
+                &to_rfc3339(claim.event_timestamp),
+                claim.event_id.as_str(),
+                &claim.data,
+            ));
+        }
         if claim.webhook.kind.is_chat() {
             return destinations::body_for_claim(claim).map_err(|e| (ErrorKind::Render, e.0));
         }
@@ -164,6 +179,11 @@ impl Sender {
         if kind == WebhookKind::Relay {
             return self
                 .send_to_listener(claim, attempt_n, (started_at, clock), &headers, shown, body)
+                .await;
+        }
+        if kind.is_broker() {
+            return self
+                .publish(claim, (started_at, clock), &headers, shown, &body)
                 .await;
         }
         // Parsed once: the same `Url` is checked and then handed to the client as is.
@@ -248,6 +268,68 @@ impl Sender {
         result
     }
 
+    /// Publishes the attempt to the webhook's broker: the same body and headers an http
+    /// delivery would carry. Success is the broker's acknowledgement, kept as the attempt's
+    /// `response_body` (there is no HTTP status).
+    async fn publish(
+        &self,
+        claim: &DeliveryClaim,
+        (started_at, clock): (i64, Instant),
+        headers: &HeaderMap,
+        shown: String,
+        body: &[u8],
+    ) -> SendResult {
+        let url = match url::Url::parse(&claim.webhook.url) {
+            Ok(url) => url,
+            Err(e) => {
+                return SendResult::failed(
+                    started_at,
+                    clock,
+                    shown,
+                    (ErrorKind::Other, format!("invalid broker URL: {e}")),
+                )
+            }
+        };
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect();
+        let message = Message {
+            delivery_id: claim.delivery_id.as_str(),
+            event_type: &claim.event_type,
+            headers: &headers,
+            body,
+        };
+        let broker = Broker {
+            url: &url,
+            policy: &self.policy,
+            lookup: &self.lookup,
+            timeout: self.timeout,
+        };
+        let outcome = self
+            .brokers
+            .publish(
+                claim.webhook.kind,
+                &broker,
+                claim.webhook.target.as_ref(),
+                &message,
+            )
+            .await;
+        match outcome {
+            Ok(ack) => SendResult {
+                started_at,
+                duration: clock.elapsed(),
+                request_headers: shown,
+                status: None,
+                retry_after: None,
+                body: Some(cut_at_char(ack, RESPONSE_BODY_LIMIT)),
+                error: None,
+                retry_hint: None,
+            },
+            Err(e) => SendResult::failed(started_at, clock, shown, e),
+        }
+    }
+
     /// Hands the attempt to a `hookrelay listen` connected for the webhook; its report of the
     /// local receiver's answer is the attempt's outcome.
     async fn send_to_listener(
@@ -289,6 +371,11 @@ impl Sender {
             Err(RelayFailure::Vanished) => failure((
                 ErrorKind::Timeout,
                 "the listener disconnected before answering",
+            )),
+            // No status and no error would read as a broker's acknowledgement: it is neither.
+            Ok(a) if a.status.is_none() && a.error.is_none() => failure((
+                ErrorKind::Other,
+                "the listener reported neither a status nor an error",
             )),
             Ok(a) => SendResult {
                 started_at,

@@ -1,11 +1,15 @@
 //! Destinations: the body a delivery becomes for each webhook kind (the http envelope or its
 //! transform, a Discord or a Slack message rendered from templates), per-kind URL rules, rate
-//! hints and the catalog.
+//! hints and the catalog. Broker kinds (`nats`, `rabbitmq`, `redis`) are `broker::Destination`s,
+//! one file each.
 
+pub mod broker;
 pub mod catalog;
 pub mod defaults;
 pub mod discord;
+pub mod nats;
 pub mod pacing;
+pub mod redis;
 pub mod slack;
 pub mod template;
 pub mod transform;
@@ -66,9 +70,9 @@ pub fn render_message(
     let body = match kind {
         WebhookKind::Discord => discord::message(raw)?,
         WebhookKind::Slack => slack::message(raw)?,
-        WebhookKind::Http | WebhookKind::Relay => {
+        _ => {
             return Err(RenderError(
-                "http webhooks are not rendered from templates".into(),
+                "only chat webhooks are rendered from templates".into(),
             ))
         }
     };
@@ -99,7 +103,7 @@ pub fn check_json_shape(kind: WebhookKind, doc: &Value) -> Result<(), String> {
     match kind {
         WebhookKind::Discord => discord::check_shape(doc),
         WebhookKind::Slack => slack::check_shape(doc),
-        WebhookKind::Http | WebhookKind::Relay => Err("http webhooks do not use templates".into()),
+        _ => Err("only chat webhooks use templates".into()),
     }
 }
 
@@ -166,7 +170,12 @@ pub fn check_destination_url(
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     };
     match kind {
-        WebhookKind::Http | WebhookKind::Relay => Ok(()),
+        // Brokers have their own rules (`broker::check_webhook`).
+        WebhookKind::Http
+        | WebhookKind::Relay
+        | WebhookKind::Nats
+        | WebhookKind::Rabbitmq
+        | WebhookKind::Redis => Ok(()),
         WebhookKind::Discord => {
             let path = match segments.as_slice() {
                 ["api", "webhooks", rest @ ..] => rest,
@@ -205,9 +214,9 @@ pub fn check_destination_url(
 /// http (no limit unless the webhook sets `rate_limit_per_sec`).
 pub fn default_rate_limit(kind: WebhookKind) -> Option<f64> {
     match kind {
-        WebhookKind::Http | WebhookKind::Relay => None,
         WebhookKind::Discord => Some(2.0),
         WebhookKind::Slack => Some(1.0),
+        _ => None,
     }
 }
 

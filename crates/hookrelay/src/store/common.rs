@@ -37,6 +37,32 @@ pub(super) fn decode_secrets(
     from_json(&ring.open(raw, owner)?, "webhook secrets")
 }
 
+/// A webhook URL at rest: `(url, url_sealed)`. One with credentials (a broker's
+/// `nats://user:pass@host`) is stored redacted, so every SQL read of `url` (lists, operational
+/// events) shows it without them, and whole in `url_sealed`, sealed like secrets.
+pub(super) fn encode_url(url: &str, ring: &Keyring, owner: &str) -> (String, Option<String>) {
+    if crate::destinations::broker::has_credentials(url) {
+        (
+            crate::destinations::broker::redact_url(url),
+            Some(ring.seal(url, &format!("{owner}#url"))),
+        )
+    } else {
+        (url.to_owned(), None)
+    }
+}
+
+pub(super) fn decode_url(
+    url: String,
+    sealed: Option<&str>,
+    ring: &Keyring,
+    owner: &str,
+) -> StoreResult<String> {
+    match sealed {
+        Some(sealed) => Ok(ring.open(sealed, &format!("{owner}#url"))?),
+        None => Ok(url),
+    }
+}
+
 /// A source's secret at rest: sealed like webhook secrets, bound to the source's id.
 pub(super) fn encode_source_secret(secret: &str, ring: &Keyring, owner: &str) -> String {
     ring.seal(secret, owner)
@@ -197,7 +223,7 @@ pub(super) fn bucket_start(now: i64, size: i64) -> i64 {
 pub(super) const WEBHOOK_COLUMNS: &str =
     "w.id, w.tenant_id, w.url, w.kind, w.description, w.active, \
     w.events, w.headers, w.rate_limit_per_sec, w.templates, w.retry_schedule, w.secrets, \
-    w.filter, w.transform, w.circuit_state, w.consecutive_failures, w.circuit_open_until, \
+    w.filter, w.transform, w.target, w.url_sealed, w.circuit_state, w.consecutive_failures, w.circuit_open_until, \
     w.circuit_opens, w.failing_since, w.disabled_reason, w.disabled_at, w.created_at, w.updated_at";
 
 pub(super) const DELIVERY_COLUMNS: &str =
@@ -263,11 +289,12 @@ macro_rules! impl_store {
             pub fn webhook(r: &$row, ring: &crate::secrets::Keyring) -> StoreResult<Webhook> {
                 let schedule: Option<String> = r.try_get("retry_schedule")?;
                 let id: String = r.try_get("id")?;
+                let url = decode_url(r.try_get("url")?, r.try_get::<Option<String>, _>("url_sealed")?.as_deref(), ring, &id)?;
                 Ok(Webhook {
                     secrets: decode_secrets(&r.try_get::<String, _>("secrets")?, ring, &id)?,
                     id: WebhookId::from_trusted(id),
                     tenant_id: TenantId::from_trusted(r.try_get("tenant_id")?),
-                    url: r.try_get("url")?,
+                    url,
                     kind: parse_kind(&r.try_get::<String, _>("kind")?)?,
                     description: r.try_get("description")?,
                     active: r.try_get("active")?,
@@ -278,6 +305,7 @@ macro_rules! impl_store {
                     retry_schedule: schedule.map(|s| from_json(&s, "retry schedule")).transpose()?,
                     filter: r.try_get::<Option<String>, _>("filter")?.map(|f| from_json(&f, "webhook filter")).transpose()?,
                     transform: r.try_get("transform")?,
+                    target: r.try_get::<Option<String>, _>("target")?.map(|t| from_json(&t, "webhook target")).transpose()?,
                     health: parse_health(
                         &r.try_get::<String, _>("circuit_state")?,
                         r.try_get("consecutive_failures")?,
@@ -618,7 +646,7 @@ macro_rules! impl_store {
             }
 
             async fn create_webhook(&self, w: &super::Webhook) -> super::StoreResult<()> {
-                let q = sqlx::query("INSERT INTO webhooks (id, tenant_id, url, kind, description, active, events, headers, rate_limit_per_sec, templates, retry_schedule, secrets, filter, transform, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)")
+                let q = sqlx::query("INSERT INTO webhooks (id, tenant_id, url, kind, description, active, events, headers, rate_limit_per_sec, templates, retry_schedule, secrets, filter, transform, target, url_sealed, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)")
                     .bind(w.id.as_str())
                     .bind(w.tenant_id.as_str());
                 bind_webhook_fields(q, w, self.keyring()).bind(w.created_at).bind(w.updated_at).execute(self.writer()).await?;
@@ -703,7 +731,7 @@ macro_rules! impl_store {
                     failing_since = CASE WHEN $4 AND active = FALSE THEN NULL ELSE failing_since END, \
                     disabled_reason = CASE WHEN $4 THEN NULL ELSE disabled_reason END, \
                     disabled_at = CASE WHEN $4 THEN NULL ELSE disabled_at END, \
-                    url = $1, kind = $2, description = $3, active = $4, events = $5, headers = $6, rate_limit_per_sec = $7, templates = $8, retry_schedule = $9, secrets = $10, filter = $11, transform = $12, updated_at = $13 WHERE id = $14 AND tenant_id = $15");
+                    url = $1, kind = $2, description = $3, active = $4, events = $5, headers = $6, rate_limit_per_sec = $7, templates = $8, retry_schedule = $9, secrets = $10, filter = $11, transform = $12, target = $13, url_sealed = $14, updated_at = $15 WHERE id = $16 AND tenant_id = $17");
                 let done = bind_webhook_fields(q, w, self.keyring())
                     .bind(w.updated_at)
                     .bind(w.id.as_str())
@@ -749,7 +777,8 @@ macro_rules! impl_store {
                     let status: Option<i64> = row.try_get("response_status")?;
                     let error_kind: Option<String> = row.try_get("error_kind")?;
                     stats.attempts += 1;
-                    if error_kind.is_none() && matches!(status, Some(200..=299)) {
+                    // No status and no error: a broker's acknowledgement.
+                    if error_kind.is_none() && matches!(status, None | Some(200..=299)) {
                         stats.successes += 1;
                     } else {
                         stats.failures += 1;
@@ -1473,6 +1502,22 @@ macro_rules! impl_store {
                         .await?;
                     changed += 1;
                 }
+                let rows: Vec<(String, Option<String>)> = sqlx::query_as("SELECT id, url_sealed FROM webhooks WHERE url_sealed IS NOT NULL").fetch_all(self.reader()).await?;
+                for (id, stored) in rows {
+                    let Some(stored) = stored else { continue };
+                    if self.keyring().is_current(&stored) {
+                        continue;
+                    }
+                    let context = format!("{id}#url");
+                    let plain = self.keyring().open(&stored, &context)?;
+                    sqlx::query("UPDATE webhooks SET url_sealed = $1 WHERE id = $2 AND url_sealed = $3")
+                        .bind(self.keyring().seal(&plain, &context))
+                        .bind(&id)
+                        .bind(&stored)
+                        .execute(self.writer())
+                        .await?;
+                    changed += 1;
+                }
                 let rows: Vec<(String, Option<String>)> = sqlx::query_as("SELECT id, secret FROM sources").fetch_all(self.reader()).await?;
                 for (id, stored) in rows {
                     let Some(stored) = stored else { continue };
@@ -1810,7 +1855,8 @@ macro_rules! impl_store {
             w: &'q super::Webhook,
             ring: &crate::secrets::Keyring,
         ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>> {
-            q.bind(&w.url)
+            let (url, url_sealed) = super::common::encode_url(&w.url, ring, w.id.as_str());
+            q.bind(url)
                 .bind(w.kind.as_str())
                 .bind(&w.description)
                 .bind(w.active)
@@ -1822,6 +1868,8 @@ macro_rules! impl_store {
                 .bind(super::common::encode_secrets(&w.secrets, ring, w.id.as_str()))
                 .bind(w.filter.as_ref().map(super::common::to_json))
                 .bind(&w.transform)
+                .bind(w.target.as_ref().map(super::common::to_json))
+                .bind(url_sealed)
         }
 
         fn bind_source_fields<'q>(

@@ -87,6 +87,9 @@ pub struct Webhook {
     pub filter: Option<serde_json::Value>,
     /// `http` only: a template rendering the request body from the envelope (JSON out).
     pub transform: Option<String>,
+    /// Broker kinds only: where on the broker `url` names deliveries go (NATS `{subject}`,
+    /// RabbitMQ `{exchange, routing_key}`, Redis `{stream}`), checked by the kind's destination.
+    pub target: Option<serde_json::Value>,
     /// The circuit breaker and auto-disable state. The store moves it as attempts are recorded
     /// and resets it on re-activation; `update_webhook` never writes it.
     pub health: hookrelay_domain::health::Health,

@@ -19,6 +19,7 @@ macro_rules! both_backends {
 mod support;
 
 mod api_errors;
+mod brokers;
 mod crash;
 mod dashboard;
 mod delivery;

@@ -127,6 +127,7 @@ fn claim(url: &str) -> DeliveryClaim {
             retry_schedule: None,
             filter: None,
             transform: None,
+            target: None,
             secrets: vec![StoredSecret {
                 secret: WebhookSecret::generate().expose().into(),
                 expires_at: None,

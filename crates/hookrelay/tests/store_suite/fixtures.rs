@@ -59,6 +59,7 @@ pub fn webhook(tenant: &TenantId, events: &[&str]) -> Webhook {
         }],
         filter: None,
         transform: None,
+        target: None,
         health: Default::default(),
         created_at: now,
         updated_at: now,

@@ -59,10 +59,18 @@ pub struct TestServer {
 }
 
 /// Test defaults: loopback receivers allowed, quick retries unless a test says otherwise.
+///
+/// A fresh master key is always given: without one the server keeps its key in the data folder,
+/// which for a PostgreSQL URL is `./hookrelay-data` under the test's working directory (the
+/// crate's folder), and a key file once got committed from there.
 pub fn test_config(db_url: &str, admin_key: &str) -> Config {
     let fig = Config::figment(None)
         .merge(Serialized::default("database_url", db_url))
         .merge(Serialized::default("admin_key", admin_key))
+        .merge(Serialized::default(
+            "master_key",
+            hookrelay::secrets::Keyring::generate_key(),
+        ))
         .merge(Serialized::default(
             "allowed_target_networks",
             "127.0.0.0/8,::1/128",

@@ -42,6 +42,7 @@ pub async fn scenario_webhook_round_trip(store: &dyn Store) {
             serde_json::json!({"data.amount": {"$gte": 100}, "$or": [{"data.plan": "pro"}, {"data.plan": {"$exists": false}}]}),
         ),
         transform: Some(r#"{"who": {{ data.name | tojson }}}"#.into()),
+        target: Some(serde_json::json!({"stream": "orders", "maxlen": 1000})),
         health: Default::default(),
         created_at: now,
         updated_at: now,
@@ -69,6 +70,7 @@ pub async fn scenario_webhook_round_trip(store: &dyn Store) {
         }],
         filter: None,
         transform: None,
+        target: None,
         updated_at: now + 5_000,
         ..full.clone()
     };
@@ -80,6 +82,25 @@ pub async fn scenario_webhook_round_trip(store: &dyn Store) {
         updated_at: now + 9_000,
         ..full.clone()
     };
+    store.update_webhook(&restored, false).await.unwrap();
+    assert_eq!(store.get_webhook(&a.id, &full.id).await.unwrap(), restored);
+
+    // A broker URL with credentials reads back whole (it is sealed at rest, and the plain
+    // `url` column holds it redacted); listing shows the same.
+    let broker = Webhook {
+        url: "nats://hooks:s3cret@nats.example:4222".into(),
+        kind: WebhookKind::Nats,
+        target: Some(serde_json::json!({"subject": "orders.created"})),
+        updated_at: now + 9_500,
+        ..restored.clone()
+    };
+    store.update_webhook(&broker, false).await.unwrap();
+    assert_eq!(store.get_webhook(&a.id, &full.id).await.unwrap(), broker);
+    let listed = store
+        .list_webhooks(&a.id, &WebhookQuery::default(), &PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(listed.items, vec![broker.clone()]);
     store.update_webhook(&restored, false).await.unwrap();
     assert_eq!(store.get_webhook(&a.id, &full.id).await.unwrap(), restored);
 
