@@ -1,8 +1,8 @@
 //! Wires one hookrelay process: opens and migrates the store, bootstraps the default tenant
 //! and admin key, then runs the API and/or the delivery workers until `shutdown` fires.
 
+use std::future::IntoFuture;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
 use hookrelay_domain::netpolicy::TargetPolicy;
 use hookrelay_domain::time::now_millis;
@@ -227,19 +227,51 @@ async fn start(
         api::worker_router(state)
     };
     tracing::info!(listen = %listener.local_addr()?, backend = store.backend(), ?role, "hookrelay started");
-    // Connect info gives the login throttle the client's address.
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-    .await?;
-
-    if let Some(workers) = workers {
-        workers
-            .join(config.delivery_timeout + Duration::from_secs(5))
-            .await;
+    // Connect info gives the login throttle the client's address. On shutdown the server stops
+    // accepting connections and lets the requests in flight finish.
+    let mut http = tokio::spawn(
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .into_future(),
+    );
+    let mut http_done = false;
+    tokio::select! {
+        // Biased: once the signal came, the server's own end is awaited by the drain below.
+        biased;
+        _ = shutdown.cancelled() => {}
+        served = &mut http => {
+            // The server ended before any shutdown was asked for: that is an error.
+            http_done = true;
+            shutdown.cancel();
+            served??;
+        }
     }
+
+    // One grace for both halves of the drain, counted from the signal.
+    let deadline = tokio::time::Instant::now() + config.shutdown_grace;
+    tracing::info!(grace = ?config.shutdown_grace, "draining: no new connections or claims; finishing what is in flight");
+    let http_drained = async {
+        if http_done {
+            return;
+        }
+        match tokio::time::timeout_at(deadline, &mut http).await {
+            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "the HTTP server stopped with an error"),
+            Ok(_) => {}
+            Err(_) => {
+                tracing::warn!("shutdown grace is over: closing the HTTP requests still open");
+                http.abort();
+            }
+        }
+    };
+    let workers_drained = async {
+        if let Some(workers) = workers {
+            workers.join(deadline).await;
+        }
+    };
+    tokio::join!(http_drained, workers_drained);
     listener_task.abort();
     for task in [retention, alert_loop].into_iter().flatten() {
         task.abort();

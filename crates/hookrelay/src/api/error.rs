@@ -1,6 +1,8 @@
 //! The one place where failures become HTTP answers in the contract's shape:
 //! `{"error": {"code", "message", "details", "request_id"}}` plus `X-Request-Id`.
 
+use std::sync::Arc;
+
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hookrelay_domain::validate::FieldError;
@@ -115,6 +117,9 @@ impl ApiError {
     }
 }
 
+/// What a `503` asks the client to wait: about one reconnect attempt of the store's pool.
+const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 2;
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, _) = self.status_and_code();
@@ -122,14 +127,19 @@ impl IntoResponse for ApiError {
             tracing::error!(request_id = %current_request_id(), error = %detail, "internal error");
         }
         let mut response = (status, axum::Json(self.body())).into_response();
-        if let Self::RateLimited {
-            retry_after_secs, ..
-        }
-        | Self::QuotaExceeded {
-            retry_after_secs, ..
-        } = &self
-        {
-            if let Ok(v) = HeaderValue::from_str(&retry_after_secs.max(&1).to_string()) {
+        let retry_after = match &self {
+            Self::RateLimited {
+                retry_after_secs, ..
+            }
+            | Self::QuotaExceeded {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            // The store or the node is briefly away (an outage, a restart, a drain).
+            Self::Unavailable(_) => Some(UNAVAILABLE_RETRY_AFTER_SECS),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, v);
             }
         }
@@ -143,7 +153,13 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => Self::NotFound("not found".into()),
             StoreError::Conflict(m) => Self::Conflict(m),
             StoreError::Database(sqlx::Error::PoolTimedOut) => {
-                Self::Unavailable("the store is overloaded; retry shortly".into())
+                crate::monitoring::store_error("api");
+                Self::Unavailable("the store is overloaded or unreachable; retry shortly".into())
+            }
+            other if other.is_unavailable() => {
+                crate::monitoring::store_error("api");
+                tracing::warn!(error = %other, "the store is unavailable");
+                Self::Unavailable("the store is unavailable; retry shortly".into())
             }
             other => {
                 crate::monitoring::store_error("api");
@@ -157,10 +173,18 @@ impl From<crate::ingest::IngestError> for ApiError {
     fn from(e: crate::ingest::IngestError) -> Self {
         match e {
             crate::ingest::IngestError::Closed => Self::Unavailable("shutting down".into()),
-            crate::ingest::IngestError::Store(s) => {
-                crate::monitoring::store_error("api");
-                Self::Internal(s.to_string())
-            }
+            crate::ingest::IngestError::Store(s) => match Arc::try_unwrap(s) {
+                Ok(e) => e.into(),
+                Err(shared) if shared.is_unavailable() => {
+                    crate::monitoring::store_error("api");
+                    tracing::warn!(error = %shared, "the store is unavailable");
+                    Self::Unavailable("the store is unavailable; retry shortly".into())
+                }
+                Err(shared) => {
+                    crate::monitoring::store_error("api");
+                    Self::Internal(shared.to_string())
+                }
+            },
         }
     }
 }

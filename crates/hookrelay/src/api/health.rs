@@ -39,7 +39,7 @@ pub struct HealthDegraded {
 /// `GET /ready`.
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct ReadyView {
-    /// `ready` or `not_ready`
+    /// `ready`, `not_ready` or `shutting_down`
     pub status: String,
 }
 
@@ -75,8 +75,16 @@ pub async fn health(State(s): State<AppState>) -> Response {
 }
 
 #[utoipa::path(get, path = "/ready", tag = "operations", operation_id = "operations.ready",
-    responses((status = 200, body = ReadyView, description = "ready for traffic: `status` is `ready`"), (status = 503, body = ReadyView, description = "the store is unreachable: `status` is `not_ready` (this probe's own body, not the error body)")))]
+    responses((status = 200, body = ReadyView, description = "ready for traffic: `status` is `ready`"), (status = 503, body = ReadyView, description = "the store is unreachable (`status` is `not_ready`), or the node is shutting down (`shutting_down`); this probe's own body, not the error body")))]
 pub async fn ready(State(s): State<AppState>) -> Response {
+    // A draining node (SIGTERM) says so, so a load balancer stops sending it new requests.
+    if s.feed.closed().is_cancelled() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "shutting_down"})),
+        )
+            .into_response();
+    }
     match s.store.ping().await {
         Ok(()) => Json(json!({"status": "ready"})).into_response(),
         Err(_) => (

@@ -11,6 +11,8 @@ use hookrelay_domain::quota::Quotas;
 use hookrelay_domain::RetrySchedule;
 use serde::Deserialize;
 
+mod keys;
+
 const DEFAULTS: &str = include_str!("default.toml");
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -105,6 +107,8 @@ struct RawConfig {
     max_inflight_per_webhook: usize,
     max_inflight_per_tenant: usize,
     lease_grace_ms: u64,
+    #[serde(deserialize_with = "text")]
+    shutdown_grace: String,
     db_max_connections: u32,
     sqlite_synchronous: SqliteSync,
     key_cache_ttl_ms: u64,
@@ -159,6 +163,8 @@ pub struct Config {
     pub max_inflight_per_webhook: usize,
     pub max_inflight_per_tenant: usize,
     pub lease_grace: Duration,
+    /// How long a stopping node lets in-flight requests and attempts finish.
+    pub shutdown_grace: Duration,
     pub db_max_connections: u32,
     pub sqlite_synchronous: SqliteSync,
     pub key_cache_ttl: Duration,
@@ -223,7 +229,11 @@ impl Config {
     }
 
     /// Loads defaults, then `file` if given, then the process environment.
+    /// A key of the file that is not a setting is refused with its name.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        if let Some(path) = file {
+            keys::check_file_keys(path)?;
+        }
         Self::from_figment(Self::figment(file).merge(Env::prefixed("HOOKRELAY_")))
     }
 
@@ -360,6 +370,18 @@ impl RawConfig {
         if self.alert_every_ms < 50 {
             return Err(err("alert_every_ms", "must be at least 50".into()));
         }
+        let shutdown_grace =
+            hookrelay_domain::alerting::parse_duration_ms(self.shutdown_grace.trim())
+                .filter(|ms| *ms <= 3_600_000)
+                .ok_or_else(|| {
+                    err(
+                        "shutdown_grace",
+                        format!(
+                            "`{}` is not a duration like 30s or 2m (1s to 1h)",
+                            self.shutdown_grace
+                        ),
+                    )
+                })?;
         if !(1..=3650).contains(&self.retention_days) {
             return Err(err("retention_days", "must be 1-3650 days".into()));
         }
@@ -417,6 +439,7 @@ impl RawConfig {
             max_inflight_per_webhook: self.max_inflight_per_webhook.max(1),
             max_inflight_per_tenant: self.max_inflight_per_tenant.max(1),
             lease_grace: Duration::from_millis(self.lease_grace_ms),
+            shutdown_grace: Duration::from_millis(shutdown_grace as u64),
             db_max_connections: self.db_max_connections,
             sqlite_synchronous: self.sqlite_synchronous,
             key_cache_ttl: Duration::from_millis(self.key_cache_ttl_ms),
@@ -502,6 +525,22 @@ mod tests {
         );
         assert!(with(&[("alert_backlog", "depth=3")]).is_err());
         assert!(with(&[("alert_window", "soon")]).is_err());
+    }
+
+    #[test]
+    fn shutdown_grace_defaults_to_30s_and_is_bounded() {
+        assert_eq!(with(&[]).unwrap().shutdown_grace, Duration::from_secs(30));
+        assert_eq!(
+            with(&[("shutdown_grace", "2m")]).unwrap().shutdown_grace,
+            Duration::from_secs(120)
+        );
+        for bad in ["0s", "soon", "2h"] {
+            let e = with(&[("shutdown_grace", bad)]).unwrap_err();
+            assert!(
+                e.to_string().contains("HOOKRELAY_SHUTDOWN_GRACE"),
+                "{bad}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -54,26 +54,61 @@ impl WorkerContext {
 
 /// Joins the worker's tasks on shutdown.
 pub struct WorkerHandle {
+    dispatch: Arc<Dispatch>,
     dispatcher: JoinHandle<()>,
     recorder: JoinHandle<()>,
     /// The ingest path's way in (see `handoff`).
     pub handoff: Handoff,
 }
 
+/// Longest wait, past the shutdown deadline, for the last results to be written (a store that
+/// is down would otherwise hold the exit forever; the leases then simply expire).
+const RECORD_AFTER_DEADLINE: Duration = Duration::from_secs(5);
+
 impl WorkerHandle {
-    /// Waits for in-flight attempts to be recorded (up to `deadline`), then returns.
-    pub async fn join(self, deadline: Duration) {
-        let _ = tokio::time::timeout(deadline, async {
-            let _ = self.dispatcher.await;
-            let _ = self.recorder.await;
-        })
+    /// The graceful half of a shutdown (call after the shutdown token was cancelled): lets
+    /// in-flight attempts finish until `deadline`, cuts off those still running then, waits for
+    /// every finished attempt to be recorded, and releases the leases of everything this node
+    /// still holds but is no longer attempting, so another node claims it at once.
+    pub async fn join(mut self, deadline: tokio::time::Instant) {
+        let ctx = self.dispatch.ctx.clone();
+        if tokio::time::timeout_at(deadline, &mut self.dispatcher)
+            .await
+            .is_err()
+        {
+            let running = self.dispatch.tracker.len();
+            tracing::warn!(
+                running,
+                "shutdown grace is over: cutting off the attempts still running; their deliveries go back to the queue"
+            );
+            self.dispatch.abort.cancel();
+            let _ = (&mut self.dispatcher).await;
+        }
+        let recorded = tokio::time::timeout_at(
+            tokio::time::Instant::now().max(deadline) + RECORD_AFTER_DEADLINE,
+            &mut self.recorder,
+        )
         .await;
+        if recorded.is_err() {
+            tracing::warn!("the last attempt results could not be written before exit; their leases will expire");
+            return;
+        }
+        match ctx.store.release_leases(&ctx.owner).await {
+            Ok(released) => tracing::info!(released, "worker stopped; leases released"),
+            Err(e) => {
+                tracing::warn!(error = %e, "releasing leases at shutdown failed; they will expire")
+            }
+        }
     }
 }
 
 /// Longest sleep without a signal: bounds how late an expired lease (a crashed worker's) or a
 /// missed cross-node notification is picked up.
 const MAX_IDLE: Duration = Duration::from_secs(1);
+
+/// The claim loop's wait after a failed claim, doubling per failure up to the maximum.
+const STORE_BACKOFF_MIN: Duration = Duration::from_millis(100);
+const STORE_BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 /// What the claim loop and the hand-off share: the worker's slots, its fairness gate, the
 /// recorder's queue and the attempts in flight.
@@ -86,6 +121,9 @@ pub(super) struct Dispatch {
     recorder: Mutex<Option<mpsc::Sender<Finished>>>,
     tracker: TaskTracker,
     pub(super) shutdown: CancellationToken,
+    /// Cancelled when the shutdown grace is over: attempts still running stop unrecorded, and
+    /// their deliveries are released with the rest of the node's leases.
+    abort: CancellationToken,
 }
 
 impl Dispatch {
@@ -117,7 +155,13 @@ impl Dispatch {
                     let n = claim.attempts_made + 1;
                     let span = telemetry::attempt_span(&claim, n, started_by);
                     self.tracker.spawn(async move {
-                        let record = attempt(&this.ctx, &claim, n, span).await;
+                        // Cut off at the end of the shutdown grace: the request is dropped, so
+                        // once the lease is released no other node can overlap this attempt.
+                        let record = tokio::select! {
+                            biased;
+                            _ = this.abort.cancelled() => return,
+                            record = attempt(&this.ctx, &claim, n, span) => record,
+                        };
                         let was_capped = this
                             .gate()
                             .finish(claim.webhook.id.as_str(), claim.tenant_id.as_str());
@@ -187,11 +231,13 @@ pub fn spawn_workers(ctx: WorkerContext, shutdown: CancellationToken) -> WorkerH
         recorder: Mutex::new(Some(tx)),
         tracker: TaskTracker::new(),
         shutdown,
+        abort: CancellationToken::new(),
         ctx,
     });
     let handoff = Handoff::new(dispatch.clone());
-    let dispatcher = tokio::spawn(dispatch_loop(dispatch));
+    let dispatcher = tokio::spawn(dispatch_loop(dispatch.clone()));
     WorkerHandle {
+        dispatch,
         dispatcher,
         recorder,
         handoff,
@@ -203,6 +249,8 @@ async fn dispatch_loop(dispatch: Arc<Dispatch>) {
     let shutdown = dispatch.shutdown.clone();
     let lease = ctx.lease();
     let mut last_tidy = Instant::now();
+    // Grows while the store keeps failing (an outage), so a down database is not hammered.
+    let mut store_backoff = STORE_BACKOFF_MIN;
     while !shutdown.is_cancelled() {
         // Wait for at least one free slot, then take as many more as a batch may use.
         let first = tokio::select! {
@@ -224,12 +272,20 @@ async fn dispatch_loop(dispatch: Arc<Dispatch>) {
             )
             .await
         {
-            Ok(c) => c,
+            Ok(c) => {
+                store_backoff = STORE_BACKOFF_MIN;
+                c
+            }
             Err(e) => {
                 crate::monitoring::store_error("claim");
-                tracing::error!(error = %e, "claiming deliveries failed");
+                tracing::error!(error = %e, retry_in = ?store_backoff, "claiming deliveries failed");
                 drop(permits);
-                idle(&ctx, &shutdown, Duration::from_millis(500)).await;
+                // Not `idle`: a wake-up (an emit) must not cut the back-off short.
+                tokio::select! {
+                    _ = shutdown.cancelled() => {}
+                    _ = tokio::time::sleep(store_backoff) => {}
+                }
+                store_backoff = (store_backoff * 2).min(STORE_BACKOFF_MAX);
                 continue;
             }
         };
@@ -269,7 +325,8 @@ async fn dispatch_loop(dispatch: Arc<Dispatch>) {
             last_tidy = Instant::now();
         }
     }
-    // Let in-flight attempts finish and be recorded; the caller bounds this with a deadline.
+    // Let in-flight attempts finish (`WorkerHandle::join` bounds this with the grace), then
+    // close the recorder's queue so it drains and stops.
     dispatch.tracker.close();
     dispatch.tracker.wait().await;
     dispatch
@@ -277,9 +334,6 @@ async fn dispatch_loop(dispatch: Arc<Dispatch>) {
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .take();
-    if let Err(e) = ctx.store.release_leases(&ctx.owner).await {
-        tracing::warn!(error = %e, "releasing leases at shutdown failed; they will expire");
-    }
 }
 
 /// `first` and up to `batch - 1` more permits that are free right now.

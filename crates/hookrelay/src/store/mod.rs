@@ -40,6 +40,43 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+impl StoreError {
+    /// Whether this is the store being out of reach or out of room (PostgreSQL down or
+    /// restarting, a connection lost, the pool exhausted, a full or read-only disk) rather than
+    /// a fault in the request or the code: the API answers `503` with `Retry-After` for these,
+    /// and workers back off and try again.
+    pub fn is_unavailable(&self) -> bool {
+        let StoreError::Database(e) = self else {
+            return false;
+        };
+        match e {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(db) => db.code().is_some_and(|c| unavailable_code(&c)),
+            _ => false,
+        }
+    }
+}
+
+/// PostgreSQL SQLSTATEs and SQLite result codes that mean "the database cannot serve now".
+fn unavailable_code(code: &str) -> bool {
+    // PostgreSQL: 08 connection exception, 53 insufficient resources (53100 disk full),
+    // 57P01-57P03 shutting down / restarting, 25006 read-only transaction (a standby).
+    code.starts_with("08")
+        || code.starts_with("53")
+        || matches!(code, "57P01" | "57P02" | "57P03" | "25006")
+        // SQLite (extended codes keep the primary code in their low byte): SQLITE_BUSY (5),
+        // SQLITE_LOCKED (6), SQLITE_READONLY (8), SQLITE_IOERR (10), SQLITE_FULL (13),
+        // SQLITE_CANTOPEN (14).
+        || code
+            .parse::<i64>()
+            .is_ok_and(|n| matches!(n & 0xff, 5 | 6 | 8 | 10 | 13 | 14))
+}
+
 /// Persistence for every resource, and the delivery queue.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -373,5 +410,36 @@ pub async fn connect(
         Err(StoreError::UnsupportedUrl(
             url.split(':').next().unwrap_or_default().to_owned(),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outages_are_told_apart_from_faults() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        assert!(StoreError::Database(sqlx::Error::Io(io)).is_unavailable());
+        assert!(StoreError::Database(sqlx::Error::PoolTimedOut).is_unavailable());
+        assert!(StoreError::Database(sqlx::Error::PoolClosed).is_unavailable());
+        assert!(!StoreError::NotFound.is_unavailable());
+        assert!(!StoreError::Conflict("dup".into()).is_unavailable());
+        assert!(!StoreError::Database(sqlx::Error::RowNotFound).is_unavailable());
+        // PostgreSQL: connection lost, shutting down, disk full, a standby; not a bad query.
+        for code in ["08006", "57P01", "57P03", "53100", "25006"] {
+            assert!(unavailable_code(code), "{code}");
+        }
+        for code in ["23505", "42P01", "22P02"] {
+            assert!(!unavailable_code(code), "{code}");
+        }
+        // SQLite: full (13), read-only (8), an I/O error (extended 10 | 3 << 8), busy (5);
+        // a constraint (19, 2067) is the request's fault.
+        for code in ["13", "8", "778", "5"] {
+            assert!(unavailable_code(code), "{code}");
+        }
+        for code in ["19", "2067", "1"] {
+            assert!(!unavailable_code(code), "{code}");
+        }
     }
 }

@@ -23,6 +23,10 @@ const DUE_CHANNEL: &str = "hookrelay_due";
 const WATCH_CHANNEL: &str = "hookrelay_feed_watch";
 const CHANGES_CHANNEL: &str = "hookrelay_feed_changes";
 
+/// How long a query waits for a connection. While PostgreSQL is down every connect fails, so
+/// this bounds how long an API call takes to answer `503` (and a worker to back off).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
 pub struct PgStore {
     pool: PgPool,
     keyring: Arc<Keyring>,
@@ -35,7 +39,7 @@ impl PgStore {
         let options = PgConnectOptions::from_str(url)?.statement_cache_capacity(STATEMENT_CACHE);
         let pool = PgPoolOptions::new()
             .max_connections(max)
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await?;
         Ok(Self { pool, keyring })

@@ -1,6 +1,7 @@
 //! Test harness: start servers on a fresh store, run receivers, call the API, wait by polling.
 
 pub mod collector;
+pub mod pgcluster;
 pub mod process;
 pub mod receiver;
 pub mod server;
