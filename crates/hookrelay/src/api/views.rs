@@ -135,6 +135,8 @@ pub struct WebhookView {
     pub active: bool,
     pub headers: BTreeMap<String, String>,
     pub rate_limit_per_sec: Option<u32>,
+    /// Deliveries go one at a time, in the order their events were accepted.
+    pub ordered: bool,
     pub templates: BTreeMap<String, String>,
     /// Seconds between attempts; null means the server's global schedule.
     pub retry_schedule_seconds: Option<Vec<u32>>,
@@ -177,6 +179,7 @@ impl From<&Webhook> for WebhookView {
             active: w.active,
             headers: w.headers.clone(),
             rate_limit_per_sec: w.rate_limit_per_sec,
+            ordered: w.ordered,
             templates: w.templates.clone(),
             retry_schedule_seconds: w.retry_schedule.clone(),
             filter: w.filter.clone(),

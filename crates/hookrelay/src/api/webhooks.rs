@@ -59,6 +59,10 @@ pub struct CreateWebhook {
     pub active: Option<bool>,
     pub headers: Option<BTreeMap<String, String>>,
     pub rate_limit_per_sec: Option<u32>,
+    /// Deliver one at a time, in the order the events were accepted: one waiting for a retry
+    /// holds back every later one; one that ends in the dead-letter queue lets the next go.
+    /// Default `false`.
+    pub ordered: Option<bool>,
     /// Message templates (`discord` and `slack` only), keyed by event type, `prefix.*` or `*`
     /// (the most specific wins; types without one get the built-in message). A text template
     /// renders the message text; one whose first non-blank character is `{` (not `{{`, `{%`,
@@ -106,6 +110,8 @@ pub struct UpdateWebhook {
     pub headers: Option<BTreeMap<String, String>>,
     #[serde(default, deserialize_with = "double_option")]
     pub rate_limit_per_sec: Option<Option<u32>>,
+    /// See the create body's `ordered`.
+    pub ordered: Option<bool>,
     pub templates: Option<BTreeMap<String, String>>,
     /// `null` removes the payload filter.
     #[serde(default, deserialize_with = "double_option")]
@@ -382,6 +388,7 @@ pub async fn create(
         filter: body.filter,
         transform: body.transform,
         target: body.target,
+        ordered: body.ordered.unwrap_or(false),
         health: Default::default(),
         created_at: now,
         updated_at: now,
@@ -500,6 +507,9 @@ pub async fn update(
     }
     if let Some(r) = body.rate_limit_per_sec {
         w.rate_limit_per_sec = r;
+    }
+    if let Some(o) = body.ordered {
+        w.ordered = o;
     }
     if let Some(t) = body.templates {
         w.templates = t;

@@ -117,8 +117,10 @@ impl Gate {
 
     /// Whether no delivery rate applies to `webhook`'s deliveries in a tenant with `quotas`
     /// (only the in-flight caps do): no rate of its own, no chat default, no tenant rate.
+    /// An ordered webhook is never handed off either: only the claim keeps its order.
     pub fn is_unmetered(limits: &GateLimits, webhook: &Webhook, quotas: &Quotas) -> bool {
-        webhook.rate_limit_per_sec.is_none()
+        !webhook.ordered
+            && webhook.rate_limit_per_sec.is_none()
             && crate::destinations::default_rate_limit(webhook.kind).is_none()
             && quotas.delivery_rate_per_sec.is_none()
             && limits.default_tenant_rate.is_none()
@@ -247,6 +249,7 @@ mod tests {
             attempts_made: 0,
             created_at: 0,
             webhook: std::sync::Arc::new(Webhook {
+                ordered: false,
                 id: WebhookId::from_trusted(webhook.into()),
                 tenant_id: TenantId::from_trusted(tenant.into()),
                 url: "https://example.com".into(),

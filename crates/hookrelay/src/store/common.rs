@@ -220,10 +220,19 @@ pub(super) fn bucket_start(now: i64, size: i64) -> i64 {
     now - now.rem_euclid(size)
 }
 
+/// Claim condition (on `d` joined to its webhook `w`): an ordered webhook's delivery is
+/// claimable only while no older one of it is pending — waiting for a retry, or leased and in
+/// flight — so they go one at a time, in creation order; a dead-lettered one lets the next go.
+/// Under `SKIP LOCKED` a second claimer skips the locked head and still sees it pending.
+pub(super) const ORDERED_HEAD_ONLY: &str =
+    " AND (w.ordered = FALSE OR NOT EXISTS (SELECT 1 FROM deliveries e \
+    WHERE e.webhook_id = d.webhook_id AND e.status = 'pending' \
+    AND (e.created_at < d.created_at OR (e.created_at = d.created_at AND e.id < d.id))))";
+
 pub(super) const WEBHOOK_COLUMNS: &str =
     "w.id, w.tenant_id, w.url, w.kind, w.description, w.active, \
     w.events, w.headers, w.rate_limit_per_sec, w.templates, w.retry_schedule, w.secrets, \
-    w.filter, w.transform, w.target, w.url_sealed, w.circuit_state, w.consecutive_failures, w.circuit_open_until, \
+    w.filter, w.transform, w.target, w.url_sealed, w.ordered, w.circuit_state, w.consecutive_failures, w.circuit_open_until, \
     w.circuit_opens, w.failing_since, w.disabled_reason, w.disabled_at, w.created_at, w.updated_at";
 
 pub(super) const DELIVERY_COLUMNS: &str =
@@ -306,6 +315,7 @@ macro_rules! impl_store {
                     filter: r.try_get::<Option<String>, _>("filter")?.map(|f| from_json(&f, "webhook filter")).transpose()?,
                     transform: r.try_get("transform")?,
                     target: r.try_get::<Option<String>, _>("target")?.map(|t| from_json(&t, "webhook target")).transpose()?,
+                    ordered: r.try_get("ordered")?,
                     health: parse_health(
                         &r.try_get::<String, _>("circuit_state")?,
                         r.try_get("consecutive_failures")?,
@@ -646,7 +656,7 @@ macro_rules! impl_store {
             }
 
             async fn create_webhook(&self, w: &super::Webhook) -> super::StoreResult<()> {
-                let q = sqlx::query("INSERT INTO webhooks (id, tenant_id, url, kind, description, active, events, headers, rate_limit_per_sec, templates, retry_schedule, secrets, filter, transform, target, url_sealed, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)")
+                let q = sqlx::query("INSERT INTO webhooks (id, tenant_id, url, kind, description, active, events, headers, rate_limit_per_sec, templates, retry_schedule, secrets, filter, transform, target, url_sealed, ordered, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)")
                     .bind(w.id.as_str())
                     .bind(w.tenant_id.as_str());
                 bind_webhook_fields(q, w, self.keyring()).bind(w.created_at).bind(w.updated_at).execute(self.writer()).await?;
@@ -731,7 +741,7 @@ macro_rules! impl_store {
                     failing_since = CASE WHEN $4 AND active = FALSE THEN NULL ELSE failing_since END, \
                     disabled_reason = CASE WHEN $4 THEN NULL ELSE disabled_reason END, \
                     disabled_at = CASE WHEN $4 THEN NULL ELSE disabled_at END, \
-                    url = $1, kind = $2, description = $3, active = $4, events = $5, headers = $6, rate_limit_per_sec = $7, templates = $8, retry_schedule = $9, secrets = $10, filter = $11, transform = $12, target = $13, url_sealed = $14, updated_at = $15 WHERE id = $16 AND tenant_id = $17");
+                    url = $1, kind = $2, description = $3, active = $4, events = $5, headers = $6, rate_limit_per_sec = $7, templates = $8, retry_schedule = $9, secrets = $10, filter = $11, transform = $12, target = $13, url_sealed = $14, ordered = $15, updated_at = $16 WHERE id = $17 AND tenant_id = $18");
                 let done = bind_webhook_fields(q, w, self.keyring())
                     .bind(w.updated_at)
                     .bind(w.id.as_str())
@@ -1870,6 +1880,7 @@ macro_rules! impl_store {
                 .bind(&w.transform)
                 .bind(w.target.as_ref().map(super::common::to_json))
                 .bind(url_sealed)
+                .bind(w.ordered)
         }
 
         fn bind_source_fields<'q>(

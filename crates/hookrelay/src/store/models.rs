@@ -90,6 +90,9 @@ pub struct Webhook {
     /// Broker kinds only: where on the broker `url` names deliveries go (NATS `{subject}`,
     /// RabbitMQ `{exchange, routing_key}`, Redis `{stream}`), checked by the kind's destination.
     pub target: Option<serde_json::Value>,
+    /// Deliveries are attempted one at a time, in the order they were created; one waiting for
+    /// a retry holds back every later one (the claim takes only the oldest pending one).
+    pub ordered: bool,
     /// The circuit breaker and auto-disable state. The store moves it as attempts are recorded
     /// and resets it on re-activation; `update_webhook` never writes it.
     pub health: hookrelay_domain::health::Health,

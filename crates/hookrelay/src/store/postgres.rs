@@ -88,7 +88,7 @@ impl PgStore {
         q.push(
             " WHERE id IN (SELECT id FROM (SELECT c.id, c.next_attempt_at, c.cstate, \
                ROW_NUMBER() OVER (PARTITION BY c.webhook_id ORDER BY c.next_attempt_at) AS rn FROM (\
-               SELECT d.id, d.webhook_id, d.next_attempt_at, w.circuit_state AS cstate FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+               SELECT d.id, d.webhook_id, d.next_attempt_at, CASE WHEN w.ordered THEN 'ordered' ELSE w.circuit_state END AS cstate FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
                WHERE d.status = 'pending' AND w.active = TRUE AND (w.circuit_open_until IS NULL OR w.circuit_open_until <= ",
         )
         .push_bind(now)
@@ -97,6 +97,7 @@ impl PgStore {
         .push(" AND (d.lease_until IS NULL OR d.lease_until <= ")
         .push_bind(now)
         .push(")");
+        q.push(super::common::ORDERED_HEAD_ONLY);
         push_not_in(&mut q, "d.webhook_id", &exclude.webhooks);
         push_not_in(&mut q, "d.tenant_id", &exclude.tenants);
         let candidates = i64::from(limit)

@@ -114,6 +114,7 @@ fn claim(url: &str) -> DeliveryClaim {
         attempts_made: 0,
         created_at: now,
         webhook: std::sync::Arc::new(Webhook {
+            ordered: false,
             id: WebhookId::generate(),
             tenant_id: TenantId::generate(),
             url: url.into(),

@@ -42,6 +42,7 @@ pub fn webhook(tenant: &TenantId, events: &[&str]) -> Webhook {
     let now = now_millis();
     let id = WebhookId::generate();
     Webhook {
+        ordered: false,
         url: format!("https://receiver.example/{id}"),
         id,
         tenant_id: tenant.clone(),

@@ -720,3 +720,74 @@ pub async fn scenario_release_waiting(store: &dyn Store) {
     store.release_leases("w2").await.unwrap();
     assert_eq!(store.release_waiting(&t.id, &relay.id).await.unwrap(), 0);
 }
+
+/// An ordered webhook's deliveries are claimed one at a time, oldest first: the head holds the
+/// rest back while leased or waiting for a retry; dead-lettered or delivered, it lets the next go.
+pub async fn scenario_ordered_claims(store: &dyn Store) {
+    let t = tenant(store, "t").await;
+    let hook = Webhook {
+        ordered: true,
+        ..webhook(&t.id, &["*"])
+    };
+    store.create_webhook(&hook).await.unwrap();
+    assert!(store.get_webhook(&t.id, &hook.id).await.unwrap().ordered);
+    let now = now_millis();
+    // Ingested newest first: the order must come from acceptance time, not insertion.
+    let mut by_age = Vec::new();
+    for age in [1_000, 2_000, 3_000] {
+        by_age.push(ingest_single(store, &event_at(&t.id, "order.paid", now - age)).await);
+    }
+    let [d2, d1, d0] = [by_age[0].clone(), by_age[1].clone(), by_age[2].clone()];
+
+    let first = claim_all(store, "w1", now).await;
+    assert_eq!(
+        claimed_ids(&first),
+        ids([&d0]),
+        "only the oldest is claimable"
+    );
+    assert!(
+        claim_all(store, "w2", now).await.is_empty(),
+        "nothing else while the head is leased"
+    );
+
+    let retry_at = now + 60_000;
+    store
+        .record_attempts(&[record(
+            "w1",
+            attempt(&d0, 1, Some(500), now),
+            NextState::RetryAt(retry_at),
+        )])
+        .await
+        .unwrap();
+    assert!(
+        claim_all(store, "w1", now + 1).await.is_empty(),
+        "a head waiting for its retry holds back every later delivery"
+    );
+
+    let again = claim_all(store, "w1", retry_at + 1).await;
+    assert_eq!(claimed_ids(&again), ids([&d0]), "the head goes again first");
+    store
+        .record_attempts(&[record(
+            "w1",
+            attempt(&d0, 2, Some(500), retry_at + 1),
+            NextState::Failed,
+        )])
+        .await
+        .unwrap();
+    let next = claim_all(store, "w1", retry_at + 2).await;
+    assert_eq!(
+        claimed_ids(&next),
+        ids([&d1]),
+        "a dead-lettered head lets the next go"
+    );
+    store
+        .record_attempts(&[record(
+            "w1",
+            attempt(&d1, 1, Some(200), retry_at + 2),
+            NextState::Succeeded,
+        )])
+        .await
+        .unwrap();
+    let last = claim_all(store, "w1", retry_at + 3).await;
+    assert_eq!(claimed_ids(&last), ids([&d2]));
+}

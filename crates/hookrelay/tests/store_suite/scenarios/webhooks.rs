@@ -14,6 +14,7 @@ pub async fn scenario_webhook_round_trip(store: &dyn Store) {
     let b = tenant(store, "b").await;
     let now = now_millis();
     let full = Webhook {
+        ordered: false,
         id: WebhookId::generate(),
         tenant_id: a.id.clone(),
         url: "https://crm.example/hooks?team=crm".into(),
