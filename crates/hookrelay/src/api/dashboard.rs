@@ -88,9 +88,10 @@ pub async fn index(headers: HeaderMap) -> Response {
 
 #[utoipa::path(get, path = "/dashboard/{path}", tag = "dashboard", operation_id = "dashboard.asset",
     params(("path" = String, Path, description = "e.g. `app.js`, `app.css`, `views/deliveries.js`")),
-    responses((status = 200, description = "a script (`text/javascript`), the stylesheet (`text/css`) or an image"),
+    responses((status = 200, description = "a script (`text/javascript`), the stylesheet (`text/css`), an image (`image/svg+xml`) or the page (`text/html`)",
+               content((String = "text/javascript"), (String = "text/css"), (String = "image/svg+xml"), (String = "text/html"))),
               (status = 304, description = "unchanged since the `ETag` sent in `If-None-Match`"),
-              (status = 404, description = "no such asset")))]
+              (status = 404, description = "`not_found`: no such asset")))]
 pub async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
     serve(&path, &headers)
 }

@@ -7,7 +7,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use hookrelay_domain::{Action, DeliveryId, DeliveryStatus, EventId, WebhookId};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 
 use super::auth::Caller;
@@ -108,44 +107,115 @@ pub async fn list(
     Ok(Json(ListView::of(&page)))
 }
 
+/// One delivery with its event and every attempt: the fields of a delivery in a list, except
+/// that `attempts` is the array of attempts and the count is `attempt_count`.
+#[derive(Serialize, ToSchema)]
+pub struct DeliveryDetail {
+    pub id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub webhook_id: String,
+    /// `pending`, `succeeded`, `failed` or `cancelled`.
+    pub status: String,
+    /// Attempts made so far.
+    pub attempt_count: u32,
+    pub attempts: Vec<AttemptView>,
+    pub next_attempt_at: Option<String>,
+    pub last_response_status: Option<u16>,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub delivered_at: Option<String>,
+    pub event: DeliveredEvent,
+}
+
+/// The event a delivery carries.
+#[derive(Serialize, ToSchema)]
+pub struct DeliveredEvent {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub timestamp: String,
+    #[schema(value_type = Object)]
+    pub data: Box<serde_json::value::RawValue>,
+}
+
 #[utoipa::path(get, path = "/api/v1/deliveries/{id}", tag = "deliveries", operation_id = "deliveries.get",
-    responses((status = 200, description = "the delivery with `event` and `attempts` (an array of attempts replaces the count)"), (status = 404)),
+    responses((status = 200, body = DeliveryDetail, description = "the delivery with `event` and `attempts` (an array of attempts replaces the count, which is `attempt_count`)"), (status = 404, description = "`not_found`: no such delivery")),
     security(("bearer" = [])))]
 pub async fn read(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<DeliveryDetail>> {
     caller.require(Action::Read)?;
     let (delivery, event, attempts) = s
         .store
         .get_delivery(&caller.tenant, &parse_delivery_id(&id)?)
         .await
         .map_err(missing("delivery"))?;
-    let mut body = serde_json::to_value(DeliveryView::from(&delivery))
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let attempts: Vec<AttemptView> = attempts.iter().map(AttemptView::from).collect();
-    body["attempt_count"] = json!(delivery.attempts);
-    body["attempts"] =
-        serde_json::to_value(attempts).map_err(|e| ApiError::Internal(e.to_string()))?;
-    body["event"] = json!({
-        "id": event.id,
-        "type": event.event_type,
-        "timestamp": hookrelay_domain::time::to_rfc3339(event.timestamp),
-        "data": raw_json(&event.data),
-    });
-    Ok(Json(body))
+    // Every field of the list view, so a new one there does not go missing here.
+    let DeliveryView {
+        id,
+        event_id,
+        event_type,
+        webhook_id,
+        status,
+        attempts: attempt_count,
+        next_attempt_at,
+        last_response_status,
+        last_error,
+        created_at,
+        delivered_at,
+    } = DeliveryView::from(&delivery);
+    Ok(Json(DeliveryDetail {
+        id,
+        event_id,
+        event_type,
+        webhook_id,
+        status,
+        attempt_count,
+        attempts: attempts.iter().map(AttemptView::from).collect(),
+        next_attempt_at,
+        last_response_status,
+        last_error,
+        created_at,
+        delivered_at,
+        event: DeliveredEvent {
+            id: event.id.to_string(),
+            event_type: event.event_type,
+            timestamp: hookrelay_domain::time::to_rfc3339(event.timestamp),
+            data: raw_json(&event.data),
+        },
+    }))
+}
+
+/// A retry was queued.
+#[derive(Serialize, ToSchema)]
+pub struct RetryQueued {
+    pub delivery_id: String,
+    /// `pending`.
+    pub status: String,
+}
+
+fn retry_queued(id: DeliveryId) -> (StatusCode, Json<RetryQueued>) {
+    (
+        StatusCode::ACCEPTED,
+        Json(RetryQueued {
+            delivery_id: id.to_string(),
+            status: "pending".into(),
+        }),
+    )
 }
 
 #[utoipa::path(post, path = "/api/v1/deliveries/{id}/retry", tag = "deliveries", operation_id = "deliveries.retry",
-    responses((status = 202, description = "a new attempt is queued now, whatever the status"), (status = 404),
+    responses((status = 202, body = RetryQueued, description = "a new attempt is queued now, whatever the status"), (status = 404, description = "`not_found`: no such delivery"),
               (status = 409, description = "the delivery's webhook was deleted")),
     security(("bearer" = [])))]
 pub async fn retry(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+) -> ApiResult<(StatusCode, Json<RetryQueued>)> {
     caller.require(Action::Write)?;
     let id = parse_delivery_id(&id)?;
     s.store
@@ -153,10 +223,7 @@ pub async fn retry(
         .await
         .map_err(missing("delivery"))?;
     s.wake.notify_one();
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({"delivery_id": id, "status": "pending"})),
-    ))
+    Ok(retry_queued(id))
 }
 
 #[derive(Deserialize)]
@@ -189,13 +256,13 @@ pub async fn list_dlq(
 }
 
 #[utoipa::path(post, path = "/api/v1/dlq/{delivery_id}/retry", tag = "dlq", operation_id = "dlq.retry",
-    responses((status = 202, description = "back to pending, attempted now"), (status = 404, description = "no such failed delivery")),
+    responses((status = 202, body = RetryQueued, description = "back to pending, attempted now"), (status = 404, description = "`not_found`: no such failed delivery")),
     security(("bearer" = [])))]
 pub async fn retry_dlq(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+) -> ApiResult<(StatusCode, Json<RetryQueued>)> {
     caller.require(Action::Write)?;
     let id = parse_delivery_id(&id)?;
     s.store
@@ -203,10 +270,7 @@ pub async fn retry_dlq(
         .await
         .map_err(missing("failed delivery"))?;
     s.wake.notify_one();
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({"delivery_id": id, "status": "pending"})),
-    ))
+    Ok(retry_queued(id))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -198,3 +198,131 @@ pub fn missing(what: &'static str) -> impl Fn(StoreError) -> ApiError {
         other => other.into(),
     }
 }
+
+/// The contract's error body, as the OpenAPI document describes it (`ApiError::body` writes it).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorObject,
+}
+
+/// What went wrong. `request_id` equals the answer's `X-Request-Id`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorObject {
+    pub code: ErrorCode,
+    /// For people; never a stack trace or a secret.
+    pub message: String,
+    /// One entry per refused field (`validation_failed`), else empty.
+    pub details: Vec<FieldDetail>,
+    pub request_id: String,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct FieldDetail {
+    /// The field's path, e.g. `url`, `events[1]`, `data.amount`.
+    pub field: String,
+    pub message: String,
+}
+
+/// Every `code` an error body can carry, with its status.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 401
+    Unauthorized,
+    /// 403
+    Forbidden,
+    /// 404
+    NotFound,
+    /// 400
+    InvalidJson,
+    /// 422
+    ValidationFailed,
+    /// 413
+    PayloadTooLarge,
+    /// 409
+    Conflict,
+    /// 429, with `Retry-After`
+    RateLimited,
+    /// 429, with `Retry-After`
+    QuotaExceeded,
+    /// 401 on inbound
+    InvalidSignature,
+    /// 405
+    MethodNotAllowed,
+    /// 414
+    UriTooLong,
+    /// 431
+    HeadersTooLarge,
+    /// 503
+    Unavailable,
+    /// 500
+    Internal,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One of each variant; the match makes a new variant fail to compile until it is listed.
+    fn every_error() -> Vec<ApiError> {
+        let all = vec![
+            ApiError::Unauthorized("x".into()),
+            ApiError::Forbidden("x".into()),
+            ApiError::NotFound("x".into()),
+            ApiError::InvalidJson("x".into()),
+            ApiError::Validation(vec![FieldError::new("f", "m")]),
+            ApiError::PayloadTooLarge,
+            ApiError::Conflict("x".into()),
+            ApiError::RateLimited {
+                message: "x".into(),
+                retry_after_secs: 1,
+            },
+            ApiError::QuotaExceeded {
+                message: "x".into(),
+                retry_after_secs: 1,
+            },
+            ApiError::InvalidSignature("x".into()),
+            ApiError::MethodNotAllowed("x".into()),
+            ApiError::UriTooLong(1),
+            ApiError::HeadersTooLarge(1),
+            ApiError::Unavailable("x".into()),
+            ApiError::Internal("x".into()),
+        ];
+        for e in &all {
+            match e {
+                ApiError::Unauthorized(_)
+                | ApiError::Forbidden(_)
+                | ApiError::NotFound(_)
+                | ApiError::InvalidJson(_)
+                | ApiError::Validation(_)
+                | ApiError::PayloadTooLarge
+                | ApiError::Conflict(_)
+                | ApiError::RateLimited { .. }
+                | ApiError::QuotaExceeded { .. }
+                | ApiError::InvalidSignature(_)
+                | ApiError::MethodNotAllowed(_)
+                | ApiError::UriTooLong(_)
+                | ApiError::HeadersTooLarge(_)
+                | ApiError::Unavailable(_)
+                | ApiError::Internal(_) => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn every_error_body_fits_the_documented_schema() {
+        for e in every_error() {
+            let body = e.body();
+            let code: ErrorCode = serde_json::from_value(body["error"]["code"].clone())
+                .unwrap_or_else(|_| panic!("{body}: its code is not in ErrorCode"));
+            let documented = serde_json::to_value(code).unwrap();
+            assert_eq!(documented, body["error"]["code"]);
+            assert!(body["error"]["message"].is_string(), "{body}");
+            assert!(body["error"]["details"].is_array(), "{body}");
+            assert!(body["error"]["request_id"].is_string(), "{body}");
+        }
+    }
+}

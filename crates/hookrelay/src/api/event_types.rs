@@ -37,8 +37,8 @@ pub struct EventTypeView {
     /// JSON Schema that `data` must satisfy at `POST /api/v1/events`; null: not checked.
     #[schema(value_type = Option<Object>)]
     pub schema: Option<Value>,
-    /// An example `data` (also what `preview` renders when given no data).
-    #[schema(value_type = Option<Object>)]
+    /// An example `data`, any JSON value (also what `preview` renders when given no data).
+    #[schema(value_type = Option<Value>)]
     pub example: Option<Value>,
     /// One of the platform's types (a tenant may customise it; deleting the customisation
     /// restores it).
@@ -73,7 +73,7 @@ pub struct CreateEventType {
     #[schema(value_type = Option<Object>)]
     pub schema: Option<Value>,
     /// An example `data`; must satisfy `schema` when both are given.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Value>)]
     pub example: Option<Value>,
 }
 
@@ -86,7 +86,7 @@ pub struct UpdateEventType {
     #[schema(value_type = Option<Object>)]
     pub schema: Option<Option<Value>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Value>)]
     pub example: Option<Option<Value>>,
 }
 

@@ -10,7 +10,6 @@ use hookrelay_domain::time::{now_millis, parse_rfc3339};
 use hookrelay_domain::validate::is_valid_event_type;
 use hookrelay_domain::{Action, EventId, TenantId};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
@@ -208,8 +207,40 @@ pub struct EmitBatch {
     pub events: Vec<Box<RawValue>>,
 }
 
+/// The answer to a batch: one result per input, in order.
+#[derive(Serialize, ToSchema)]
+pub struct BatchAnswer {
+    pub results: Vec<BatchResult>,
+}
+
+/// An input's fate: accepted (or a duplicate of an accepted event), or refused with the error
+/// it would have had alone (`validation_failed`, `invalid_json`, `quota_exceeded`...).
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum BatchResult {
+    Accepted {
+        id: String,
+        deliveries: u32,
+        duplicate: bool,
+    },
+    Refused {
+        #[schema(value_type = super::error::ErrorObject)]
+        error: serde_json::Value,
+    },
+}
+
+impl BatchResult {
+    fn refused(error: &ApiError) -> Self {
+        let mut body = error.body();
+        Self::Refused {
+            error: body["error"].take(),
+        }
+    }
+}
+
 #[utoipa::path(post, path = "/api/v1/events/batch", tag = "events", operation_id = "events.emit_batch", request_body = EmitBatch,
-    responses((status = 202, description = "`{\"results\": [...]}`: per input, in order, `{id, deliveries, duplicate}` or `{error}`")),
+    responses((status = 202, body = BatchAnswer, description = "per input, in order, `{id, deliveries, duplicate}` or `{error}`; a refused input does not stop the others"),
+              (status = 422, description = "`validation_failed`: `events` is empty or holds more than 1000 entries, or the body has a field besides `events`")),
     security(("bearer" = [])))]
 pub async fn emit_batch(
     State(s): State<AppState>,
@@ -226,7 +257,7 @@ pub async fn emit_batch(
         .for_tenant(s.store.as_ref(), &caller.tenant)
         .await?;
     // Validate each entry; refused ones get their error in place, the rest go in one commit.
-    let mut results: Vec<Option<serde_json::Value>> = Vec::with_capacity(body.events.len());
+    let mut results: Vec<Option<BatchResult>> = Vec::with_capacity(body.events.len());
     let mut accepted = Vec::with_capacity(body.events.len());
     for (i, raw) in body.events.into_iter().enumerate() {
         let parsed = parse_json_object::<EmitEvent>(raw.get().as_bytes()).map_err(|e| match e {
@@ -240,7 +271,7 @@ pub async fn emit_batch(
                 results.push(None);
                 accepted.push((i, new));
             }
-            Err(err) => results.push(Some(err.body())),
+            Err(err) => results.push(Some(BatchResult::refused(&err))),
         }
     }
     let (slots, events): (Vec<usize>, Vec<NewEvent>) = accepted.into_iter().unzip();
@@ -248,20 +279,31 @@ pub async fn emit_batch(
         let outcomes = s.ingestor.submit(events).await?;
         for (slot, outcome) in slots.into_iter().zip(outcomes) {
             results[slot] = Some(match outcome {
-                IngestOutcome::Accepted { id, deliveries, .. } => {
-                    json!({"id": id, "deliveries": deliveries, "duplicate": false})
-                }
-                IngestOutcome::Duplicate { id } => {
-                    json!({"id": id, "deliveries": 0, "duplicate": true})
-                }
+                IngestOutcome::Accepted { id, deliveries, .. } => BatchResult::Accepted {
+                    id: id.to_string(),
+                    deliveries,
+                    duplicate: false,
+                },
+                IngestOutcome::Duplicate { id } => BatchResult::Accepted {
+                    id: id.to_string(),
+                    deliveries: 0,
+                    duplicate: true,
+                },
                 IngestOutcome::QuotaExceeded {
                     limit,
                     retry_after_secs,
-                } => quota_error(limit, retry_after_secs).body(),
+                } => BatchResult::refused(&quota_error(limit, retry_after_secs)),
             });
         }
     }
-    Ok((StatusCode::ACCEPTED, Json(json!({"results": results}))).into_response())
+    // Refused inputs were filled above, the others by their outcome (one per submitted event).
+    let results = results
+        .into_iter()
+        .map(|r| {
+            r.unwrap_or_else(|| BatchResult::refused(&ApiError::Internal("no outcome".into())))
+        })
+        .collect();
+    Ok((StatusCode::ACCEPTED, Json(BatchAnswer { results })).into_response())
 }
 
 #[derive(Deserialize)]

@@ -10,6 +10,39 @@ use serde_json::json;
 
 use super::AppState;
 
+/// `GET /health` when the store answers (schema of the document; the handler writes it).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct HealthView {
+    /// `ok`
+    pub status: String,
+    /// `ok`
+    pub db: String,
+    /// `sqlite` or `postgres`
+    pub backend: String,
+    /// Pending deliveries.
+    pub queue_depth: u64,
+    /// How long the oldest due delivery has waited.
+    pub oldest_pending_age_ms: u64,
+    pub version: String,
+}
+
+/// `GET /health` when the store does not answer.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct HealthDegraded {
+    /// `degraded`
+    pub status: String,
+    /// `unreachable`
+    pub db: String,
+    pub backend: String,
+}
+
+/// `GET /ready`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ReadyView {
+    /// `ready`, `not_ready` or `shutting_down`
+    pub status: String,
+}
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/health", get(health))
@@ -18,8 +51,8 @@ pub fn routes() -> Router<AppState> {
 }
 
 #[utoipa::path(get, path = "/health", tag = "operations", operation_id = "operations.health",
-    responses((status = 200, description = "`{status, db, queue_depth, oldest_pending_age_ms, backend, version}`"),
-              (status = 503, description = "the store is unreachable")))]
+    responses((status = 200, body = HealthView, description = "the store answers"),
+              (status = 503, body = HealthDegraded, description = "the store is unreachable (this probe's own body, not the error body)")))]
 pub async fn health(State(s): State<AppState>) -> Response {
     let now = now_millis();
     match s.store.queue_stats(now).await {
@@ -42,7 +75,7 @@ pub async fn health(State(s): State<AppState>) -> Response {
 }
 
 #[utoipa::path(get, path = "/ready", tag = "operations", operation_id = "operations.ready",
-    responses((status = 200, description = "ready for traffic"), (status = 503, description = "the store is unreachable, or the node is shutting down")))]
+    responses((status = 200, body = ReadyView, description = "ready for traffic: `status` is `ready`"), (status = 503, body = ReadyView, description = "the store is unreachable (`status` is `not_ready`), or the node is shutting down (`shutting_down`); this probe's own body, not the error body")))]
 pub async fn ready(State(s): State<AppState>) -> Response {
     // A draining node (SIGTERM) says so, so a load balancer stops sending it new requests.
     if s.feed.closed().is_cancelled() {
@@ -62,7 +95,7 @@ pub async fn ready(State(s): State<AppState>) -> Response {
     }
 }
 
-#[utoipa::path(get, path = "/metrics", tag = "operations", operation_id = "operations.metrics", responses((status = 200, description = "Prometheus text format")))]
+#[utoipa::path(get, path = "/metrics", tag = "operations", operation_id = "operations.metrics", responses((status = 200, content_type = "text/plain", body = String, description = "Prometheus text format (`text/plain; version=0.0.4`)")))]
 pub async fn metrics(State(s): State<AppState>) -> Response {
     match s.store.queue_stats(now_millis()).await {
         Ok(q) => set_queue_gauges(&q),

@@ -3,8 +3,16 @@
 
 use axum::routing::get;
 use axum::{Json, Router};
+use utoipa::openapi::content::Content;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::response::Response;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Ref, RefOr};
 use utoipa::{Modify, OpenApi};
+
+use super::error::ErrorBody;
 
 use super::AppState;
 use super::{
@@ -58,7 +66,8 @@ Dashboard users (choices the contract leaves open): an email is a login name, st
         health::health, health::ready, health::metrics,
         dashboard::index, dashboard::asset,
     ),
-    modifiers(&BearerAuth),
+    components(schemas(ErrorBody)),
+    modifiers(&BearerAuth, &ErrorAnswers),
     tags((name = "webhooks"), (name = "events"), (name = "event-types", description = "the event catalog"), (name = "deliveries"), (name = "dlq"), (name = "sources"), (name = "tenants"), (name = "keys"), (name = "users", description = "dashboard accounts"), (name = "auth", description = "dashboard sessions"), (name = "stream", description = "live changes for the dashboard"), (name = "relay", description = "`hookrelay listen`: relay webhooks' listeners"), (name = "operations"), (name = "dashboard", description = "the web dashboard served by the binary"))
 )]
 pub struct ApiDoc;
@@ -77,6 +86,138 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// Lists on every operation the error answers the shared layers can give it (authentication,
+/// body and query parsing, the request-size limits, the store), in the contract's error body.
+/// A handler's annotation lists its own (`409`, a specific `404` or `422`...) with what they mean
+/// there; this fills in the rest and gives every `4xx`/`5xx` the `ErrorBody` schema.
+struct ErrorAnswers;
+
+/// Operations whose limits answer `429` (and what they count).
+const LIMITED: &[(&str, &str)] = &[
+    ("events.emit", "`quota_exceeded`: the tenant's `events_per_minute` or `events_per_day` quota is used up; `Retry-After` says when to come back"),
+    ("webhooks.create", "`quota_exceeded`: the tenant has as many webhooks as its `webhooks` quota allows"),
+];
+
+/// Operations that answer without the store: no `500`/`503` from it.
+const STORELESS: &[&str] = &["dashboard.index", "dashboard.asset", "operations.metrics"];
+
+/// Operations whose `503` is their own body (a probe's), not the error body.
+const OWN_UNAVAILABLE: &[&str] = &["operations.health", "operations.ready"];
+
+fn generic_error(status: &str, path: &str) -> &'static str {
+    match status {
+        "400" => "`invalid_json`: the body is not complete JSON, or not a JSON object",
+        "401" => "`unauthorized`: no `Authorization: Bearer` token, or one that is unknown, expired or logged out",
+        "403" => "`forbidden`: the token's role may not do this (tenants: only a server admin), or `X-Tenant-Id` names another tenant and the token is not a server admin's",
+        "404" if path.contains('{') => "`not_found`: no such resource in the caller's tenant (another tenant's ids are not found either), or `X-Tenant-Id` names no tenant",
+        "404" => "`not_found`: `X-Tenant-Id` names no tenant",
+        "409" => "`conflict`: the change clashes with what is stored",
+        "413" => "`payload_too_large`: the body is over `HOOKRELAY_MAX_BODY_BYTES` (1 MiB by default)",
+        "414" => "`uri_too_long`: the path and query are over 8 KiB",
+        "422" => "`validation_failed`: a field or query parameter is missing, of the wrong type, out of range or unknown; `details` names each one (`field`, `message`)",
+        "429" => "`rate_limited` or `quota_exceeded`: over a limit; `Retry-After` says when to come back",
+        "431" => "`headers_too_large`: the request headers total over 32 KiB",
+        "500" => "`internal`: an unexpected failure, logged with the request id; the body holds no stack trace and no secret",
+        "503" => "`unavailable`: the store is unreachable or overloaded, or this node is shutting down; retry shortly",
+        _ => "an error, in the contract's error body",
+    }
+}
+
+/// The error answers `op` can give besides those its handler lists.
+fn shared_errors(path: &str, op: &Operation) -> Vec<(&'static str, String)> {
+    let id = op.operation_id.as_deref().unwrap_or_default();
+    let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+    let json_body = op
+        .request_body
+        .as_ref()
+        .is_some_and(|b| b.content.contains_key("application/json"));
+    let has_query = op
+        .parameters
+        .iter()
+        .flatten()
+        .any(|p| p.parameter_in == ParameterIn::Query);
+    let mut statuses = vec!["414", "431"];
+    if secured {
+        statuses.extend(["401", "403", "404"]);
+    }
+    if path.contains('{') {
+        statuses.push("404");
+    }
+    if json_body {
+        statuses.extend(["400", "413", "422"]);
+    }
+    if has_query {
+        statuses.push("422");
+    }
+    if !STORELESS.contains(&id) {
+        statuses.extend(["500", "503"]);
+    }
+    let mut out: Vec<(&'static str, String)> = statuses
+        .into_iter()
+        .map(|s| (s, generic_error(s, path).to_owned()))
+        .collect();
+    if let Some((_, why)) = LIMITED.iter().find(|(op_id, _)| *op_id == id) {
+        out.push(("429", (*why).to_owned()));
+    }
+    out
+}
+
+impl Modify for ErrorAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let error_body = || Content::new(Some(Ref::from_schema_name("ErrorBody")));
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let ops = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for op in ops.into_iter().flatten() {
+                for (status, description) in shared_errors(path, op) {
+                    op.responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| RefOr::T(Response::new(description)));
+                }
+                let id = op.operation_id.clone().unwrap_or_default();
+                for (status, answer) in op.responses.responses.iter_mut() {
+                    let RefOr::T(answer) = answer else { continue };
+                    if !(status.starts_with('4') || status.starts_with('5')) {
+                        continue;
+                    }
+                    if answer.description.is_empty() {
+                        answer.description = generic_error(status, path).to_owned();
+                    }
+                    if status == "503" && OWN_UNAVAILABLE.contains(&id.as_str()) {
+                        continue;
+                    }
+                    if answer.content.is_empty() {
+                        answer
+                            .content
+                            .insert("application/json".into(), error_body());
+                    }
+                    if status == "429" {
+                        answer
+                            .headers
+                            .entry("Retry-After".into())
+                            .or_insert_with(|| {
+                                HeaderBuilder::new()
+                                    .schema(
+                                        ObjectBuilder::new()
+                                            .schema_type(Type::Integer)
+                                            .minimum(Some(1)),
+                                    )
+                                    .description(Some("seconds to wait before trying again"))
+                                    .build()
+                            });
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -887,13 +887,15 @@ pub struct WebhookStatsView {
 
 /// `30s`, `15m`, `1h`, `7d` → milliseconds (at most 30 days).
 pub fn parse_window(raw: &str) -> Option<i64> {
-    let (num, unit) = raw.split_at(raw.len().checked_sub(1)?);
+    // The unit is the last character, not byte: a multi-byte one must not split a character.
+    let unit = raw.chars().last()?;
+    let num = &raw[..raw.len() - unit.len_utf8()];
     let n: i64 = num.parse().ok().filter(|n| *n > 0)?;
     let ms = n.checked_mul(match unit {
-        "s" => 1000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
+        's' => 1000,
+        'm' => 60_000,
+        'h' => 3_600_000,
+        'd' => 86_400_000,
         _ => return None,
     })?;
     (ms <= 30 * 86_400_000).then_some(ms)
@@ -954,6 +956,10 @@ mod tests {
         assert_eq!(parse_window("1w"), None);
         assert_eq!(parse_window("31d"), None);
         assert_eq!(parse_window(""), None);
+        // A multi-byte last character is refused, not a panic (schemathesis found `window=\u{80}`).
+        assert_eq!(parse_window("\u{80}"), None);
+        assert_eq!(parse_window("1\u{e9}"), None);
+        assert_eq!(parse_window("\u{e9}h"), None);
     }
 
     #[test]

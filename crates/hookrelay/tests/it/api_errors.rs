@@ -723,3 +723,112 @@ async fn incomplete_json_is_invalid_json() {
     assert_eq!(b["error"]["details"][0]["field"], "url");
     server.stop().await;
 }
+
+/// The document lists, on every operation, the error answers the shared layers can give (in the
+/// contract's error body) and a body schema for every success that has a JSON body.
+#[tokio::test]
+async fn openapi_document_lists_errors_and_bodies() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let doc: Value = server
+        .client
+        .get(format!("{}/api/v1/openapi.json", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let error_ref = "#/components/schemas/ErrorBody";
+    let error = &doc["components"]["schemas"]["ErrorBody"];
+    assert!(error["properties"]["error"].is_object(), "{error}");
+    // Operations that reach no store, and probes whose 503 is their own body.
+    let storeless = ["dashboard.index", "dashboard.asset", "operations.metrics"];
+    let own_503 = ["operations.health", "operations.ready"];
+    let limited = [
+        "events.emit",
+        "webhooks.create",
+        "auth.login",
+        "ingest.receive",
+    ];
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"].as_str().unwrap();
+            let where_ = format!("{id} ({method} {path})");
+            let responses = op["responses"].as_object().unwrap();
+            let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
+            let json_body = op["requestBody"]["content"]["application/json"].is_object();
+            let query = op["parameters"]
+                .as_array()
+                .is_some_and(|ps| ps.iter().any(|p| p["in"] == "query"));
+            let mut want = vec!["414", "431"];
+            if secured {
+                want.extend(["401", "403", "404"]);
+            }
+            if path.contains('{') {
+                want.push("404");
+            }
+            if json_body {
+                want.extend(["400", "413", "422"]);
+            }
+            if query {
+                want.push("422");
+            }
+            if limited.contains(&id) {
+                want.push("429");
+            }
+            if !storeless.contains(&id) {
+                want.extend(["500", "503"]);
+            }
+            for status in want {
+                assert!(
+                    responses.contains_key(status),
+                    "{where_} does not list {status}"
+                );
+            }
+            for (status, answer) in responses {
+                let description = answer["description"].as_str().unwrap_or_default();
+                let content = &answer["content"];
+                if status.starts_with('4') || status.starts_with('5') {
+                    assert!(!description.is_empty(), "{where_} {status}: no description");
+                    if status == "503" && own_503.contains(&id) {
+                        assert!(content["application/json"]["schema"]["$ref"].is_string());
+                        continue;
+                    }
+                    assert_eq!(
+                        content["application/json"]["schema"]["$ref"], error_ref,
+                        "{where_} {status}: not the error body"
+                    );
+                    if status == "429" {
+                        assert!(
+                            answer["headers"]["Retry-After"].is_object(),
+                            "{where_} 429 without Retry-After"
+                        );
+                    }
+                } else if status.starts_with('2') && status != "204" {
+                    let types: Vec<&String> = content
+                        .as_object()
+                        .map(|c| c.keys().collect())
+                        .unwrap_or_default();
+                    assert!(!types.is_empty(), "{where_} {status}: no body described");
+                    if let Some(json) = content.get("application/json") {
+                        assert!(
+                            json["schema"].is_object(),
+                            "{where_} {status}: a JSON body without a schema"
+                        );
+                    } else {
+                        assert!(
+                            types
+                                .iter()
+                                .all(|t| t.starts_with("text/") || t.starts_with("image/")),
+                            "{where_} {status}: {types:?}"
+                        );
+                    }
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 50, "only {checked} operations");
+    server.stop().await;
+}
