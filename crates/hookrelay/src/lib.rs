@@ -9,6 +9,7 @@ pub mod config;
 pub mod delivery;
 pub mod destinations;
 pub mod feed;
+pub mod healthcheck;
 pub mod inbound;
 pub mod ingest;
 pub mod listen;

@@ -1,4 +1,5 @@
-//! The `hookrelay` command line: `serve` (API, workers, or both), `migrate` and `listen`.
+//! The `hookrelay` command line: `serve` (API, workers, or both), `migrate`, `listen` and
+//! `healthcheck`.
 //! Everything else lives in the library; this file only parses arguments, starts telemetry and
 //! handles signals.
 
@@ -61,6 +62,20 @@ enum Command {
     /// holds one connection to the server and forwards each delivery, headers and signature
     /// included, to a local URL; the local answer is recorded as the attempt.
     Listen(ListenArgs),
+    /// GET a node's readiness (`/ready`) and exit 0 when it answers 2xx, 1 otherwise: the
+    /// container's HEALTHCHECK, with no curl in the image.
+    Healthcheck(HealthcheckArgs),
+}
+
+#[derive(clap::Args)]
+struct HealthcheckArgs {
+    /// The URL to check [default: /ready on loopback at the port of HOOKRELAY_LISTEN, else
+    /// http://127.0.0.1:8080/ready].
+    #[arg(long)]
+    url: Option<String>,
+    /// How long to wait for the answer, in seconds.
+    #[arg(long, default_value_t = 5)]
+    timeout: u64,
 }
 
 #[derive(clap::Args)]
@@ -93,9 +108,11 @@ struct ListenArgs {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    if let Command::Listen(args) = cli.command {
-        return listen(args);
-    }
+    let command = match cli.command {
+        Command::Listen(args) => return listen(args),
+        Command::Healthcheck(args) => return healthcheck(args),
+        command => command,
+    };
     let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
@@ -115,12 +132,13 @@ fn main() -> std::process::ExitCode {
     };
     let node_id = app::new_node_id();
     // Only a serving process exports traces; the one-shot commands just log.
-    let otlp = match cli.command {
+    let otlp = match command {
         Command::Serve { .. } => config.otlp_endpoint.clone(),
         Command::Migrate
         | Command::Prune { .. }
         | Command::RotateMasterKey
-        | Command::Listen(_) => None,
+        | Command::Listen(_)
+        | Command::Healthcheck(_) => None,
     };
     // Inside the runtime: the trace exporter's batch task runs on it.
     let telemetry = {
@@ -134,7 +152,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let result = runtime.block_on(run(cli.command, config, node_id));
+    let result = runtime.block_on(run(command, config, node_id));
     if let Err(e) = &result {
         tracing::error!(error = %format!("{e:#}"), "hookrelay failed");
     }
@@ -211,7 +229,9 @@ async fn run(command: Command, config: Config, node_id: String) -> anyhow::Resul
             eprintln!("hookrelay: re-encrypted {changed} secret(s) with master key {current}; the previous keys are no longer needed");
             Ok(())
         }
-        Command::Listen(_) => unreachable!("handled before the configuration is read"),
+        Command::Listen(_) | Command::Healthcheck(_) => {
+            unreachable!("handled before the configuration is read")
+        }
         Command::Serve { role } => {
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await
@@ -253,6 +273,34 @@ fn listen(args: ListenArgs) -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("hookrelay listen: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// `hookrelay healthcheck`: needs no configuration file, only where the node listens.
+fn healthcheck(args: HealthcheckArgs) -> std::process::ExitCode {
+    let url = args.url.unwrap_or_else(|| {
+        hookrelay::healthcheck::default_url(std::env::var("HOOKRELAY_LISTEN").ok().as_deref())
+    });
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("hookrelay healthcheck: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let timeout = Duration::from_secs(args.timeout.max(1));
+    match runtime.block_on(hookrelay::healthcheck::check(&url, timeout)) {
+        Ok(line) => {
+            println!("{line}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(why) => {
+            eprintln!("hookrelay healthcheck: {why}");
             std::process::ExitCode::FAILURE
         }
     }

@@ -11,6 +11,8 @@ use hookrelay_domain::quota::Quotas;
 use hookrelay_domain::RetrySchedule;
 use serde::Deserialize;
 
+mod keys;
+
 const DEFAULTS: &str = include_str!("default.toml");
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -223,7 +225,11 @@ impl Config {
     }
 
     /// Loads defaults, then `file` if given, then the process environment.
+    /// A key of the file that is not a setting is refused with its name.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        if let Some(path) = file {
+            keys::check_file_keys(path)?;
+        }
         Self::from_figment(Self::figment(file).merge(Env::prefixed("HOOKRELAY_")))
     }
 

@@ -27,6 +27,7 @@ mod destinations;
 mod ed25519;
 mod fairness;
 mod health;
+mod healthcheck;
 mod inbound;
 mod listen;
 mod metrics;
