@@ -140,6 +140,7 @@ impl Brokers {
         Self {
             all: vec![
                 Box::new(super::nats::Nats::default()),
+                Box::new(super::rabbitmq::RabbitMq::default()),
                 Box::new(super::redis::RedisStreams::default()),
             ],
         }

@@ -9,6 +9,7 @@ pub mod defaults;
 pub mod discord;
 pub mod nats;
 pub mod pacing;
+pub mod rabbitmq;
 pub mod redis;
 pub mod slack;
 pub mod template;

@@ -20,11 +20,14 @@ both_backends!(
     broker_webhooks_are_checked_and_credentials_sealed,
     nats_core_message_arrives_with_headers_and_signature,
     nats_jetstream_acks_refusals_and_recovery,
+    rabbitmq_message_arrives_with_properties_and_signature,
+    rabbitmq_refusals_fail_retry_and_recover,
 );
 
 const WAIT: Duration = Duration::from_secs(30);
 const REDIS: &str = "redis://127.0.0.1:6379";
 const NATS: &str = "nats://127.0.0.1:4222";
+const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 /// A name no other test (or earlier run) uses.
 fn unique(prefix: &str) -> String {
@@ -354,6 +357,16 @@ async fn broker_webhooks_are_checked_and_credentials_sealed(backend: Backend) {
             "target.subject",
             "wildcards",
         ),
+        (
+            json!({"kind": "rabbitmq", "url": "nats://127.0.0.1", "target": {"exchange": "x", "routing_key": "k"}}),
+            "url",
+            "amqp://",
+        ),
+        (
+            json!({"kind": "rabbitmq", "url": AMQP, "target": {"exchange": "x"}}),
+            "target.routing_key",
+            "required",
+        ),
         (json!({"kind": "redis", "url": REDIS}), "target", "required"),
         (
             json!({"kind": "redis", "url": REDIS, "target": {}}),
@@ -624,5 +637,218 @@ async fn nats_jetstream_acks_refusals_and_recovery(backend: Backend) {
     server
         .delivery_with_status(&delivery, "succeeded", WAIT)
         .await;
+    server.stop().await;
+}
+
+async fn amqp() -> lapin::Channel {
+    let conn = lapin::Connection::connect(AMQP, lapin::ConnectionProperties::default())
+        .await
+        .expect("RabbitMQ at 127.0.0.1:5672 (scripts/test checks it is running)");
+    // The connection lives as long as the channel's test: leak it rather than close it early.
+    let conn = Box::leak(Box::new(conn));
+    conn.create_channel().await.unwrap()
+}
+
+async fn declare_exchange(ch: &lapin::Channel, name: &str) {
+    ch.exchange_declare(
+        name.into(),
+        lapin::ExchangeKind::Direct,
+        lapin::options::ExchangeDeclareOptions {
+            auto_delete: false,
+            ..Default::default()
+        },
+        lapin::types::FieldTable::default(),
+    )
+    .await
+    .unwrap();
+}
+
+/// A queue bound to `exchange` with `key`.
+async fn bound_queue(ch: &lapin::Channel, exchange: &str, key: &str) -> String {
+    let name = unique("q");
+    ch.queue_declare(
+        name.as_str().into(),
+        lapin::options::QueueDeclareOptions::default(),
+        lapin::types::FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    ch.queue_bind(
+        name.as_str().into(),
+        exchange.into(),
+        key.into(),
+        lapin::options::QueueBindOptions::default(),
+        lapin::types::FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    name
+}
+
+async fn get_message(ch: &lapin::Channel, queue: &str) -> lapin::message::BasicGetMessage {
+    eventually(WAIT, "a message in the queue", || async {
+        ch.basic_get(
+            queue.into(),
+            lapin::options::BasicGetOptions { no_ack: true },
+        )
+        .await
+        .unwrap()
+    })
+    .await
+}
+
+fn amqp_header(m: &lapin::message::Delivery, name: &str) -> String {
+    let headers = m.properties.headers().as_ref().expect("headers");
+    match headers.inner().get(name) {
+        Some(lapin::types::AMQPValue::LongString(s)) => {
+            String::from_utf8_lossy(s.as_bytes()).into_owned()
+        }
+        other => panic!("header {name}: {other:?}"),
+    }
+}
+
+async fn cleanup(ch: &lapin::Channel, exchange: &str, queues: &[&str]) {
+    for q in queues {
+        let _ = ch
+            .queue_delete((*q).into(), lapin::options::QueueDeleteOptions::default())
+            .await;
+    }
+    let _ = ch
+        .exchange_delete(
+            exchange.into(),
+            lapin::options::ExchangeDeleteOptions::default(),
+        )
+        .await;
+}
+
+async fn rabbitmq_message_arrives_with_properties_and_signature(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ch = amqp().await;
+    let exchange = unique("x");
+    declare_exchange(&ch, &exchange).await;
+    let queue = bound_queue(&ch, &exchange, "member.created").await;
+    let hook = server
+        .webhook(json!({"kind": "rabbitmq", "url": AMQP,
+                        "target": {"exchange": exchange, "routing_key": "member.created"},
+                        "events": ["member.created"]}))
+        .await;
+    // guest:guest is sealed at rest and shown redacted, and still used to connect.
+    assert_eq!(hook["url"], "amqp://guest:***@127.0.0.1:5672/%2f");
+    let ev = server
+        .emit(json!({"type": "member.created", "data": {"id": 1, "name": "Lin"}}))
+        .await;
+    let delivery = only_delivery(&server, &ev).await;
+    let got = get_message(&ch, &queue).await;
+    let m = &got.delivery;
+    let envelope: Value = serde_json::from_slice(&m.data).unwrap();
+    assert_eq!(envelope["eventId"], ev["id"]);
+    assert_eq!(envelope["data"], json!({"id": 1, "name": "Lin"}));
+    assert_eq!(
+        m.properties.message_id().as_ref().unwrap().as_str(),
+        delivery
+    );
+    assert_eq!(
+        m.properties.kind().as_ref().unwrap().as_str(),
+        "member.created"
+    );
+    assert_eq!(
+        m.properties.content_type().as_ref().unwrap().as_str(),
+        "application/json"
+    );
+    assert_eq!(m.properties.delivery_mode(), &Some(2));
+    assert_eq!(amqp_header(m, "x-webhook-event"), "member.created");
+    assert!(verify_standard_signature(
+        hook["secret"].as_str().unwrap(),
+        &amqp_header(m, "webhook-id"),
+        &amqp_header(m, "webhook-timestamp"),
+        &m.data,
+        &amqp_header(m, "webhook-signature"),
+    ));
+    let done = server
+        .delivery_with_status(&delivery, "succeeded", WAIT)
+        .await;
+    assert_eq!(
+        done["attempts"][0]["response_body"],
+        format!("confirmed by {exchange} (routing key member.created)")
+    );
+    cleanup(&ch, &exchange, &[&queue]).await;
+    server.stop().await;
+}
+
+async fn rabbitmq_refusals_fail_retry_and_recover(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ch = amqp().await;
+    let quick = json!([1, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
+
+    // The exchange does not exist: the broker closes the channel (404); once it is declared
+    // and a queue bound, the retry is confirmed.
+    let exchange = unique("missing");
+    server
+        .webhook(json!({"kind": "rabbitmq", "url": AMQP,
+                        "target": {"exchange": exchange, "routing_key": "k"},
+                        "events": ["missing.*"], "retry_schedule_seconds": quick}))
+        .await;
+    let ev = server
+        .emit(json!({"type": "missing.one", "data": {}}))
+        .await;
+    let delivery = only_delivery(&server, &ev).await;
+    let failed = first_failure(&server, &delivery).await;
+    assert_eq!(failed["error_kind"], "broker", "{failed}");
+    assert!(
+        failed["error"].as_str().unwrap().contains("NOT_FOUND"),
+        "{failed}"
+    );
+    declare_exchange(&ch, &exchange).await;
+    let queue = bound_queue(&ch, &exchange, "k").await;
+    server
+        .delivery_with_status(&delivery, "succeeded", WAIT)
+        .await;
+    get_message(&ch, &queue).await;
+    cleanup(&ch, &exchange, &[&queue]).await;
+
+    // The exchange exists but no queue takes the routing key: mandatory makes it unroutable,
+    // a failure, until a queue is bound.
+    let exchange = unique("noroute");
+    declare_exchange(&ch, &exchange).await;
+    server
+        .webhook(json!({"kind": "rabbitmq", "url": AMQP,
+                        "target": {"exchange": exchange, "routing_key": "paid"},
+                        "events": ["noroute.*"], "retry_schedule_seconds": quick}))
+        .await;
+    let ev = server
+        .emit(json!({"type": "noroute.one", "data": {}}))
+        .await;
+    let delivery = only_delivery(&server, &ev).await;
+    let failed = first_failure(&server, &delivery).await;
+    assert_eq!(failed["error_kind"], "broker", "{failed}");
+    assert!(
+        failed["error"].as_str().unwrap().contains("unroutable"),
+        "{failed}"
+    );
+    let queue = bound_queue(&ch, &exchange, "paid").await;
+    server
+        .delivery_with_status(&delivery, "succeeded", WAIT)
+        .await;
+    get_message(&ch, &queue).await;
+
+    // Nothing listens on the port: connecting fails and is retried until a broker answers.
+    let port = free_port().await;
+    server
+        .webhook(
+            json!({"kind": "rabbitmq", "url": format!("amqp://guest:guest@127.0.0.1:{port}/%2f"),
+                        "target": {"exchange": exchange, "routing_key": "paid"},
+                        "events": ["down.*"], "retry_schedule_seconds": quick}),
+        )
+        .await;
+    let ev = server.emit(json!({"type": "down.one", "data": {}})).await;
+    let delivery = only_delivery(&server, &ev).await;
+    let failed = first_failure(&server, &delivery).await;
+    assert_eq!(failed["error_kind"], "connect", "{failed}");
+    let _up = Forwarder::start(port, "127.0.0.1:5672").await;
+    server
+        .delivery_with_status(&delivery, "succeeded", WAIT)
+        .await;
+    get_message(&ch, &queue).await;
+    cleanup(&ch, &exchange, &[&queue]).await;
     server.stop().await;
 }
