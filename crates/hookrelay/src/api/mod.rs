@@ -88,6 +88,7 @@ pub fn router(state: AppState) -> Router {
         .merge(dashboard::routes())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(catch_panics())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             request_context,
@@ -100,11 +101,27 @@ pub fn worker_router(state: AppState) -> Router {
     Router::new()
         .merge(health::routes())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .layer(catch_panics())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             request_context,
         ))
         .with_state(state)
+}
+
+/// A handler that panics answers `500 internal` in the contract's body (with the request id,
+/// the panic logged) instead of dropping the connection; the process keeps serving.
+fn catch_panics(
+) -> tower_http::catch_panic::CatchPanicLayer<fn(Box<dyn std::any::Any + Send>) -> Response> {
+    fn answer(panic: Box<dyn std::any::Any + Send>) -> Response {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".into());
+        ApiError::Internal(format!("handler panicked: {what}")).into_response()
+    }
+    tower_http::catch_panic::CatchPanicLayer::custom(answer as fn(_) -> Response)
 }
 
 /// Sets the request id (reusing a sane incoming `X-Request-Id`), turns the framework's own
@@ -205,4 +222,36 @@ fn normalise_error(response: Response) -> Response {
         _ => ApiError::Internal(format!("unhandled {status}")),
     };
     error.into_response()
+}
+
+#[cfg(test)]
+mod panic_tests {
+    use axum::body::Body;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_in_the_error_body() {
+        let app: axum::Router = axum::Router::new()
+            .route("/boom", get(|| async { panic!("kaboom") as &'static str }))
+            .layer(super::catch_panics());
+        let resp = app
+            .oneshot(
+                axum::http::Request::get("/boom")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 500);
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["error"]["code"], "internal", "{v}");
+        assert!(
+            !v.to_string().contains("kaboom"),
+            "the panic message is not sent: {v}"
+        );
+    }
 }
