@@ -1,8 +1,6 @@
 //! The one place where failures become HTTP answers in the contract's shape:
 //! `{"error": {"code", "message", "details", "request_id"}}` plus `X-Request-Id`.
 
-use std::sync::Arc;
-
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hookrelay_domain::validate::FieldError;
@@ -149,21 +147,26 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        Self::from_store(&e)
+    }
+}
+
+impl ApiError {
+    /// A store failure as an answer: an outage (or an exhausted pool) is `503`, never `500`.
+    fn from_store(e: &StoreError) -> Self {
         match e {
             StoreError::NotFound => Self::NotFound("not found".into()),
-            StoreError::Conflict(m) => Self::Conflict(m),
-            StoreError::Database(sqlx::Error::PoolTimedOut) => {
-                crate::monitoring::store_error("api");
-                Self::Unavailable("the store is overloaded or unreachable; retry shortly".into())
-            }
-            other if other.is_unavailable() => {
-                crate::monitoring::store_error("api");
-                tracing::warn!(error = %other, "the store is unavailable");
-                Self::Unavailable("the store is unavailable; retry shortly".into())
-            }
+            StoreError::Conflict(m) => Self::Conflict(m.clone()),
             other => {
                 crate::monitoring::store_error("api");
-                Self::Internal(other.to_string())
+                if other.is_unavailable() {
+                    tracing::warn!(error = %other, "the store is unavailable");
+                    Self::Unavailable(
+                        "the store is unavailable or overloaded; retry shortly".into(),
+                    )
+                } else {
+                    Self::Internal(other.to_string())
+                }
             }
         }
     }
@@ -173,18 +176,7 @@ impl From<crate::ingest::IngestError> for ApiError {
     fn from(e: crate::ingest::IngestError) -> Self {
         match e {
             crate::ingest::IngestError::Closed => Self::Unavailable("shutting down".into()),
-            crate::ingest::IngestError::Store(s) => match Arc::try_unwrap(s) {
-                Ok(e) => e.into(),
-                Err(shared) if shared.is_unavailable() => {
-                    crate::monitoring::store_error("api");
-                    tracing::warn!(error = %shared, "the store is unavailable");
-                    Self::Unavailable("the store is unavailable; retry shortly".into())
-                }
-                Err(shared) => {
-                    crate::monitoring::store_error("api");
-                    Self::Internal(shared.to_string())
-                }
-            },
+            crate::ingest::IngestError::Store(s) => Self::from_store(&s),
         }
     }
 }

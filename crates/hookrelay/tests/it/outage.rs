@@ -64,6 +64,27 @@ async fn call(
     }
 }
 
+/// Emits one event per `seq`, each of which must be accepted; returns their ids.
+async fn emit_accepted(
+    node: &ServerProcess,
+    seqs: std::ops::Range<usize>,
+    when: &str,
+) -> Vec<String> {
+    let mut ids = Vec::new();
+    for seq in seqs {
+        let a = call(
+            node,
+            reqwest::Method::POST,
+            "/api/v1/events",
+            Some(emit_body(seq)),
+        )
+        .await;
+        assert_eq!(a.status, 202, "{when}: {}", a.body);
+        ids.push(a.body["id"].as_str().expect("id").to_owned());
+    }
+    ids
+}
+
 fn emit_body(seq: usize) -> Value {
     json!({"type": "outage.test", "data": {"seq": seq}})
 }
@@ -86,17 +107,7 @@ async fn postgres_outage_answers_503_and_recovers_losing_nothing() {
     node.webhook(json!({"url": rx.url("/outage")})).await;
 
     let mut accepted: Vec<String> = Vec::new();
-    for seq in 0..20 {
-        let a = call(
-            &node,
-            reqwest::Method::POST,
-            "/api/v1/events",
-            Some(emit_body(seq)),
-        )
-        .await;
-        assert_eq!(a.status, 202, "before the outage: {}", a.body);
-        accepted.push(a.body["id"].as_str().expect("id").to_owned());
-    }
+    accepted.extend(emit_accepted(&node, 0..20, "before the outage").await);
     eventually(
         Duration::from_secs(20),
         "the first events delivered",
@@ -198,17 +209,7 @@ async fn postgres_outage_answers_503_and_recovers_losing_nothing() {
     .await;
     accepted.push(resumed);
     let resumed_in = up_at.elapsed();
-    for seq in 300..320 {
-        let a = call(
-            &node,
-            reqwest::Method::POST,
-            "/api/v1/events",
-            Some(emit_body(seq)),
-        )
-        .await;
-        assert_eq!(a.status, 202, "after the outage: {}", a.body);
-        accepted.push(a.body["id"].as_str().expect("id").to_owned());
-    }
+    accepted.extend(emit_accepted(&node, 300..320, "after the outage").await);
     let ready = call(&node, reqwest::Method::GET, "/ready", None).await;
     assert_eq!(ready.status, 200, "/ready after the outage: {}", ready.body);
 
