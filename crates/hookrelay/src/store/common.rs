@@ -229,6 +229,60 @@ pub(super) const ORDERED_HEAD_ONLY: &str =
     WHERE e.webhook_id = d.webhook_id AND e.status = 'pending' \
     AND (e.created_at < d.created_at OR (e.created_at = d.created_at AND e.id < d.id))))";
 
+/// One lease of shared rate-limit slots (`Store::lease_rate_slots`) as one upsert, so leases
+/// taken at once on several nodes never overlap: $1 key, $2 interval, $3 horizon, $4 wanted,
+/// all µs. From `start = max(tat, now)`, grant the slots starting by `now + horizon`, at most
+/// `wanted`, and move `tat` past them; `at_us` keeps the clock read so the caller learns when the
+/// first slot starts. A fresh key starts at `now`. PostgreSQL reads its own clock, so nodes whose
+/// clocks differ still agree; SQLite takes it as $5. `WHERE true` keeps SQLite's parser from
+/// reading `ON CONFLICT` as part of the `SELECT`.
+macro_rules! rate_lease_sql {
+    // Slots `start + k·interval` (k ≥ 0) starting by `now + horizon`, at most `wanted`; the
+    // `CASE` because SQL's integer division truncates towards zero, not down.
+    (@granted $max:literal, $min:literal) => {
+        concat!(
+            "CASE WHEN ", $max, "(rate_slots.tat_us, excluded.at_us) > excluded.at_us + $3 THEN 0 \
+            ELSE ", $min, "($4, (excluded.at_us + $3 - ", $max, "(rate_slots.tat_us, excluded.at_us)) / $2 + 1) END"
+        )
+    };
+    ($now:literal, $max:literal, $min:literal) => {
+        concat!(
+            "INSERT INTO rate_slots (key, tat_us, granted, at_us) \
+            SELECT $1, n.now_us + $2 * ", $min, "($4, $3 / $2 + 1), ", $min, "($4, $3 / $2 + 1), n.now_us \
+            FROM (SELECT ", $now, " AS now_us) n WHERE true \
+            ON CONFLICT (key) DO UPDATE SET \
+            granted = ", rate_lease_sql!(@granted $max, $min), ", \
+            tat_us = ", $max, "(rate_slots.tat_us, excluded.at_us) + $2 * ", rate_lease_sql!(@granted $max, $min), ", \
+            at_us = excluded.at_us \
+            RETURNING tat_us, granted, at_us"
+        )
+    };
+}
+pub(super) const RATE_LEASE_POSTGRES: &str = rate_lease_sql!(
+    "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint",
+    "GREATEST",
+    "LEAST"
+);
+pub(super) const RATE_LEASE_SQLITE: &str = rate_lease_sql!("$5", "MAX", "MIN");
+
+/// What one lease statement's `(tat_us, granted, at_us)` means to the caller.
+pub(super) fn rate_grant(
+    lease: &super::RateLease,
+    (tat, granted, at): (i64, i64, i64),
+) -> super::RateGrant {
+    let first_start = tat - granted * lease.interval_us;
+    let first_in_us = if granted > 0 {
+        first_start - at
+    } else {
+        // Nothing starts by `at + horizon`; the next slot will once the clock reaches this.
+        first_start - lease.horizon_us - at
+    };
+    super::RateGrant {
+        granted: u32::try_from(granted).unwrap_or(0),
+        first_in_us: first_in_us.max(0),
+    }
+}
+
 pub(super) const WEBHOOK_COLUMNS: &str =
     "w.id, w.tenant_id, w.url, w.kind, w.description, w.active, \
     w.events, w.headers, w.rate_limit_per_sec, w.templates, w.retry_schedule, w.secrets, \
@@ -691,6 +745,24 @@ macro_rules! impl_store {
                     .execute(self.writer())
                     .await?;
                 Ok(())
+            }
+
+            async fn lease_rate_slots(&self, leases: &[super::RateLease], now_us: i64) -> super::StoreResult<Vec<super::RateGrant>> {
+                let sql = if $backend == "postgres" { super::common::RATE_LEASE_POSTGRES } else { super::common::RATE_LEASE_SQLITE };
+                let mut grants = Vec::with_capacity(leases.len());
+                for lease in leases {
+                    let interval = lease.interval_us.max(1);
+                    let q = sqlx::query_as(sql)
+                        .bind(&lease.key)
+                        .bind(interval)
+                        .bind(lease.horizon_us.max(0))
+                        .bind(i64::from(lease.wanted));
+                    // PostgreSQL reads its own clock: a fifth parameter would be refused.
+                    let q = if $backend == "postgres" { q } else { q.bind(now_us) };
+                    let row: (i64, i64, i64) = q.fetch_one(self.writer()).await?;
+                    grants.push(super::common::rate_grant(lease, row));
+                }
+                Ok(grants)
             }
 
             async fn create_webhook(&self, w: &super::Webhook) -> super::StoreResult<()> {

@@ -143,6 +143,15 @@ pub trait Store: Send + Sync + 'static {
     /// Forgets the failures counted under `key` (a successful login).
     async fn clear_login_failures(&self, key: &str) -> StoreResult<()>;
 
+    /// Leases time slots from shared rate limits, one answer per request, in order: the
+    /// generic cell rate algorithm, one row per key, so nodes sharing the database share each
+    /// limit. PostgreSQL reads its own clock (nodes' clocks may differ); SQLite uses `now_us`.
+    async fn lease_rate_slots(
+        &self,
+        leases: &[RateLease],
+        now_us: i64,
+    ) -> StoreResult<Vec<RateGrant>>;
+
     // Webhooks
     async fn create_webhook(&self, webhook: &Webhook) -> StoreResult<()>;
     async fn get_webhook(&self, tenant: &TenantId, id: &WebhookId) -> StoreResult<Webhook>;

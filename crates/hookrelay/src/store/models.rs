@@ -394,6 +394,25 @@ pub struct ClaimExclusions {
     pub max_per_webhook: Option<u32>,
 }
 
+/// A request for time slots from one shared rate limit (see `Store::lease_rate_slots`): slots
+/// are `interval_us` apart, and none may start more than `horizon_us` past the store's clock.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RateLease {
+    pub key: String,
+    pub interval_us: i64,
+    pub horizon_us: i64,
+    pub wanted: u32,
+}
+
+/// Slots granted by `Store::lease_rate_slots`: `granted` slots, the first starting
+/// `first_in_us` after the store's clock read (the others follow `interval_us` apart). With
+/// none granted, `first_in_us` is how long until one would be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateGrant {
+    pub granted: u32,
+    pub first_in_us: i64,
+}
+
 /// What a finished attempt does to its delivery.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NextState {
