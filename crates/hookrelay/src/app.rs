@@ -186,6 +186,7 @@ async fn start(
                     per_webhook_inflight: config.max_inflight_per_webhook,
                     per_tenant_inflight: config.max_inflight_per_tenant,
                     default_tenant_rate: config.default_quotas.delivery_rate_per_sec,
+                    shared_rates: store.backend() == "postgres",
                 },
                 feed: feed.clone(),
                 health: config.health,

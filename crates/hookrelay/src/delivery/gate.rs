@@ -1,5 +1,6 @@
 //! Fairness and rate limits for one worker: caps on deliveries in flight per webhook and per
-//! tenant, and token buckets for a webhook's `rate_limit_per_sec` and a tenant's delivery rate.
+//! tenant, and a webhook's `rate_limit_per_sec` and a tenant's delivery rate — token buckets in
+//! this process on SQLite, slots leased from the database when nodes share one (PostgreSQL).
 //! A slow or flooding tenant fills its own caps, never the whole worker.
 
 use std::collections::HashMap;
@@ -7,12 +8,15 @@ use std::time::{Duration, Instant};
 
 use hookrelay_domain::quota::Quotas;
 
-use crate::store::{ClaimExclusions, DeliveryClaim, Webhook};
+use super::slots::SharedSlots;
+use crate::store::{ClaimExclusions, DeliveryClaim, RateGrant, RateLease, Webhook};
 
 /// What the gate decides for one claimed delivery.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Admission {
     Send,
+    /// Send it at this instant (a leased rate slot starting soon, see `slots::LEASE_HORIZON`).
+    SendAt(Instant),
     /// Give it back unattempted; it may go again after this long.
     Later(Duration),
 }
@@ -23,6 +27,9 @@ pub struct GateLimits {
     pub per_tenant_inflight: usize,
     /// The operator's default tenant delivery rate (`HOOKRELAY_DEFAULT_QUOTAS`).
     pub default_tenant_rate: Option<u64>,
+    /// Rates are shared with other nodes through the store (`Store::lease_rate_slots`) rather
+    /// than counted in this process: set on PostgreSQL, where several nodes may run.
+    pub shared_rates: bool,
 }
 
 /// A token bucket holding up to one second of tokens (at least one).
@@ -69,6 +76,8 @@ pub struct Gate {
     inflight_tenant: HashMap<String, usize>,
     webhook_buckets: HashMap<String, Bucket>,
     tenant_buckets: HashMap<String, Bucket>,
+    /// With `shared_rates`: the slots leased from the store, in place of the buckets.
+    shared: Option<(SharedSlots, SharedSlots)>,
 }
 
 impl Gate {
@@ -79,6 +88,9 @@ impl Gate {
             inflight_tenant: HashMap::new(),
             webhook_buckets: HashMap::new(),
             tenant_buckets: HashMap::new(),
+            shared: limits
+                .shared_rates
+                .then(|| (SharedSlots::new("webhook:"), SharedSlots::new("tenant:"))),
         }
     }
 
@@ -108,6 +120,10 @@ impl Gate {
         };
         webhooks.extend(dry(&self.webhook_buckets));
         tenants.extend(dry(&self.tenant_buckets));
+        if let Some((w, t)) = &self.shared {
+            webhooks.extend(w.refused(now).cloned());
+            tenants.extend(t.refused(now).cloned());
+        }
         ClaimExclusions {
             webhooks,
             tenants,
@@ -137,17 +153,18 @@ impl Gate {
         {
             return Admission::Later(RETRY_GATED_AFTER);
         }
-        // Chat services get a default pace under their documented limits unless the webhook sets one.
-        let webhook_rate = claim
-            .webhook
-            .rate_limit_per_sec
-            .map(f64::from)
-            .or_else(|| crate::destinations::default_rate_limit(claim.webhook.kind));
-        let tenant_rate = claim
-            .tenant_quotas
-            .delivery_rate_per_sec
-            .or(self.limits.default_tenant_rate)
-            .map(|r| r as f64);
+        let (webhook_rate, tenant_rate) = self.rates(claim);
+        if let Some((w, t)) = &mut self.shared {
+            let admission = match Self::admit_shared(w, t, claim, (webhook_rate, tenant_rate), now)
+            {
+                Admission::Later(wait) if !wait.is_zero() => return Admission::Later(wait),
+                // `Later(ZERO)`: no rate applies, only the caps did.
+                Admission::Later(_) => Admission::Send,
+                sent => sent,
+            };
+            self.count_in_flight(webhook, tenant);
+            return admission;
+        }
         let wait_w =
             webhook_rate.map(|r| Self::bucket(&mut self.webhook_buckets, webhook, r, now).wait());
         let wait_t =
@@ -166,9 +183,122 @@ impl Gate {
                 b.tokens -= 1.0;
             }
         }
+        self.count_in_flight(webhook, tenant);
+        Admission::Send
+    }
+
+    fn count_in_flight(&mut self, webhook: &str, tenant: &str) {
         *self.inflight_webhook.entry(webhook.to_owned()).or_default() += 1;
         *self.inflight_tenant.entry(tenant.to_owned()).or_default() += 1;
-        Admission::Send
+    }
+
+    /// The webhook's and the tenant's delivery rates, where one applies. Chat services get a
+    /// default pace under their documented limits unless the webhook sets one.
+    fn rates(&self, claim: &DeliveryClaim) -> (Option<f64>, Option<f64>) {
+        let webhook_rate = claim
+            .webhook
+            .rate_limit_per_sec
+            .map(f64::from)
+            .or_else(|| crate::destinations::default_rate_limit(claim.webhook.kind));
+        let tenant_rate = claim
+            .tenant_quotas
+            .delivery_rate_per_sec
+            .or(self.limits.default_tenant_rate)
+            .map(|r| r as f64);
+        (webhook_rate, tenant_rate)
+    }
+
+    /// The shared-rate half of `admit`: a slot of each applying rate, or wait for the later
+    /// of them. `Later(ZERO)` means no rate applies.
+    fn admit_shared(
+        webhooks: &mut SharedSlots,
+        tenants: &mut SharedSlots,
+        claim: &DeliveryClaim,
+        (webhook_rate, tenant_rate): (Option<f64>, Option<f64>),
+        now: Instant,
+    ) -> Admission {
+        if webhook_rate.is_none() && tenant_rate.is_none() {
+            return Admission::Later(Duration::ZERO);
+        }
+        let (webhook, tenant) = (claim.webhook.id.as_str(), claim.tenant_id.as_str());
+        let slot_w = webhook_rate.map(|r| webhooks.next_slot(webhook, r, now));
+        let slot_t = tenant_rate.map(|r| tenants.next_slot(tenant, r, now));
+        let mut start = now;
+        let mut wait = Duration::ZERO;
+        for slot in [slot_w, slot_t].into_iter().flatten() {
+            match slot {
+                Ok(at) => start = start.max(at),
+                Err(w) => wait = wait.max(w),
+            }
+        }
+        if !wait.is_zero() {
+            // Both slots or neither: a slot taken alone would be wasted.
+            return Admission::Later(wait);
+        }
+        if webhook_rate.is_some() {
+            webhooks.take(webhook);
+        }
+        if tenant_rate.is_some() {
+            tenants.take(tenant);
+        }
+        if start > now {
+            Admission::SendAt(start)
+        } else {
+            Admission::Send
+        }
+    }
+
+    /// With shared rates: the slots to lease from the store so that `claims` (about to be
+    /// admitted) find one each — one lease per limited webhook and tenant. Empty otherwise.
+    pub fn rate_leases(&mut self, claims: &[DeliveryClaim], now: Instant) -> Vec<RateLease> {
+        if self.shared.is_none() {
+            return Vec::new();
+        }
+        let mut demand: HashMap<(bool, &str), (f64, u32)> = HashMap::new();
+        for claim in claims {
+            let (webhook_rate, tenant_rate) = self.rates(claim);
+            if let Some(r) = webhook_rate {
+                demand
+                    .entry((true, claim.webhook.id.as_str()))
+                    .or_insert((r, 0))
+                    .1 += 1;
+            }
+            if let Some(r) = tenant_rate {
+                demand
+                    .entry((false, claim.tenant_id.as_str()))
+                    .or_insert((r, 0))
+                    .1 += 1;
+            }
+        }
+        let Some((webhooks, tenants)) = &mut self.shared else {
+            return Vec::new();
+        };
+        demand
+            .into_iter()
+            .filter_map(|((is_webhook, id), (rate, wanted))| {
+                let slots = if is_webhook {
+                    &mut *webhooks
+                } else {
+                    &mut *tenants
+                };
+                slots.lease_for(id, rate, wanted, now)
+            })
+            .collect()
+    }
+
+    /// Takes in the store's answer to `rate_leases`, read at `at`.
+    pub fn grant_leases(&mut self, leases: &[RateLease], grants: &[RateGrant], at: Instant) {
+        let Some((webhooks, tenants)) = &mut self.shared else {
+            return;
+        };
+        for (lease, grant) in leases.iter().zip(grants) {
+            let slots = if webhooks.owns(&lease.key) {
+                &mut *webhooks
+            } else {
+                &mut *tenants
+            };
+            slots.grant(lease, *grant, at);
+        }
     }
 
     fn bucket<'a>(
@@ -212,6 +342,10 @@ impl Gate {
 
     /// Drops buckets that have refilled completely, so idle webhooks do not accumulate.
     pub fn tidy(&mut self, now: Instant) {
+        if let Some((w, t)) = &mut self.shared {
+            w.tidy(now);
+            t.tidy(now);
+        }
         for map in [&mut self.webhook_buckets, &mut self.tenant_buckets] {
             map.retain(|_, b| {
                 let mut b2 = Bucket {
@@ -284,6 +418,7 @@ mod tests {
             per_webhook_inflight: 2,
             per_tenant_inflight: 3,
             default_tenant_rate: None,
+            shared_rates: false,
         })
     }
 
@@ -339,6 +474,7 @@ mod tests {
             per_webhook_inflight: 100,
             per_tenant_inflight: 100,
             default_tenant_rate: None,
+            shared_rates: false,
         });
         let t0 = Instant::now();
         let sent = (0..10)
@@ -366,6 +502,7 @@ mod tests {
             per_webhook_inflight: 100,
             per_tenant_inflight: 100,
             default_tenant_rate: Some(2),
+            shared_rates: false,
         });
         let t0 = Instant::now();
         let sent = ["wh_1", "wh_2", "wh_3"]
@@ -380,5 +517,62 @@ mod tests {
             .filter(|_| g.admit(&claim("wh_9", "ten_own", None, Some(5)), t0) == Admission::Send)
             .count();
         assert_eq!(sent, 5, "a tenant's own quota wins over the default");
+    }
+
+    #[test]
+    fn shared_rates_send_on_leased_slots_only() {
+        let mut g = Gate::new(GateLimits {
+            per_webhook_inflight: 100,
+            per_tenant_inflight: 100,
+            default_tenant_rate: None,
+            shared_rates: true,
+        });
+        let t0 = Instant::now();
+        let claims: Vec<_> = (0..4)
+            .map(|_| claim("wh_r", "ten_a", Some(10), None))
+            .collect();
+        let leases = g.rate_leases(&claims, t0);
+        assert_eq!(leases.len(), 1, "one lease for the batch: {leases:?}");
+        assert_eq!(
+            (leases[0].key.as_str(), leases[0].wanted),
+            ("webhook:wh_r", 4)
+        );
+        // The store grants the three slots starting within the horizon: 0, 100 and 200 ms.
+        let grant = RateGrant {
+            granted: 3,
+            first_in_us: 0,
+        };
+        g.grant_leases(&leases, &[grant], t0);
+        let ms = Duration::from_millis;
+        assert_eq!(g.admit(&claims[0], t0), Admission::Send);
+        assert_eq!(g.admit(&claims[1], t0), Admission::SendAt(t0 + ms(100)));
+        assert_eq!(g.admit(&claims[2], t0), Admission::SendAt(t0 + ms(200)));
+        assert_eq!(
+            g.admit(&claims[3], t0),
+            Admission::Later(ms(50)),
+            "the slot at 300 ms may be leased in 50 ms"
+        );
+        assert_eq!(g.exclusions(t0).webhooks, vec!["wh_r".to_string()]);
+        // No rate, no lease: only the caps apply.
+        let free = claim("wh_f", "ten_a", None, None);
+        assert!(g.rate_leases(std::slice::from_ref(&free), t0).is_empty());
+        assert_eq!(g.admit(&free, t0), Admission::Send);
+        // A tenant rate needs a tenant slot too: without one the webhook's slot is kept.
+        let both = claim("wh_t", "ten_b", Some(10), Some(10));
+        let leases = g.rate_leases(std::slice::from_ref(&both), t0);
+        assert_eq!(leases.len(), 2);
+        let grants: Vec<RateGrant> = leases
+            .iter()
+            .map(|l| RateGrant {
+                granted: u32::from(l.key.starts_with("webhook:")),
+                first_in_us: 0,
+            })
+            .collect();
+        g.grant_leases(&leases, &grants, t0);
+        assert!(matches!(g.admit(&both, t0), Admission::Later(_)));
+        assert!(
+            g.rate_leases(std::slice::from_ref(&both), t0).len() <= 1,
+            "the webhook slot is still held"
+        );
     }
 }

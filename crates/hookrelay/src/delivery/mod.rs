@@ -9,6 +9,7 @@ pub mod handoff;
 pub mod recorder;
 pub mod relay;
 pub mod sender;
+pub mod slots;
 pub mod worker;
 
 pub use sender::Sender;

@@ -146,39 +146,48 @@ impl Dispatch {
         };
         for (claim, slot) in claims {
             let admission = self.gate().admit(&claim, decided_at);
-            match admission {
+            let start_at = match admission {
                 Admission::Later(wait) => {
-                    give_back.push((claim.delivery_id, now_millis() + wait.as_millis() as i64))
+                    give_back.push((claim.delivery_id, now_millis() + wait.as_millis() as i64));
+                    continue;
                 }
-                Admission::Send => {
-                    let (this, recorder) = (self.clone(), recorder.clone());
-                    let n = claim.attempts_made + 1;
-                    let span = telemetry::attempt_span(&claim, n, started_by);
-                    self.tracker.spawn(async move {
-                        // Cut off at the end of the shutdown grace: the request is dropped, so
-                        // once the lease is released no other node can overlap this attempt.
-                        let record = tokio::select! {
-                            biased;
-                            _ = this.abort.cancelled() => return,
-                            record = attempt(&this.ctx, &claim, n, span) => record,
-                        };
-                        let was_capped = this
-                            .gate()
-                            .finish(claim.webhook.id.as_str(), claim.tenant_id.as_str());
-                        if was_capped {
-                            // The dispatcher skipped this webhook or tenant; it may claim again.
-                            this.ctx.wake.notify_one();
-                        }
-                        let _ = recorder
-                            .send(Finished {
-                                record,
-                                slot: Some(slot),
-                                claim: Some(claim),
-                            })
-                            .await;
-                    });
+                Admission::Send => None,
+                Admission::SendAt(at) => Some(tokio::time::Instant::from_std(at)),
+            };
+            let (this, recorder) = (self.clone(), recorder.clone());
+            let n = claim.attempts_made + 1;
+            let span = telemetry::attempt_span(&claim, n, started_by);
+            self.tracker.spawn(async move {
+                if let Some(at) = start_at {
+                    // A shared rate's slot that starts shortly (at most the lease horizon).
+                    tokio::select! {
+                        biased;
+                        _ = this.abort.cancelled() => return,
+                        _ = tokio::time::sleep_until(at) => {}
+                    }
                 }
-            }
+                // Cut off at the end of the shutdown grace: the request is dropped, so
+                // once the lease is released no other node can overlap this attempt.
+                let record = tokio::select! {
+                    biased;
+                    _ = this.abort.cancelled() => return,
+                    record = attempt(&this.ctx, &claim, n, span) => record,
+                };
+                let was_capped = this
+                    .gate()
+                    .finish(claim.webhook.id.as_str(), claim.tenant_id.as_str());
+                if was_capped {
+                    // The dispatcher skipped this webhook or tenant; it may claim again.
+                    this.ctx.wake.notify_one();
+                }
+                let _ = recorder
+                    .send(Finished {
+                        record,
+                        slot: Some(slot),
+                        claim: Some(claim),
+                    })
+                    .await;
+            });
         }
         give_back
     }
@@ -317,6 +326,7 @@ async fn dispatch_loop(dispatch: Arc<Dispatch>) {
                 ],
             )
         });
+        lease_rate_slots(&dispatch, &claims).await;
         let slots = permits.into_iter().map(Slot::claimed);
         let give_back = dispatch.start(claims.into_iter().zip(slots), claim_span.as_ref());
         dispatch.give_back(&give_back).await;
@@ -334,6 +344,26 @@ async fn dispatch_loop(dispatch: Arc<Dispatch>) {
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .take();
+}
+
+/// With rates shared through the store: leases the slots `claims` need, one statement per
+/// limited webhook and tenant. A failed lease leaves them without slots: they go back, to be
+/// claimed again shortly.
+async fn lease_rate_slots(dispatch: &Dispatch, claims: &[DeliveryClaim]) {
+    let leases = dispatch.gate().rate_leases(claims, Instant::now());
+    if leases.is_empty() {
+        return;
+    }
+    let now_us = now_millis() * 1000;
+    match dispatch.ctx.store.lease_rate_slots(&leases, now_us).await {
+        Ok(grants) => dispatch
+            .gate()
+            .grant_leases(&leases, &grants, Instant::now()),
+        Err(e) => {
+            crate::monitoring::store_error("lease_rate_slots");
+            tracing::warn!(error = %e, "leasing rate-limit slots failed; the deliveries go back");
+        }
+    }
 }
 
 /// `first` and up to `batch - 1` more permits that are free right now.

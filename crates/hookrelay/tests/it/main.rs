@@ -40,6 +40,7 @@ mod quotas;
 mod replay;
 mod retention;
 mod secrets;
+mod shared_limits;
 mod ssrf;
 mod stream;
 mod transform;
