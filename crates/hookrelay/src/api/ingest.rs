@@ -28,7 +28,7 @@ use super::error::{current_request_id, ApiError};
 use super::AppState;
 use crate::config::{Config, Environment};
 use crate::inbound::certs::PayPalCerts;
-use crate::inbound::ratelimit::RateLimiter;
+use crate::inbound::ratelimit::{RateLimiter, SharedRateLimiter};
 use crate::inbound::{self, Env, Inbound, Provider, ProviderConfig, Rejection, Verifier};
 use crate::store::{
     Event, InboundRequest, InboundStatus, IngestOutcome, NewEvent, Source, Store, StoreError,
@@ -78,11 +78,27 @@ struct Resolved {
 /// Sources by name as last read (`None`: no such source), with when they were read.
 type SourceCache = RwLock<HashMap<String, (Option<Arc<Resolved>>, Instant)>>;
 
+/// Per-source limits: this node's own on SQLite, shared through the database on PostgreSQL,
+/// where several nodes may take a source's requests.
+enum SourceLimiter {
+    Local(RateLimiter),
+    Shared(SharedRateLimiter),
+}
+
+impl SourceLimiter {
+    async fn take(&self, key: &str, per_min: u32, now: Millis) -> Result<(), u64> {
+        match self {
+            Self::Local(l) => l.take(key, per_min, now),
+            Self::Shared(s) => s.take(key, per_min, now).await,
+        }
+    }
+}
+
 /// Inbound runtime shared by the handlers: source cache, rate limits, PayPal certificates and
 /// the writer of rejected requests.
 pub struct Gateway {
     sources: SourceCache,
-    limiter: RateLimiter,
+    limiter: SourceLimiter,
     certs: PayPalCerts,
     log: mpsc::Sender<InboundRequest>,
 }
@@ -91,10 +107,14 @@ impl Gateway {
     /// Starts the background writer of the requests log (which also prunes old entries).
     pub fn start(store: Arc<dyn Store>, config: &Config) -> Arc<Self> {
         let (log, rx) = mpsc::channel(LOG_QUEUE);
-        tokio::spawn(write_log(store, rx, config.inbound_log_retention));
+        tokio::spawn(write_log(store.clone(), rx, config.inbound_log_retention));
         Arc::new(Self {
             sources: RwLock::new(HashMap::new()),
-            limiter: RateLimiter::default(),
+            limiter: if store.backend() == "postgres" {
+                SourceLimiter::Shared(SharedRateLimiter::new(store.clone()))
+            } else {
+                SourceLimiter::Local(RateLimiter::default())
+            },
             certs: PayPalCerts::new(config.paypal_cert_hosts.clone()),
             log,
         })
@@ -371,10 +391,10 @@ pub async fn ingest(
             ApiError::Unavailable("this source is paused".into()),
         );
     }
-    if let Err(retry_after_secs) =
-        gateway
-            .limiter
-            .take(source.id.as_str(), source.rate_limit_per_min, received_at)
+    if let Err(retry_after_secs) = gateway
+        .limiter
+        .take(source.id.as_str(), source.rate_limit_per_min, received_at)
+        .await
     {
         return req.refuse(
             InboundStatus::RateLimited,

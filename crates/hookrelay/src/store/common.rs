@@ -711,6 +711,12 @@ macro_rules! impl_store {
                     .bind(now - super::common::DAY_MS)
                     .execute(self.writer())
                     .await?;
+                // Rate-limit rows idle for a day are as good as new (a limit that changed
+                // leaves its old row behind).
+                sqlx::query("DELETE FROM rate_slots WHERE tat_us <= $1")
+                    .bind((now - super::common::DAY_MS) * 1000)
+                    .execute(self.writer())
+                    .await?;
                 Ok(done.rows_affected())
             }
 

@@ -126,3 +126,53 @@ async fn two_nodes_hold_a_tenants_delivery_rate_together() {
     emit_on_both([&a, &b], 30).await;
     assert_paced(&rx, 60, 10, [&a, &b]).await;
 }
+
+/// A source's `rate_limit_per_min` counts the requests that reach either node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_hold_a_sources_rate_limit_together() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (a, b) = two_nodes(dir.path()).await;
+    let (s, src) = a
+        .post(
+            "/api/v1/sources",
+            json!({"name": "ci", "provider": "none", "rate_limit_per_min": 10}),
+        )
+        .await;
+    assert_eq!(s, 201, "{src}");
+    let mut answers = Vec::new();
+    for i in 0..20 {
+        let node = if i % 2 == 0 { &a } else { &b };
+        let r = node
+            .client
+            .post(format!("{}/ingest/ci", node.base))
+            .header("content-type", "application/json")
+            .body(format!("{{\"n\": {i}}}"))
+            .send()
+            .await
+            .expect("ingest request");
+        let retry_after = r
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        answers.push((node.name.clone(), r.status().as_u16(), retry_after));
+    }
+    let accepted: Vec<_> = answers.iter().filter(|(_, s, _)| *s == 202).collect();
+    eprintln!("20 requests to a 10/min source over two nodes: {answers:?}");
+    // The burst is the limit, shared: ten in all, not ten a node.
+    assert_eq!(accepted.len(), 10, "{answers:?}");
+    assert!(
+        accepted.iter().any(|(n, _, _)| n == "a") && accepted.iter().any(|(n, _, _)| n == "b"),
+        "{answers:?}"
+    );
+    for (node, status, retry_after) in &answers {
+        if *status != 202 {
+            assert_eq!(*status, 429, "{node}: {answers:?}");
+            // 10/min is one request every 6 s.
+            assert!(
+                retry_after.is_some_and(|s| (1..=6).contains(&s)),
+                "{node}: {answers:?}"
+            );
+        }
+    }
+}
