@@ -85,6 +85,8 @@ prefixed_id!(/// An event in the immutable log.
     EventId, "evt_");
 prefixed_id!(/// One event for one webhook.
     DeliveryId, "dlv_");
+prefixed_id!(/// A portal link: a tenant's dashboard for someone without an account.
+    PortalLinkId, "prt_");
 prefixed_id!(/// An inbound source.
     SourceId, "src_");
 prefixed_id!(/// A dashboard user.

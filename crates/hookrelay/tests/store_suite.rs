@@ -70,6 +70,7 @@ store_tests! {
     scenario_sessions => sqlite_sessions, postgres_sessions;
     scenario_login_failures => sqlite_login_failures, postgres_login_failures;
     scenario_rate_slot_leases => sqlite_rate_slot_leases, postgres_rate_slot_leases;
+    scenario_portal_links => sqlite_portal_links, postgres_portal_links;
     scenario_replay_event => sqlite_replay_event, postgres_replay_event;
     scenario_replay_webhook => sqlite_replay_webhook, postgres_replay_webhook;
     scenario_replay_webhook_in_batches => sqlite_replay_webhook_in_batches, postgres_replay_webhook_in_batches;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use hookrelay_domain::time::now_millis;
-use hookrelay_domain::{Action, KeyId, Role, TenantId, UserId};
+use hookrelay_domain::{Action, KeyId, PortalLinkId, Role, TenantId, UserId};
 
 use super::error::ApiError;
 use super::AppState;
@@ -36,6 +36,8 @@ pub enum Principal {
         email: String,
         session: String,
     },
+    /// A portal link: one tenant, its role, and only the routes `portal_may_reach` allows.
+    Portal(PortalLinkId),
 }
 
 /// What a token grants, before `X-Tenant-Id` picks the tenant acted on.
@@ -128,6 +130,13 @@ impl FromRequestParts<AppState> for Caller {
                 ApiError::Unauthorized("missing `Authorization: Bearer <token>`".into())
             })?;
         let grant = resolve_token(state, token).await?;
+        if matches!(grant.principal, Principal::Portal(_))
+            && !portal_may_reach(&parts.method, parts.uri.path())
+        {
+            return Err(ApiError::Forbidden(
+                "a portal link reaches only this tenant's webhooks, events, deliveries and dead letters".into(),
+            ));
+        }
         let asked = parts
             .headers
             .get("x-tenant-id")
@@ -160,7 +169,44 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// What a portal link may call: its tenant's webhooks, deliveries and dead letters (with what
+/// their pages read: events, the catalog, the live stream, stats), never keys, users, sources,
+/// tenants, quotas, other portal links or emitting events. The role still decides writes.
+fn portal_may_reach(method: &axum::http::Method, path: &str) -> bool {
+    let under = |prefix: &str| {
+        path == prefix
+            || path
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.starts_with('/'))
+    };
+    let read = method == axum::http::Method::GET;
+    under("/api/v1/webhooks")
+        || under("/api/v1/deliveries")
+        || under("/api/v1/dlq")
+        || (path.starts_with("/api/v1/events/") && path.ends_with("/replay"))
+        || (read
+            && (path == "/api/v1/me"
+                || path == "/api/v1/stream"
+                || under("/api/v1/events")
+                || under("/api/v1/event-types")
+                || under("/api/v1/stats")))
+}
+
 async fn resolve_token(state: &AppState, token: &str) -> Result<Grant, ApiError> {
+    if crate::api::portal::looks_like_portal_token(token) {
+        // Read from the store each time, like sessions: a revoked link stops on every node.
+        let link = state
+            .store
+            .find_portal_link_by_hash(&hash_api_key(token), now_millis())
+            .await?
+            .ok_or_else(|| ApiError::Unauthorized("portal link expired or revoked".into()))?;
+        return Ok(Grant {
+            home_tenant: link.tenant_id,
+            role: link.role,
+            server_admin: false,
+            principal: Principal::Portal(link.id),
+        });
+    }
     if looks_like_session_token(token) {
         let (session, user) = state
             .store

@@ -76,6 +76,7 @@ fn etags() -> &'static [HeaderValue] {
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(index))
+        .route("/portal", get(portal))
         .route("/dashboard/{*path}", get(asset))
 }
 
@@ -83,6 +84,15 @@ pub fn routes() -> Router<AppState> {
     responses((status = 200, content_type = "text/html", description = "the dashboard page (sign in with a dashboard account or an API key); its scripts and styles are under `/dashboard/`"),
               (status = 304, description = "unchanged since the `ETag` sent in `If-None-Match`")))]
 pub async fn index(headers: HeaderMap) -> Response {
+    serve("index.html", &headers)
+}
+
+#[utoipa::path(get, path = "/portal", tag = "dashboard", operation_id = "dashboard.portal",
+    responses((status = 200, content_type = "text/html", description = "the dashboard in portal mode: opened from a portal link (`/portal#token=hrp_…`), it shows only that tenant's webhooks, deliveries and dead letters, with the link's role"),
+              (status = 304, description = "unchanged since the `ETag` sent in `If-None-Match`")))]
+pub async fn portal(headers: HeaderMap) -> Response {
+    // The same page: it reads the token from the address's fragment, which never reaches a
+    // server log, and switches to portal mode itself.
     serve("index.html", &headers)
 }
 

@@ -196,5 +196,9 @@ pub async fn logout(State(s): State<AppState>, caller: Caller) -> ApiResult<Stat
         Principal::ApiKey(_) => Err(ApiError::Conflict(
             "an API key is not a session; revoke it with DELETE /api/v1/keys/{id}".into(),
         )),
+        Principal::Portal(_) => Err(ApiError::Conflict(
+            "a portal link is not a session; revoke it with DELETE /api/v1/portal-links/{id}"
+                .into(),
+        )),
     }
 }

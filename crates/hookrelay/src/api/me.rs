@@ -30,8 +30,17 @@ pub struct MeView {
 #[derive(Serialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum PrincipalView {
-    ApiKey { id: String },
-    User { id: String, email: String },
+    ApiKey {
+        id: String,
+    },
+    User {
+        id: String,
+        email: String,
+    },
+    /// A portal link (`/api/v1/portal-links`), until its `expires_at`.
+    Portal {
+        id: String,
+    },
 }
 
 #[utoipa::path(get, path = "/api/v1/me", tag = "auth", operation_id = "auth.me",
@@ -49,6 +58,7 @@ pub async fn me(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<MeV
             id: id.to_string(),
             email,
         },
+        Principal::Portal(id) => PrincipalView::Portal { id: id.to_string() },
     };
     Ok(Json(MeView {
         tenant_id: tenant.id.to_string(),

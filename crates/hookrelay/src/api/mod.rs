@@ -14,6 +14,7 @@ pub mod keys;
 pub mod login;
 pub mod me;
 pub mod openapi;
+pub mod portal;
 pub mod quotas;
 pub mod relay;
 pub mod replay;
@@ -70,6 +71,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(tenants::routes())
         .merge(keys::routes())
+        .merge(portal::routes())
         .merge(users::routes())
         .merge(login::routes())
         .merge(me::routes())

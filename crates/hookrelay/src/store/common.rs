@@ -337,6 +337,18 @@ macro_rules! impl_store {
                 })
             }
 
+            pub fn portal_link(r: &$row) -> StoreResult<PortalLink> {
+                Ok(PortalLink {
+                    id: PortalLinkId::from_trusted(r.try_get("id")?),
+                    tenant_id: TenantId::from_trusted(r.try_get("tenant_id")?),
+                    role: parse_role(&r.try_get::<String, _>("role")?)?,
+                    token_hash: r.try_get("token_hash")?,
+                    created_at: r.try_get("created_at")?,
+                    expires_at: r.try_get("expires_at")?,
+                    revoked_at: r.try_get("revoked_at")?,
+                })
+            }
+
             pub fn user(r: &$row) -> StoreResult<User> {
                 Ok(User {
                     id: UserId::from_trusted(r.try_get("id")?),
@@ -751,6 +763,49 @@ macro_rules! impl_store {
                     .execute(self.writer())
                     .await?;
                 Ok(())
+            }
+
+            async fn create_portal_link(&self, l: &super::PortalLink) -> super::StoreResult<()> {
+                sqlx::query("INSERT INTO portal_links (id, tenant_id, role, token_hash, created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+                    .bind(l.id.as_str())
+                    .bind(l.tenant_id.as_str())
+                    .bind(l.role.as_str())
+                    .bind(&l.token_hash)
+                    .bind(l.created_at)
+                    .bind(l.expires_at)
+                    .bind(l.revoked_at)
+                    .execute(self.writer())
+                    .await
+                    .map_err(|e| super::common::conflict_on_unique(e, "this portal link exists"))?;
+                Ok(())
+            }
+
+            async fn find_portal_link_by_hash(&self, token_hash: &str, now: hookrelay_domain::time::Millis) -> super::StoreResult<Option<super::PortalLink>> {
+                let row = sqlx::query("SELECT * FROM portal_links WHERE token_hash = $1 AND expires_at > $2 AND revoked_at IS NULL")
+                    .bind(token_hash)
+                    .bind(now)
+                    .fetch_optional(self.reader())
+                    .await?;
+                row.as_ref().map(rows::portal_link).transpose()
+            }
+
+            async fn list_portal_links(&self, tenant: &hookrelay_domain::TenantId, now: hookrelay_domain::time::Millis) -> super::StoreResult<Vec<super::PortalLink>> {
+                let rows = sqlx::query("SELECT * FROM portal_links WHERE tenant_id = $1 AND expires_at > $2 AND revoked_at IS NULL ORDER BY id DESC LIMIT 1000")
+                    .bind(tenant.as_str())
+                    .bind(now)
+                    .fetch_all(self.reader())
+                    .await?;
+                rows.iter().map(rows::portal_link).collect()
+            }
+
+            async fn revoke_portal_link(&self, tenant: &hookrelay_domain::TenantId, id: &hookrelay_domain::PortalLinkId, now: hookrelay_domain::time::Millis) -> super::StoreResult<()> {
+                let done = sqlx::query("UPDATE portal_links SET revoked_at = $3 WHERE id = $1 AND tenant_id = $2 AND revoked_at IS NULL AND expires_at > $3")
+                    .bind(id.as_str())
+                    .bind(tenant.as_str())
+                    .bind(now)
+                    .execute(self.writer())
+                    .await?;
+                expect_one(done.rows_affected())
             }
 
             async fn lease_rate_slots(&self, leases: &[super::RateLease], now_us: i64) -> super::StoreResult<Vec<super::RateGrant>> {

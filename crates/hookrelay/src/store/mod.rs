@@ -143,6 +143,28 @@ pub trait Store: Send + Sync + 'static {
     /// Forgets the failures counted under `key` (a successful login).
     async fn clear_login_failures(&self, key: &str) -> StoreResult<()>;
 
+    // Portal links
+    async fn create_portal_link(&self, link: &PortalLink) -> StoreResult<()>;
+    /// The link with this token hash, if it is neither expired at `now` nor revoked.
+    async fn find_portal_link_by_hash(
+        &self,
+        token_hash: &str,
+        now: Millis,
+    ) -> StoreResult<Option<PortalLink>>;
+    /// The tenant's links that still work at `now`, newest first (at most 1,000).
+    async fn list_portal_links(
+        &self,
+        tenant: &TenantId,
+        now: Millis,
+    ) -> StoreResult<Vec<PortalLink>>;
+    /// Ends a link at once; `NotFound` when the tenant has no such working link.
+    async fn revoke_portal_link(
+        &self,
+        tenant: &TenantId,
+        id: &PortalLinkId,
+        now: Millis,
+    ) -> StoreResult<()>;
+
     /// Leases time slots from shared rate limits, one answer per request, in order: the
     /// generic cell rate algorithm, one row per key, so nodes sharing the database share each
     /// limit. PostgreSQL reads its own clock (nodes' clocks may differ); SQLite uses `now_us`.

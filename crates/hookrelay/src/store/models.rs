@@ -394,6 +394,20 @@ pub struct ClaimExclusions {
     pub max_per_webhook: Option<u32>,
 }
 
+/// A link that opens one tenant's dashboard with one role for someone without an account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortalLink {
+    pub id: PortalLinkId,
+    pub tenant_id: TenantId,
+    /// `editor` or `viewer`.
+    pub role: Role,
+    /// SHA-256 of the token, hex; the token itself is shown once, at creation.
+    pub token_hash: String,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+    pub revoked_at: Option<Millis>,
+}
+
 /// A request for time slots from one shared rate limit (see `Store::lease_rate_slots`): slots
 /// are `interval_us` apart, and none may start more than `horizon_us` past the store's clock.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -36,6 +36,7 @@ mod metrics;
 mod ordered;
 mod otlp;
 mod outage;
+mod portal;
 mod quotas;
 mod replay;
 mod retention;
