@@ -3,6 +3,7 @@
 
 import { api, canRead, canWrite, get, onUnauthorized, post, session } from "./api.js";
 import { badge, clear, duration, errorBox, fill, h, loading, tickTimes } from "./dom.js";
+import { inNav, inPortal, routeAllowed, takePortalToken } from "./portal.js";
 import { LiveStream } from "./stream.js";
 import * as deliveries from "./views/deliveries.js";
 import * as dlq from "./views/dlq.js";
@@ -113,7 +114,7 @@ function parseHash() {
 
 function match(segments) {
   for (const [pattern, view] of ROUTES) {
-    if (pattern.length !== segments.length) continue;
+    if (pattern.length !== segments.length || !routeAllowed(pattern[0])) continue;
     const params = [];
     const ok = pattern.every((p, i) => {
       if (p.startsWith(":")) {
@@ -237,6 +238,7 @@ function who() {
   const p = me.principal || {};
   if (p.kind === "user") return p.email || p.id;
   if (p.kind === "api_key") return `API key ${p.id || ""}`.trim();
+  if (p.kind === "portal") return "Portal";
   return "Signed in";
 }
 
@@ -247,7 +249,7 @@ function renderShell() {
     h(
       "ul",
       {},
-      SECTIONS.map(([id, text]) => h("li", {}, h("a", { href: `#/${id}`, "data-section": id }, text))),
+      SECTIONS.filter(([id]) => inNav(id)).map(([id, text]) => h("li", {}, h("a", { href: `#/${id}`, "data-section": id }, text))),
     ),
   );
   const live = h("span", { class: "live", "data-state": "connecting", role: "status" });
@@ -259,7 +261,7 @@ function renderShell() {
   };
   setLive(stream.status === "stopped" ? "connecting" : stream.status);
   stream.on("status", ({ status }) => setLive(status));
-  const signOutBtn = h("button", { type: "button", class: "btn btn-small", id: "sign-out" }, "Sign out");
+  const signOutBtn = h("button", { type: "button", class: "btn btn-small", id: "sign-out" }, inPortal ? "Leave" : "Sign out");
   signOutBtn.addEventListener("click", signOut);
   const main = h("main", { id: "main", tabindex: -1, class: "main" });
   const skip = h("button", { type: "button", class: "skip-link" }, "Skip to content");
@@ -299,6 +301,7 @@ function field(label, input, hint) {
 /** The sign-in screen; `message` explains why it is shown (expired session, signed out). */
 function renderSignIn(message) {
   me = null;
+  if (inPortal) return renderPortalClosed(message);
   shell = null;
   clear(notices);
   document.title = "Sign in · hookrelay";
@@ -413,6 +416,15 @@ function renderSignIn(message) {
   email.focus();
 }
 
+/** The portal without a working link: no sign-in form, only what happened. */
+function renderPortalClosed(message) {
+  const text = message && message.kind === "info" ? "You have left the portal. Open your link again to come back." : "This portal link has expired or was revoked. Ask for a new link.";
+  fill(
+    app,
+    h("main", { class: "main signin", id: "main" }, h("h1", {}, "hookrelay portal"), h("p", { class: "signin-message signin-message-warn", role: "status", "data-testid": "portal-closed" }, text)),
+  );
+}
+
 async function signOut() {
   if (signingOut) return;
   signingOut = true;
@@ -488,5 +500,6 @@ async function start({ keyCheck = false } = {}) {
 window.addEventListener("hashchange", route);
 setInterval(tickTimes, 15_000);
 
+takePortalToken();
 if (session.token) start();
 else renderSignIn();

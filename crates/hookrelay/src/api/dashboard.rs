@@ -48,6 +48,7 @@ const ASSETS: &[Asset] = &[
     asset!("app.css", CSS),
     asset!("favicon.svg", SVG),
     asset!("app.js", JS),
+    asset!("portal.js", JS),
     asset!("api.js", JS),
     asset!("dom.js", JS),
     asset!("stream.js", JS),

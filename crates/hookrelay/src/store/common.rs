@@ -723,6 +723,10 @@ macro_rules! impl_store {
                     .bind(now - super::common::DAY_MS)
                     .execute(self.writer())
                     .await?;
+                sqlx::query("DELETE FROM portal_links WHERE expires_at <= $1")
+                    .bind(now - super::common::DAY_MS)
+                    .execute(self.writer())
+                    .await?;
                 // Rate-limit rows idle for a day are as good as new (a limit that changed
                 // leaves its old row behind).
                 sqlx::query("DELETE FROM rate_slots WHERE tat_us <= $1")

@@ -208,3 +208,74 @@ async fn portal_links_reach_one_tenant_with_their_role(backend: Backend) {
     assert!(r.headers().contains_key("content-security-policy"));
     server.stop().await;
 }
+
+/// The portal page in a real browser (tests/browser/portal.spec.mjs, Debian's Chromium).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn portal_page_shows_one_tenant_in_a_real_browser() {
+    let chromium = std::env::var("HR_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).exists(),
+        "the portal's browser test needs Chromium at {chromium} (apt-get install chromium; \
+         ./scripts/test installs it in CI). It is never skipped."
+    );
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    assert!(
+        dir.join("node_modules/playwright-core").is_dir(),
+        "run `npm ci` in {} first (./scripts/test does)",
+        dir.display()
+    );
+    let server = TestServer::start(Backend::Sqlite).await;
+    let rx = Receiver::start().await;
+    let ours = rx.url("/our-endpoint");
+    server.webhook(json!({"url": ours})).await;
+    server
+        .emit(json!({"type": "member.created", "data": {"id": 1}}))
+        .await;
+    // Another tenant's webhook, created through the server admin key.
+    let (_, other) = server
+        .post("/api/v1/tenants", json!({"name": "other"}))
+        .await;
+    let theirs = rx.url("/their-endpoint");
+    let r = server
+        .client
+        .post(format!("{}/api/v1/webhooks", server.base))
+        .bearer_auth(&server.admin_key)
+        .header("X-Tenant-Id", other["id"].as_str().unwrap())
+        .json(&json!({"url": theirs}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let link = create_link(&server, json!({"role": "editor"})).await;
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap_or_else(|| std::path::Path::new("target"))
+        .join("portal-screenshots");
+    let output = tokio::process::Command::new("node")
+        .arg(dir.join("portal.spec.mjs"))
+        .current_dir(&dir)
+        .env("HR_BASE_URL", &server.base)
+        .env("HR_PORTAL_URL", link["url"].as_str().unwrap())
+        .env("HR_PORTAL_ID", link["id"].as_str().unwrap())
+        .env("HR_API_KEY", &server.admin_key)
+        .env("HR_OUR_WEBHOOK_URL", &ours)
+        .env("HR_OTHER_WEBHOOK_URL", &theirs)
+        .env("HR_SCREENSHOTS", &shots)
+        .env("HR_CHROMIUM", &chromium)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(std::time::Duration::from_secs(180), output)
+        .await
+        .expect("the portal browser test finishes within 3 minutes")
+        .expect("run node (Node.js 20 or later must be installed)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stdout.contains("all steps passed"),
+        "the portal browser test failed ({}); screenshots in {}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        output.status,
+        shots.display()
+    );
+    server.stop().await;
+}
