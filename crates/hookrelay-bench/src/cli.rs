@@ -42,6 +42,11 @@ pub struct Cli {
     #[arg(long, value_name = "URL")]
     pub database_url: Option<String>,
 
+    /// Run the server as one API node (`--role api`) and this many worker nodes (`--role
+    /// worker`) on the same store, instead of one node doing both (0). PostgreSQL only.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=16))]
+    pub worker_nodes: u32,
+
     /// Number of tenants (tenant 0 is the built-in `default` tenant).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub tenants: u32,
@@ -116,6 +121,13 @@ impl Cli {
                 "--warmup-secs must be between 0 and 86400, got {}",
                 self.warmup_secs
             );
+        }
+        let postgres = self
+            .database_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"));
+        if self.worker_nodes > 0 && (!postgres || self.ingest_only) {
+            bail!("--worker-nodes needs a postgres:// --database-url and outbound delivery (nodes share one database)");
         }
         if self.tenants as u64 * self.webhooks as u64 > 100_000 {
             bail!("--tenants x --webhooks must be at most 100000");

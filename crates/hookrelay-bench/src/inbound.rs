@@ -18,7 +18,7 @@ use crate::api::{describe_error, error_code, expect_json, Api};
 use crate::cli::Cli;
 use crate::load::parse_retry_after;
 use crate::report::{kib_to_mib, summarize_us, Percentiles};
-use crate::server::{Database, MemSampler, Phase, PhaseCell, ServerProcess, ServerSpec};
+use crate::server::{Database, MemSampler, NodeKeys, Phase, PhaseCell, ServerProcess, ServerSpec};
 
 /// The source the bench creates.
 pub const SOURCE_NAME: &str = "bench-github";
@@ -78,6 +78,9 @@ pub async fn run(cli: &Cli) -> Result<InboundReport> {
         bin: &bin,
         database_url: &db.server_url,
         workdir: workdir.path(),
+        role: "all",
+        name: "server",
+        keys: &NodeKeys::generate(),
     })?;
     let api = Api::new(
         &server.base_url,

@@ -31,7 +31,7 @@ use crate::report::{
     kib_to_mib, phase_stats, summarize_us, Boundaries, CpuFigures, DeliveryFigures, DrainFigures,
     EmitFigures, MemoryFigures, PhaseMemory, Report, RunConfig,
 };
-use crate::server::{Database, MemSampler, Phase, PhaseCell, ServerProcess, ServerSpec};
+use crate::server::{Database, MemSampler, NodeKeys, Phase, PhaseCell, ServerProcess, ServerSpec};
 
 /// How long the server may take to answer 200 on /health.
 pub(crate) const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -82,25 +82,52 @@ async fn run(cli: &Cli) -> Result<Report> {
     let mut db = Database::prepare(cli.database_url.as_deref(), workdir.path())?;
     let bin = cli.server_bin();
     let receiver = Receiver::start(receiver_config(cli)).await?;
-    let mut server = ServerProcess::spawn(&ServerSpec {
+    let keys = NodeKeys::generate();
+    let spec = |role, name| ServerSpec {
         bin: &bin,
         database_url: &db.server_url,
         workdir: workdir.path(),
-    })?;
+        role,
+        name,
+        keys: &keys,
+    };
+    // With --worker-nodes the server takes the API only and separate processes deliver.
+    let primary_role = if cli.worker_nodes > 0 { "api" } else { "all" };
+    let mut server = ServerProcess::spawn(&spec(primary_role, "server"))?;
+    let worker_names: Vec<String> = (1..=cli.worker_nodes)
+        .map(|i| format!("worker-{i}"))
+        .collect();
+    let mut workers = worker_names
+        .iter()
+        .map(|name| ServerProcess::spawn(&spec("worker", name)))
+        .collect::<Result<Vec<_>>>()?;
     let api = Api::new(
         &server.base_url,
         &server.admin_key,
         cli.concurrency as usize,
     )?;
     let startup = server.wait_healthy(&api.client, STARTUP_TIMEOUT).await?;
+    for worker in &mut workers {
+        worker.wait_healthy(&api.client, STARTUP_TIMEOUT).await?;
+    }
+    let pids: Vec<u32> = std::iter::once(server.pid)
+        .chain(workers.iter().map(|w| w.pid))
+        .collect();
     let phase = Arc::new(PhaseCell::default());
     let sampler = MemSampler::spawn(server.pid, phase.clone());
-    let cpu_before = (server::cpu_time(Some(server.pid)), server::cpu_time(None));
+    let cpu_before = (server::cpu_time_of(&pids), server::cpu_time(None));
 
     let measured = drive(cli, &api, &receiver, &phase, Some(&mut server)).await;
 
-    let cpu_after = (server::cpu_time(Some(server.pid)), server::cpu_time(None));
-    let server_exit = server.exited();
+    let cpu_after = (server::cpu_time_of(&pids), server::cpu_time(None));
+    let server_exit = server.exited().or_else(|| {
+        workers
+            .iter_mut()
+            .find_map(|w| w.exited().map(|status| format!("a worker node: {status}")))
+    });
+    for worker in &mut workers {
+        worker.stop();
+    }
     let server_hwm = server.stop();
     let peak_rss = sampler.finish();
     if let Err(err) = db.cleanup() {
@@ -120,6 +147,12 @@ async fn run(cli: &Cli) -> Result<Report> {
     report.server_bin = bin.display().to_string();
     report.database_kind = db.kind.name();
     report.database = db.description.clone();
+    if cli.worker_nodes > 0 {
+        report.database += &format!(
+            "; one API node and {} worker node(s) (CPU is their sum)",
+            cli.worker_nodes
+        );
+    }
     report.server_startup_ms = startup.as_secs_f64() * 1000.0;
     report.cpu = CpuFigures::between(cpu_before, cpu_after, report.emit.stats.accepted);
     report.memory.server_hwm_mib = server_hwm.map(kib_to_mib);

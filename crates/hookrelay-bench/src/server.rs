@@ -186,6 +186,27 @@ pub struct ServerSpec<'a> {
     pub bin: &'a Path,
     pub database_url: &'a str,
     pub workdir: &'a Path,
+    /// `hookrelay serve --role` (`all`, `api` or `worker`).
+    pub role: &'a str,
+    /// Names the log file (`<name>.log` in the working directory).
+    pub name: &'a str,
+    /// Nodes sharing one store share these.
+    pub keys: &'a NodeKeys,
+}
+
+/// The admin key and master key of a run's nodes.
+pub struct NodeKeys {
+    pub admin: String,
+    pub master: String,
+}
+
+impl NodeKeys {
+    pub fn generate() -> Self {
+        Self {
+            admin: generate_admin_key(),
+            master: generate_master_key(),
+        }
+    }
 }
 
 /// The running server; killed on drop if `stop` was not called.
@@ -207,19 +228,19 @@ impl ServerProcess {
             );
         }
         let port = free_port()?;
-        let admin_key = generate_admin_key();
-        let log_path = spec.workdir.join("server.log");
+        let admin_key = spec.keys.admin.clone();
+        let log_path = spec.workdir.join(format!("{}.log", spec.name));
         let log =
             File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
         let log_err = log.try_clone().context("duplicating the log file handle")?;
         let mut cmd = Command::new(spec.bin);
-        cmd.arg("serve")
+        cmd.args(["serve", "--role", spec.role])
             .current_dir(spec.workdir)
             .env("HOOKRELAY_LISTEN", format!("127.0.0.1:{port}"))
             .env("HOOKRELAY_DATABASE_URL", spec.database_url)
             .env("HOOKRELAY_ADMIN_KEY", &admin_key)
             .env("HOOKRELAY_ALLOWED_TARGET_NETWORKS", "127.0.0.0/8")
-            .env("HOOKRELAY_MASTER_KEY", generate_master_key())
+            .env("HOOKRELAY_MASTER_KEY", &spec.keys.master)
             .env("HOOKRELAY_LOG_FORMAT", "json")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
@@ -383,6 +404,11 @@ pub fn read_status_kib(pid: u32, field: &str) -> Option<u64> {
 pub fn own_hwm_kib() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/self/status").ok()?;
     parse_status_kib(&text, "VmHWM")
+}
+
+/// The CPU time several processes have used so far, together (`None` if one cannot be read).
+pub fn cpu_time_of(pids: &[u32]) -> Option<Duration> {
+    pids.iter().map(|pid| cpu_time(Some(*pid))).sum()
 }
 
 /// CPU time (user + system) a process has used so far, from `/proc/<pid>/stat`; `pid: None`

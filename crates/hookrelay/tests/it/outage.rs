@@ -1,7 +1,7 @@
 //! A database outage with the real binary on a throwaway PostgreSQL cluster: while it is down
 //! the API answers `503` with `Retry-After` in the contract's error body, promptly, never a 500;
 //! `/ready` fails; when it is back everything resumes by itself and every accepted event is
-//! delivered.
+//! delivered. And SQLite on a full disk: `503` too, reads go on, nothing corrupted or lost.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use crate::support::pgcluster::PgCluster;
 use crate::support::process::ServerProcess;
+use crate::support::server::fresh_database_url;
 use crate::support::*;
 
 const SETTINGS: &[(&str, &str)] = &[
@@ -243,4 +244,114 @@ async fn postgres_outage_answers_503_and_recovers_losing_nothing() {
         "outage: accepted again {resumed_in:?} after the database was back; {} events delivered",
         wanted.len()
     );
+}
+
+/// SQLite on a full disk: every file the node writes is capped (`RLIMIT_FSIZE`), so once the
+/// database outgrows it writes fail as on a full disk. Emits then answer `503` with
+/// `Retry-After` in the contract's body, reads still answer, and after a `kill -9` and a restart
+/// with room again the database is intact and every event accepted before is delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_disk_full_answers_503_and_corrupts_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = fresh_database_url(Backend::Sqlite, dir.path()).await;
+    let admin_key = generate_api_key();
+    let rx = Receiver::start().await;
+    let limited = ServerProcess::start_limited(
+        "full",
+        "all",
+        &db,
+        &admin_key,
+        dir.path(),
+        SETTINGS,
+        Some(2 * 1024 * 1024),
+    )
+    .await;
+    limited.webhook(json!({"url": rx.url("/full")})).await;
+    // 16 KiB events until the disk is full: about a hundred fit.
+    let padding = "x".repeat(16 * 1024);
+    let mut accepted: Vec<String> = Vec::new();
+    let refused = loop {
+        assert!(accepted.len() < 2000, "the file size limit never bit");
+        let body =
+            json!({"type": "outage.test", "data": {"seq": accepted.len(), "padding": padding}});
+        let a = call(
+            &limited,
+            reqwest::Method::POST,
+            "/api/v1/events",
+            Some(body),
+        )
+        .await;
+        match a.status {
+            202 => accepted.push(a.body["id"].as_str().expect("id").to_owned()),
+            _ => break a,
+        }
+    };
+    eprintln!(
+        "disk full after {} accepted events: {} {}",
+        accepted.len(),
+        refused.status,
+        refused.body
+    );
+    assert!(!accepted.is_empty(), "nothing fitted before the limit");
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert_eq!(
+        refused.body["error"]["code"], "unavailable",
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused
+            .retry_after
+            .as_deref()
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|s| s >= 1),
+        "no Retry-After on the 503"
+    );
+    assert!(refused.took < BOUNDED, "the 503 took {:?}", refused.took);
+    // Reads need no room.
+    let read = call(
+        &limited,
+        reqwest::Method::GET,
+        &format!("/api/v1/events/{}", accepted[0]),
+        None,
+    )
+    .await;
+    assert_eq!(read.status, 200, "a read on a full disk: {}", read.body);
+    let mut limited = limited;
+    limited.kill();
+
+    let node = ServerProcess::start("roomy", "all", &db, &admin_key, dir.path(), SETTINGS).await;
+    let want: HashSet<&str> = accepted.iter().map(String::as_str).collect();
+    eventually(
+        Duration::from_secs(60),
+        "every accepted event delivered after the restart",
+        || async {
+            let got: HashSet<String> = rx
+                .requests()
+                .iter()
+                .filter_map(|r| r.json()["eventId"].as_str().map(String::from))
+                .collect();
+            want.iter().all(|id| got.contains(*id)).then_some(())
+        },
+    )
+    .await;
+    let a = call(
+        &node,
+        reqwest::Method::POST,
+        "/api/v1/events",
+        Some(emit_body(1)),
+    )
+    .await;
+    assert_eq!(a.status, 202, "emits accepted again: {}", a.body);
+    let mut node = node;
+    node.terminate(Duration::from_secs(30)).await;
+
+    let pool = sqlx::SqlitePool::connect(&db)
+        .await
+        .expect("open the database");
+    let (check,): (String,) = sqlx::query_as("PRAGMA integrity_check")
+        .fetch_one(&pool)
+        .await
+        .expect("integrity check");
+    assert_eq!(check, "ok", "the database after the full disk");
 }

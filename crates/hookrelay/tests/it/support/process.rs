@@ -57,6 +57,20 @@ impl ServerProcess {
         dir: &Path,
         env: &[(&str, &str)],
     ) -> Self {
+        Self::start_limited(name, role, db_url, admin_key, dir, env, None).await
+    }
+
+    /// `start`, with every file the process writes capped at `max_file_bytes`
+    /// (`RLIMIT_FSIZE`): past it a write fails as on a full disk (`EFBIG`, its signal ignored).
+    pub async fn start_limited(
+        name: &str,
+        role: &str,
+        db_url: &str,
+        admin_key: &str,
+        dir: &Path,
+        env: &[(&str, &str)],
+        max_file_bytes: Option<u64>,
+    ) -> Self {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
             .build()
@@ -86,6 +100,24 @@ impl ServerProcess {
                 .env("HOOKRELAY_DB_MAX_CONNECTIONS", "8");
             for (k, v) in env {
                 cmd.env(k, v);
+            }
+            if let Some(max) = max_file_bytes {
+                use std::os::unix::process::CommandExt;
+                // SAFETY: between fork and exec only async-signal-safe calls (setrlimit,
+                // signal), touching no memory of the parent's.
+                unsafe {
+                    cmd.pre_exec(move || {
+                        let limit = libc::rlimit {
+                            rlim_cur: max as libc::rlim_t,
+                            rlim_max: max as libc::rlim_t,
+                        };
+                        if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                        Ok(())
+                    });
+                }
             }
             let child = cmd.spawn().expect("spawn the hookrelay binary");
             let mut server = Self {
