@@ -5,6 +5,23 @@ import { parseJson } from "./dom.js";
 
 const TOKEN_KEY = "hookrelay.token";
 const KIND_KEY = "hookrelay.token_kind";
+const TENANT_KEY = "hookrelay.tenant";
+
+/** The tenant a server admin chose to act on in this tab (sent as X-Tenant-Id), or null. */
+export function tenantOverride() {
+  return sessionStorage.getItem(TENANT_KEY);
+}
+
+export function setTenantOverride(id) {
+  if (id) sessionStorage.setItem(TENANT_KEY, id);
+  else sessionStorage.removeItem(TENANT_KEY);
+}
+
+/** Headers every authenticated call carries besides the token. */
+export function tenantHeaders() {
+  const t = tenantOverride();
+  return t ? { "X-Tenant-Id": t } : {};
+}
 
 export const session = {
   get token() {
@@ -21,6 +38,7 @@ export const session = {
   clear() {
     sessionStorage.removeItem(TOKEN_KEY);
     sessionStorage.removeItem(KIND_KEY);
+    sessionStorage.removeItem(TENANT_KEY);
   },
 };
 
@@ -62,7 +80,7 @@ export async function api(path, { method = "GET", body, query, auth = true, sign
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const token = session.token;
-  if (auth && token) headers.Authorization = `Bearer ${token}`;
+  if (auth && token) Object.assign(headers, { Authorization: `Bearer ${token}` }, tenantHeaders());
   let response;
   try {
     response = await fetch(path + queryString(query), {

@@ -1,13 +1,17 @@
 // The dashboard's entry point: sign-in, the page shell (navigation, who is signed in, the live
 // indicator), hash routing so a reload keeps the place, and the shared context views get.
 
-import { api, canRead, canWrite, get, onUnauthorized, post, session } from "./api.js";
+import { api, canRead, canWrite, get, onUnauthorized, post, session, setTenantOverride, tenantHeaders } from "./api.js";
 import { badge, clear, duration, errorBox, fill, h, loading, tickTimes } from "./dom.js";
 import { inNav, inPortal, routeAllowed, takePortalToken } from "./portal.js";
 import { LiveStream } from "./stream.js";
 import * as deliveries from "./views/deliveries.js";
 import * as dlq from "./views/dlq.js";
 import * as events from "./views/events.js";
+import * as catalog from "./views/event-types.js";
+import * as settings from "./views/settings.js";
+import * as sourceEdit from "./views/source-edit.js";
+import * as webhookEdit from "./views/webhook-edit.js";
 import * as sources from "./views/sources.js";
 import * as webhooks from "./views/webhooks.js";
 
@@ -21,6 +25,8 @@ const SECTIONS = [
   ["events", "Events"],
   ["webhooks", "Webhooks"],
   ["sources", "Sources"],
+  ["event-types", "Event types"],
+  ["settings", "Settings"],
 ];
 
 /** Routes: path segments → view. A view renders into `root` and may return a cleanup. */
@@ -33,8 +39,15 @@ const ROUTES = [
   [["webhooks"], webhooks.list],
   [["webhooks", "new"], webhooks.create],
   [["webhooks", ":id"], webhooks.detail],
+  [["webhooks", ":id", "edit"], webhookEdit.edit],
   [["sources"], sources.list],
+  [["sources", "new"], sourceEdit.create],
   [["sources", ":id"], sources.detail],
+  [["sources", ":id", "edit"], sourceEdit.edit],
+  [["event-types"], catalog.list],
+  [["event-types", "new"], catalog.create],
+  [["event-types", ":id"], catalog.detail],
+  [["settings"], settings.page],
 ];
 
 let me = null;
@@ -212,8 +225,19 @@ function makeContext() {
     canWrite: canWrite(me),
     webhooks: webhookCache,
     eventTypes: loadEventTypes,
+    /** After the catalog changed: the next `eventTypes()` fetches it again. */
+    forgetEventTypes() {
+      eventTypes = null;
+    },
     notify,
     href,
+    /** A server admin acts on another tenant (null: their own); everything reloads. */
+    switchTenant(id) {
+      setTenantOverride(id);
+      stream && stream.stop();
+      location.hash = "#/settings";
+      start();
+    },
     navigate(path, query) {
       location.hash = href(path, query).slice(1);
     },
@@ -468,6 +492,11 @@ async function start({ keyCheck = false } = {}) {
   } catch (err) {
     if (keyCheck) throw err;
     if (err.status === 401) return; // onUnauthorized has shown the sign-in screen
+    if (err.status === 404 && tenantHeaders()["X-Tenant-Id"]) {
+      // The tenant this tab acted on is gone: back to the caller's own.
+      setTenantOverride(null);
+      return start();
+    }
     fill(
       app,
       h("main", { class: "main", id: "main" }, errorBox(err, "Could not load your account"), h("p", {}, h("button", { type: "button", class: "btn", onclick: () => start() }, "Try again"))),
@@ -489,7 +518,7 @@ async function start({ keyCheck = false } = {}) {
     );
     return;
   }
-  stream = new LiveStream({ getToken: () => session.token, onUnauthorized: expire });
+  stream = new LiveStream({ getToken: () => session.token, onUnauthorized: expire, getHeaders: tenantHeaders });
   renderShell();
   stream.start();
   webhookCache.invalidate();

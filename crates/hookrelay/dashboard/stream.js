@@ -49,8 +49,10 @@ const SILENCE_MS = 45_000;
  * `unavailable` (the server or the role offers no stream) or `stopped`.
  */
 export class LiveStream {
-  constructor({ getToken, onUnauthorized }) {
+  constructor({ getToken, onUnauthorized, getHeaders }) {
     this.getToken = getToken;
+    // Extra headers per connection (a server admin's X-Tenant-Id).
+    this.getHeaders = getHeaders;
     this.onUnauthorized = onUnauthorized;
     this.listeners = new Map();
     this.status = "stopped";
@@ -108,7 +110,7 @@ export class LiveStream {
       try {
         feed();
         const response = await fetch("/api/v1/stream", {
-          headers: { Authorization: `Bearer ${this.getToken()}`, Accept: "text/event-stream" },
+          headers: { Authorization: `Bearer ${this.getToken()}`, Accept: "text/event-stream", ...(this.getHeaders ? this.getHeaders() : {}) },
           signal: controller.signal,
           cache: "no-store",
           credentials: "omit",

@@ -1,8 +1,9 @@
-// Inbound sources (read-only here): the list with each ingest URL, and one source's requests
-// log — what arrived, whether it was accepted, and why not.
+// Inbound sources: the list with each ingest URL, and one source's setup steps and requests
+// log — what arrived, whether it was accepted, and why not (forms: source-edit.js).
 
-import { get } from "../api.js";
-import { badge, clear, copyButton, emptyState, errorBox, fields, fill, h, jsonView, link, loading, mono, table, timeEl, morePager } from "../dom.js";
+import { del, get } from "../api.js";
+import { setupSteps } from "./source-edit.js";
+import { badge, clear, confirmDialog, copyButton, emptyState, errorBox, fields, fill, h, jsonView, link, loading, mono, table, timeEl, morePager } from "../dom.js";
 import { errorSnippet } from "./deliveries.js";
 
 const REQUEST_STATUSES = ["accepted", "duplicate", "rejected", "rate_limited"];
@@ -14,15 +15,16 @@ function activeBadge(s) {
 export function list(root, route, ctx) {
   ctx.title("Sources");
   const body = h("div", {}, loading("Loading sources…"));
+  const create = ctx.canWrite ? h("a", { class: "btn btn-primary", href: "#/sources/new", id: "new-source" }, "New source") : null;
   root.append(
-    h("div", { class: "page-head" }, h("div", {}, h("h1", {}, "Sources"), h("p", { class: "muted" }, "Inbound webhooks from GitHub, Stripe and others, verified and turned into events."))),
+    h("div", { class: "page-head" }, h("div", {}, h("h1", {}, "Sources"), h("p", { class: "muted" }, "Inbound webhooks from GitHub, Stripe and others, verified and turned into events.")), h("div", { class: "page-actions" }, create)),
     body,
   );
   (async () => {
     try {
       const page = await get("/api/v1/sources", { limit: 1000 });
       if (!page.data.length) {
-        fill(body, emptyState("No sources yet.", "Create one with POST /api/v1/sources; its requests log appears here. See docs/inbound.md."));
+        fill(body, emptyState("No sources yet.", "A source gives GitHub, Stripe or any signed sender a URL to post to; each verified request becomes an event.", create ? h("a", { class: "btn btn-primary", href: "#/sources/new" }, "Create the first source") : null));
         return;
       }
       const rows = page.data.map((s) =>
@@ -104,8 +106,24 @@ export function detail(root, route, ctx) {
     try {
       const s = await get(`/api/v1/sources/${encodeURIComponent(id)}`);
       ctx.title(`Source ${s.name}`);
+      const actions = [];
+      if (ctx.canWrite) {
+        const remove = h("button", { type: "button", class: "btn btn-danger", id: "delete-source" }, "Delete");
+        remove.addEventListener("click", async () => {
+          const ok = await confirmDialog({ title: "Delete this source?", text: `${s.ingest_url} stops accepting requests (404) and its requests log is deleted; the events it made stay.`, confirm: "Delete source", danger: true });
+          if (!ok) return;
+          try {
+            await del(`/api/v1/sources/${encodeURIComponent(id)}`);
+            ctx.notify(`Deleted the source ${s.name}.`, "success");
+            ctx.navigate("sources");
+          } catch (err) {
+            head.prepend(errorBox(err, "Could not delete the source"));
+          }
+        });
+        actions.push(h("a", { class: "btn", id: "edit-source", href: `#/sources/${encodeURIComponent(id)}/edit` }, "Edit"), remove);
+      }
       fill(head,
-        h("div", { class: "page-head" }, h("div", {}, h("h1", {}, s.name, " ", activeBadge(s)), h("p", { class: "muted" }, mono(id)))),
+        h("div", { class: "page-head" }, h("div", {}, h("h1", {}, s.name, " ", activeBadge(s)), h("p", { class: "muted" }, mono(id))), h("div", { class: "page-actions" }, actions)),
         fields([
           ["Provider", s.provider],
           ["Ingest URL", [mono(s.ingest_url, { class: "mono url" }), " ", copyButton(s.ingest_url, "Copy URL")]],
@@ -113,6 +131,7 @@ export function detail(root, route, ctx) {
           ["Settings", jsonView(s.config, "Provider settings")],
           ["Created", timeEl(s.created_at, "both")],
         ]),
+        h("details", { class: "setup-details", open: route.query.setup === "1" }, h("summary", {}, "Setup steps for ", s.provider), setupSteps(s, null)),
       );
     } catch (err) {
       fill(head, errorBox(err, err.status === 404 ? "No such source" : "Could not load the source"));

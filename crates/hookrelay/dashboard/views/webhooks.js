@@ -2,7 +2,8 @@
 // with its stats, pause/resume, a test send and deletion.
 
 import { del, get, patch, post } from "../api.js";
-import { badge, clear, confirmDialog, copyButton, emptyState, errorBox, fields, fill, h, httpStatus, link, loading, mono, table, timeEl, morePager } from "../dom.js";
+import { rotateDialog } from "./webhook-edit.js";
+import { badge, clear, confirmDialog, copyButton, emptyState, errorBox, fields, fill, h, httpStatus, jsonView, link, loading, mono, table, timeEl, morePager } from "../dom.js";
 
 const KINDS = [
   ["http", "HTTP (signed JSON POST)"],
@@ -187,6 +188,7 @@ export function detail(root, route, ctx) {
   const note = h("div", { class: "action-note", role: "status", id: "webhook-note" });
   const stats = h("div", { class: "stats" }, loading("Loading stats…"));
   const testResult = h("div", { id: "test-result", "aria-live": "polite" });
+  const rotated = h("div", { id: "rotated" });
 
   const loadStats = async (window) => {
     try {
@@ -270,7 +272,13 @@ export function detail(root, route, ctx) {
           fill(note, errorBox(err, "Could not delete"));
         }
       });
-      actions.push(toggle, test, remove);
+      const editLink = h("a", { class: "btn", id: "edit-webhook", href: `#/webhooks/${encodeURIComponent(id)}/edit` }, "Edit");
+      const rotate = h("button", { type: "button", class: "btn", id: "rotate-secret" }, "Rotate secret");
+      rotate.addEventListener("click", async () => {
+        await rotateDialog(webhook, rotated);
+        if (!rotated.firstChild) rotate.focus();
+      });
+      actions.push(editLink, toggle, test, rotate, remove);
     }
     fill(content,
       h(
@@ -282,6 +290,7 @@ export function detail(root, route, ctx) {
       note,
       w.active ? null : h("div", { class: "callout callout-pending" }, h("p", {}, w.disabled_reason ? `Disabled by hookrelay (${w.disabled_reason === "gone" ? "the receiver answered 410 Gone" : "every attempt failed for too long"}). Matching events still create deliveries; they wait as pending and are sent when you resume.` : "Paused. Matching events still create deliveries; they wait as pending and are sent when you resume.")),
       testResult,
+      rotated,
       fields([
         ["Health", h("span", { id: "webhook-health" }, healthBadge(w))],
         ["Kind", w.kind],
@@ -289,6 +298,11 @@ export function detail(root, route, ctx) {
         ["Description", w.description || h("span", { class: "muted" }, "—")],
         ["Custom headers", Object.keys(w.headers || {}).length ? Object.keys(w.headers).map((k) => mono(k)) : h("span", { class: "muted" }, "none")],
         ["Rate limit", w.rate_limit_per_sec ? `${w.rate_limit_per_sec} per second` : h("span", { class: "muted" }, "none")],
+        ["Payload filter", w.filter ? jsonView(w.filter, "Payload filter") : h("span", { class: "muted" }, "none")],
+        ["Ordered", w.ordered ? "yes: one at a time, in order" : "no"],
+        w.kind === "discord" || w.kind === "slack" ? ["Templates", Object.keys(w.templates || {}).length ? h("span", { class: "chips" }, Object.keys(w.templates).map((k) => h("code", { class: "chip" }, k))) : h("span", { class: "muted" }, "built-in message")] : null,
+        w.transform ? ["Body transform", h("pre", { class: "body-text", tabindex: 0 }, w.transform)] : null,
+        ["Signature", w.signature_scheme === "ed25519" ? ["ed25519 (v1a) ", mono(w.public_key || "")] : "HMAC-SHA256 (v1)"],
         ["Retry schedule", w.retry_schedule_seconds ? (w.retry_schedule_seconds.length ? w.retry_schedule_seconds.map((s) => `${s} s`).join(", ") : "no retries") : h("span", { class: "muted" }, "server default")],
         ["Created", timeEl(w.created_at, "both")],
         ["Updated", timeEl(w.updated_at, "both")],

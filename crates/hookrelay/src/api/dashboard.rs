@@ -57,6 +57,11 @@ const ASSETS: &[Asset] = &[
     asset!("views/events.js", JS),
     asset!("views/webhooks.js", JS),
     asset!("views/sources.js", JS),
+    asset!("views/forms.js", JS),
+    asset!("views/webhook-edit.js", JS),
+    asset!("views/source-edit.js", JS),
+    asset!("views/event-types.js", JS),
+    asset!("views/settings.js", JS),
 ];
 
 /// Strong validators, computed once: a content hash, so an upgraded binary changes them.

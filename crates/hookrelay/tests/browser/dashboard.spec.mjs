@@ -2,6 +2,7 @@
 // Started by tests/it/dashboard.rs, which seeds the server and passes everything in HR_* vars.
 // Every wait polls with a deadline; a failure prints the step, saves a screenshot, exits 1.
 
+import { createHmac } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
@@ -348,6 +349,8 @@ async function run() {
   await poll("accepted and rejected requests", async () => (await page.locator("tr.row-accepted").count()) >= 1 && (await page.locator("tr.row-rejected").count()) >= 1);
   await shot(page, "19-source-requests", { full: true });
 
+  await manageScenarios(page);
+
   step = "a narrow screen (380 px)";
   await page.setViewportSize({ width: 380, height: 800 });
   await page.locator('.nav a[data-section="deliveries"]').click();
@@ -426,6 +429,267 @@ async function run() {
   await signOut(viewer);
 
   assert(consoleErrors.length === 0, `console errors: ${consoleErrors.join(" | ")}`);
+}
+
+// ---- Editing everything: webhooks, sources, the event catalog, settings -------------------
+
+/** Light, dark, and a 380 px phone of the current page, named by page. */
+async function pageShots(page, name) {
+  await shot(page, `page-${name}-light`, { full: true });
+  await page.emulateMedia({ colorScheme: "dark" });
+  await shot(page, `page-${name}-dark`, { full: true });
+  await page.emulateMedia({ colorScheme: "light" });
+  await page.setViewportSize({ width: 380, height: 800 });
+  await shot(page, `page-${name}-phone`, { full: true });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  const wide = await page.evaluate(() => [...document.querySelectorAll("body *")].filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1).slice(0, 5).map((e) => `${e.tagName}.${e.className}`).join(" "));
+  assert(overflow <= 0, `${name} is ${overflow}px wider than a 380px screen (${wide})`);
+  await page.emulateMedia({ colorScheme: "dark" });
+  await shot(page, `page-${name}-phone-dark`, { full: true });
+  await page.emulateMedia({ colorScheme: "light" });
+  await page.setViewportSize({ width: 1280, height: 860 });
+}
+
+async function manageScenarios(page) {
+  const hooks = (await api("GET", "/api/v1/webhooks?limit=1000")).body.data;
+  const analytics = hooks.find((w) => w.description === "Analytics");
+  assert(analytics, "the seeded Analytics webhook");
+
+  step = "event types: create one (the API's error beside its field), see its schema and example";
+  await page.locator('.nav a[data-section="event-types"]').click();
+  await page.locator("#new-event-type").click();
+  await page.locator("#et-name").fill("order.paid");
+  await page.locator("#et-description").fill("An order was paid");
+  await page.locator("#et-schema").fill('{"type": "object", "required": ["amount"], "properties": {"amount": {"type": "integer"}}}');
+  await page.locator("#et-example").fill('{"amount": "not a number"}');
+  await page.locator("#et-save").click();
+  await textMatches(page.locator('[data-field="example"] .field-error'), /./, "the example's error beside its field");
+  await textMatches(page.locator(".error-box"), /Request id req_/, "the request id in the error");
+  await page.locator("#et-example").fill('{"amount": 4200, "order": "ord_1"}');
+  await page.locator("#et-save").click();
+  await textMatches(page.locator("h1"), /order\.paid/, "the new type's page");
+  await textMatches(page.locator("#example-title + pre"), /"amount": 4200/, "the example");
+  await textMatches(page.locator("#schema-title + pre"), /"required"/, "the schema");
+  await page.locator("#edit-event-type").click();
+  await page.locator("#et-description").fill("An order was paid in full");
+  await page.locator("#et-save").click();
+  await textMatches(page.locator(".page-head .muted"), /paid in full/, "the edited description");
+  await page.locator('.nav a[data-section="event-types"]').click();
+  await page.locator('tr[data-id="order.paid"]').waitFor();
+  await pageShots(page, "event-types");
+
+  step = "edit a webhook: the API's error beside the field, then every field saved and shown";
+  await page.goto(`${BASE}/#/webhooks/${analytics.id}`);
+  await page.locator("#edit-webhook").click();
+  await page.locator("#wh-url").fill("ftp://nope");
+  await page.locator("#wh-save").click();
+  await textMatches(page.locator('[data-field="url"] .field-error'), /./, "the URL's error beside the field");
+  await page.locator("#wh-url").fill(analytics.url);
+  await page.locator("#wh-description").fill("Analytics (edited)");
+  await page.locator("#wh-events").fill("order.*");
+  await page.locator("#wh-events-add").click();
+  await textMatches(page.locator("#wh-events-matches"), /order\.paid/, "the catalog types the patterns match");
+  await page.locator("#wh-headers-add").click();
+  await page.locator("#wh-headers .pair-key").last().fill("X-Team");
+  await page.locator("#wh-headers .pair-value").last().fill("growth");
+  await page.locator("#wh-retry-mode").selectOption("custom");
+  await page.locator("#wh-retry").fill("1, 2");
+  await page.locator("#wh-rate").fill("25");
+  await page.locator("#wh-filter").fill('{"data.amount": {"$gte": 100}}');
+  await page.locator("#wh-ordered").check();
+  await shot(page, "page-webhook-edit-filled", { full: true });
+  await page.locator("#wh-save").click();
+  await poll("the webhook page after saving", async () => page.url().endsWith(`#/webhooks/${analytics.id}`));
+  await textMatches(page.locator(".fields"), /Analytics \(edited\)[\s\S]*X-Team[\s\S]*25 per second/, "the saved fields on the page");
+  await textMatches(page.locator(".fields"), /Ordered\s*yes/, "ordered on the page");
+  const saved = (await api("GET", `/api/v1/webhooks/${analytics.id}`)).body;
+  assert(saved.events.includes("order.*") && saved.events.includes("member.*"), `events saved: ${saved.events}`);
+  assert(saved.headers["X-Team"] === "growth", "the header saved");
+  assert(saved.rate_limit_per_sec === 25 && saved.ordered === true, "rate limit and ordered saved");
+  assert(JSON.stringify(saved.retry_schedule_seconds) === "[1,2]", `retry schedule saved: ${saved.retry_schedule_seconds}`);
+  assert(saved.filter && saved.filter["data.amount"], "the filter saved");
+  assert(saved.url === analytics.url, "the URL unchanged");
+
+  step = "rotate the secret: a grace period, the new secret shown once";
+  await page.locator("#rotate-secret").click();
+  await page.locator("dialog[open] #rotate-grace").selectOption("3600");
+  await page.locator("#rotate-confirm").click();
+  const rotated = await textMatches(page.locator("#rotated-secret"), /^whsec_[A-Za-z0-9+/=]{20,}$/, "the new secret");
+  await textMatches(page.locator("#rotated"), /1 hour/, "the grace period");
+  await shot(page, "page-webhook-rotated", { full: true });
+  await page.locator("#send-test").click();
+  await textMatches(page.locator("#test-result"), /succeeded[\s\S]*200/, "a test signed with the new secret");
+  await page.reload();
+  await page.locator("#edit-webhook").waitFor();
+  assert(!(await page.content()).includes(rotated), "the rotated secret is not shown again");
+  await pageShots(page, "webhook");
+
+  step = "templates of a Slack webhook with a live preview from the catalog's example";
+  const slack = await api("POST", "/api/v1/webhooks", { url: `${RECEIVER_URL}/slack`, kind: "slack", events: ["order.*"], description: "Slack #sales" });
+  assert(slack.status === 201, `slack webhook answered ${slack.status}`);
+  await page.goto(`${BASE}/#/webhooks/${slack.body.id}/edit`);
+  await page.locator("#wh-templates-add").click();
+  await page.locator("#wh-templates .pair-key").last().fill("order.*");
+  await page.locator("#wh-preview-type").selectOption("order.paid");
+  await page.locator("#wh-templates .pair-value").last().fill("Paid {{ data.amount }} for {{ data.order }}");
+  await textMatches(page.locator("#wh-preview"), /"text": "Paid 4200 for ord_1"/, "the live preview");
+  await page.locator("#wh-templates .pair-value").last().fill("Paid {{ data.amount ");
+  await textMatches(page.locator("#wh-preview"), /fail to render/, "a broken template's preview error");
+  await page.locator("#wh-templates .pair-value").last().fill("Paid {{ data.amount }} for {{ data.order }}");
+  await textMatches(page.locator("#wh-preview"), /"text": "Paid 4200 for ord_1"/, "the preview again");
+  await pageShots(page, "webhook-edit");
+  await page.locator("#wh-save").click();
+  await poll("the slack webhook page", async () => page.url().endsWith(`#/webhooks/${slack.body.id}`));
+  const slackSaved = (await api("GET", `/api/v1/webhooks/${slack.body.id}`)).body;
+  assert(slackSaved.templates["order.*"] === "Paid {{ data.amount }} for {{ data.order }}", "the template saved");
+
+  step = "emit a test event from the type's example; it is delivered";
+  await page.goto(`${BASE}/#/event-types/order.paid`);
+  await page.locator("#emit-example").click();
+  await textMatches(page.locator("#emit-result"), /Event accepted[\s\S]*2 deliveries/, "the emitted event and its deliveries");
+  await pageShots(page, "event-type");
+  await page.locator("#emitted-event").click();
+  await poll("both deliveries to succeed", async () => {
+    const t = await page.locator("section table tbody").innerText().catch(() => "");
+    return (t.match(/succeeded/g) || []).length === 2;
+  }, 20_000);
+
+  step = "create a source, see its setup steps, and see an inbound request";
+  await page.locator('.nav a[data-section="sources"]').click();
+  await page.locator("#new-source").click();
+  await page.locator("#src-name").fill("Bad Name!");
+  await page.locator("#src-secret").fill("browser-secret-123");
+  await page.locator("#src-save").click();
+  await textMatches(page.locator('[data-field="name"] .field-error'), /./, "the name's error beside the field");
+  await page.locator("#src-name").fill("gh-browser");
+  await page.locator("#src-save").click();
+  const ingest = await textMatches(page.locator("#src-ingest-url"), /\/ingest\/gh-browser$/, "the ingest URL");
+  await textMatches(page.locator("#setup-steps"), /Payload URL[\s\S]*application\/json[\s\S]*Secret/, "GitHub's setup steps");
+  await page.locator("#setup-steps button", { hasText: "Copy URL" }).waitFor();
+  await pageShots(page, "source-created");
+  const ping = '{"zen": "Design for failure.", "hook_id": 2}';
+  const answer = await fetch(ingest, {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-github-event": "ping", "x-github-delivery": "browser-1", "x-hub-signature-256": `sha256=${createHmac("sha256", "browser-secret-123").update(ping).digest("hex")}` },
+    body: ping,
+  });
+  assert(answer.status === 202, `the ingest URL answered ${answer.status}`);
+  await page.locator("#open-source").click();
+  await poll("the accepted request in the log", async () => (await page.locator("tr.row-accepted").count()) === 1);
+  await textMatches(page.locator("tr.row-accepted"), /github\.ping/, "its event type");
+  await pageShots(page, "source");
+
+  step = "edit the source, then delete it after a confirmation";
+  await page.locator("#edit-source").click();
+  await page.locator("#src-rate").fill("50");
+  await page.locator("#src-save").click();
+  await textMatches(page.locator(".fields"), /50 requests per minute/, "the edited rate limit");
+  await page.locator("#delete-source").click();
+  await page.locator("dialog[open]").getByRole("button", { name: "Delete source" }).click();
+  await poll("the sources list", async () => /#\/sources$/.test(page.url()));
+  await page.locator("table tbody tr").first().waitFor();
+  assert(!(await page.locator("table").innerText()).includes("gh-browser"), "the deleted source is gone");
+  await pageShots(page, "sources");
+
+  step = "settings: create an API key (shown once) and revoke it";
+  await page.locator('.nav a[data-section="settings"]').click();
+  await page.locator("#key-name").fill("ci-publisher");
+  await page.locator("#key-role").selectOption("publisher");
+  await page.locator("#key-create").click();
+  const key = await textMatches(page.locator("#new-key"), /^hr_[0-9A-Za-z]{32,}$/, "the new key");
+  const me = await fetch(`${BASE}/api/v1/me`, { headers: { Authorization: `Bearer ${key}` } });
+  assert(me.status === 200 && (await me.json()).role === "publisher", "the key works with its role");
+  await textMatches(page.locator("#quotas"), /Events per minute[\s\S]*Webhooks/, "the quotas and usage");
+  await pageShots(page, "settings");
+  await page.locator("#keys tr", { hasText: "ci-publisher" }).locator("button[data-action=revoke]").click();
+  await page.locator("dialog[open]").getByRole("button", { name: "Revoke key" }).click();
+  await poll("the key's row to go", async () => (await page.locator("#keys tr", { hasText: "ci-publisher" }).count()) === 0);
+  const revoked = await fetch(`${BASE}/api/v1/me`, { headers: { Authorization: `Bearer ${key}` } });
+  assert(revoked.status === 401, `the revoked key answers ${revoked.status}`);
+
+  step = "settings: add a user with a restricted role";
+  await page.locator("#user-email").fill("editor@example.com");
+  await page.locator("#user-password").fill("short");
+  await page.locator("#user-create").click();
+  await textMatches(page.locator('[data-field="password"] .field-error'), /./, "the password's error beside the field");
+  await page.locator("#user-password").fill("editor-password-1234");
+  await page.locator("#user-role").selectOption("editor");
+  await page.locator("#user-create").click();
+  await page.locator("#users tr", { hasText: "editor@example.com" }).waitFor();
+
+  step = "sign in as the editor: not offered keys, users or tenants";
+  const editorContext = await newContext();
+  const editor = await newPage(editorContext);
+  await signIn(editor, "editor@example.com", "editor-password-1234");
+  await textMatches(editor.locator(".identity"), /editor/, "the editor role");
+  await editor.goto(`${BASE}/#/settings`);
+  await textMatches(editor.locator("#access-note"), /cannot change them/, "why keys and users are not offered");
+  await editor.locator("#quotas table").waitFor();
+  assert((await editor.locator("#key-form, #user-form, #tenants, #quota-form").count()) === 0, "no key, user, tenant or quota forms for an editor");
+  await shot(editor, "page-settings-editor", { full: true });
+  await editor.goto(`${BASE}/#/webhooks/${analytics.id}`);
+  await editor.locator("#edit-webhook").waitFor();
+  await signOut(editor);
+  await editorContext.close();
+
+  step = "a viewer is not offered editing, rotating, creating or emitting";
+  const viewerContext = await newContext();
+  const viewer = await newPage(viewerContext);
+  await signIn(viewer, VIEWER_EMAIL, VIEWER_PASSWORD);
+  await viewer.goto(`${BASE}/#/webhooks/${analytics.id}`);
+  await viewer.locator(".stats .stat").first().waitFor();
+  assert((await viewer.locator("#edit-webhook, #rotate-secret").count()) === 0, "no edit or rotate for a viewer");
+  await viewer.goto(`${BASE}/#/event-types/order.paid`);
+  await viewer.locator("#example-title").waitFor();
+  assert((await viewer.locator("#emit-example, #edit-event-type, #delete-event-type").count()) === 0, "no emit or edit of a type for a viewer");
+  await viewer.goto(`${BASE}/#/sources`);
+  await viewer.locator("table tbody tr").first().waitFor();
+  assert((await viewer.locator("#new-source").count()) === 0, "no New source for a viewer");
+  await viewer.goto(`${BASE}/#/settings`);
+  await viewer.locator("#quotas table").waitFor();
+  assert((await viewer.locator("#key-form, #user-form").count()) === 0, "no key or user forms for a viewer");
+  await signOut(viewer);
+  await viewerContext.close();
+
+  step = "a server admin manages tenants and switches between them (X-Tenant-Id)";
+  const adminContext = await newContext();
+  const admin = await newPage(adminContext);
+  await admin.goto(`${BASE}/`);
+  await admin.getByText("Use an API key instead").click();
+  await admin.locator("#api-key").fill(API_KEY);
+  await admin.getByRole("button", { name: "Use this key" }).click();
+  await textMatches(admin.locator(".identity"), /server admin/, "the server-admin badge");
+  await admin.locator('.nav a[data-section="settings"]').click();
+  await admin.locator("#tenant-name").fill("acme");
+  await admin.locator("#tenant-create").click();
+  await admin.locator("#tenants tr", { hasText: "acme" }).waitFor();
+  await admin.locator("#q-webhooks").fill("30");
+  await admin.locator("#q-save").click();
+  await textMatches(admin.locator('#quotas tr[data-id="webhooks"]'), /30[\s\S]*of 30/, "the saved webhook quota and its usage");
+  await pageShots(admin, "settings-server-admin");
+  await admin.locator("#tenants tr", { hasText: "acme" }).locator("button[data-action=switch-tenant]").click();
+  await textMatches(admin.locator(".identity"), /tenant\s+acme/, "the switched tenant in the header");
+  await admin.locator('.nav a[data-section="webhooks"]').click();
+  await textMatches(admin.locator(".view"), /No webhooks yet/, "the other tenant's (empty) webhooks");
+  await admin.locator('.nav a[data-section="settings"]').click();
+  const home = (await api("GET", "/api/v1/me")).body.tenant_id;
+  await admin.locator("#tenant-switch").selectOption(home);
+  await textMatches(admin.locator(".identity"), /tenant\s+default/, "back on the default tenant");
+  await adminContext.close();
+
+  step = "the phone layout's navigation shows every section";
+  await page.setViewportSize({ width: 380, height: 800 });
+  await page.goto(`${BASE}/#/settings`);
+  await page.locator("#quotas table").waitFor();
+  const hidden = await page.evaluate(() =>
+    [...document.querySelectorAll(".nav a")].filter((a) => {
+      const r = a.getBoundingClientRect();
+      return r.width === 0 || r.right > window.innerWidth || r.left < 0;
+    }).map((a) => a.textContent),
+  );
+  assert(hidden.length === 0, `navigation links off a 380px screen: ${hidden.join(", ")}`);
+  await shot(page, "page-nav-phone");
+  await page.setViewportSize({ width: 1280, height: 860 });
 }
 
 let code = 0;

@@ -8,6 +8,8 @@ import { RawNumber, jsonText, relTime } from "../../dashboard/dom.js";
 import { LiveStream, SseParser, matchesFilters } from "../../dashboard/stream.js";
 import { mergeDelivery } from "../../dashboard/views/deliveries.js";
 import { health } from "../../dashboard/views/webhooks.js";
+import { patternMatches, suggestions } from "../../dashboard/views/webhook-edit.js";
+import { same } from "../../dashboard/views/forms.js";
 
 test("SSE: events, data lines, comments and the default type", () => {
   const p = new SseParser();
@@ -145,4 +147,26 @@ test("a webhook's health: disabled (with the reason), open, failing, healthy", (
   assert.deepEqual(health({ circuit: { state: "open", consecutive_failures: 10, open_until: "x" } }).kind, "open");
   assert.deepEqual(health({ circuit: { state: "half_open", consecutive_failures: 10 } }).kind, "open");
   assert.deepEqual(health({ circuit: closed, disabled_reason: "gone" }), { kind: "disabled", text: "disabled: gone" });
+});
+
+test("event patterns match as the server does: exact, prefix.*, and * without hookrelay.*", () => {
+  assert.equal(patternMatches("member.created", "member.created"), true);
+  assert.equal(patternMatches("member.created", "member.created.v2"), false);
+  assert.equal(patternMatches("github.*", "github.pr.opened"), true);
+  assert.equal(patternMatches("github.*", "githubx.push"), false);
+  assert.equal(patternMatches("*", "order.paid"), true);
+  assert.equal(patternMatches("*", "hookrelay.webhook.failing"), false);
+  assert.equal(patternMatches("hookrelay.*", "hookrelay.webhook.failing"), true);
+});
+
+test("the event picker suggests every type and every prefix wildcard of them", () => {
+  assert.deepEqual(suggestions(["github.pr.opened", "order.paid"]), ["*", "github.*", "github.pr.*", "github.pr.opened", "order.*", "order.paid"]);
+});
+
+test("only changed fields are sent: equality ignores key order, not values", () => {
+  assert.equal(same({ a: 1, b: { c: [1, 2] } }, { b: { c: [1, 2] }, a: 1 }), true);
+  assert.equal(same({ a: 1 }, { a: 2 }), false);
+  assert.equal(same([1, 2], [2, 1]), false);
+  assert.equal(same(null, undefined), true);
+  assert.equal(same({}, null), false);
 });
