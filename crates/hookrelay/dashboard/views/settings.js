@@ -1,9 +1,11 @@
 // Settings: the tenant's quotas and usage, API keys (shown once, revocable), dashboard users
-// and roles; for a server admin, tenant management and the tenant switcher (X-Tenant-Id).
+// and roles, portal links; for a server admin, tenant management and the tenant switcher
+// (X-Tenant-Id).
 
 import { del, get, patch, post, tenantOverride } from "../api.js";
 import { badge, clear, confirmDialog, copyButton, emptyState, errorBox, fill, h, loading, mono, table, timeEl } from "../dom.js";
 import { clearFieldErrors, formField, localError, reportError } from "./forms.js";
+import { portalLinksSection } from "./portal-links.js";
 
 const ROLES = [
   ["admin", "admin — everything in the tenant, including keys and users"],
@@ -40,7 +42,7 @@ export function page(root, route, ctx) {
   if (me.server_admin) root.append(tenantsSection(ctx));
   root.append(quotaSection(ctx));
   if (canManageAccess(me)) {
-    root.append(keysSection(ctx), usersSection(ctx));
+    root.append(keysSection(ctx), usersSection(ctx), portalLinksSection(ctx));
   } else {
     root.append(section("access", "Access", null, h("p", { id: "access-note" }, `API keys and users are managed by the tenant's admins; your role (${me.role}) cannot change them.`)));
   }

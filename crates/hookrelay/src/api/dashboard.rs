@@ -49,6 +49,7 @@ const ASSETS: &[Asset] = &[
     asset!("favicon.svg", SVG),
     asset!("app.js", JS),
     asset!("portal.js", JS),
+    asset!("views/portal-links.js", JS),
     asset!("api.js", JS),
     asset!("dom.js", JS),
     asset!("stream.js", JS),

@@ -1,6 +1,7 @@
-// Opens a portal link in Debian's Chromium (playwright-core): only the tenant's deliveries, dead
-// letters and webhooks, with the link's role, no route to settings or another tenant, and the
-// link's token gone from the address. Started by tests/it/portal.rs, which seeds the server.
+// Portal links in Debian's Chromium (playwright-core): an admin makes one in Settings; opened, it
+// shows only the tenant's deliveries, dead letters and webhooks, with the link's role, no route
+// to settings or another tenant, and its token leaves the address; revoked, it says so.
+// Started by tests/it/portal.rs, which seeds the server.
 
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -13,8 +14,6 @@ function env(name) {
 }
 
 const BASE = env("HR_BASE_URL");
-const LINK = env("HR_PORTAL_URL");
-const LINK_ID = env("HR_PORTAL_ID");
 const API_KEY = env("HR_API_KEY");
 const OURS = env("HR_OUR_WEBHOOK_URL");
 const THEIRS = env("HR_OTHER_WEBHOOK_URL");
@@ -51,6 +50,26 @@ async function run() {
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"] });
   const errors = [];
   try {
+    step = "an admin creates a link in Settings";
+    const adminContext = await browser.newContext({ viewport: { width: 1280, height: 860 }, reducedMotion: "reduce" });
+    const admin = await adminContext.newPage();
+    admin.setDefaultTimeout(TIMEOUT);
+    admin.on("pageerror", (err) => errors.push(`uncaught (admin): ${err.message}`));
+    await admin.goto(`${BASE}/`);
+    await admin.getByText("Use an API key instead").click();
+    await admin.locator("#api-key").fill(API_KEY);
+    await admin.getByRole("button", { name: "Use this key" }).click();
+    await admin.locator(".identity").waitFor();
+    await admin.goto(`${BASE}/#/settings`);
+    await admin.locator("#portal-form").waitFor();
+    await admin.locator("#portal-role").selectOption("editor");
+    await admin.locator("#portal-create").click();
+    const url = await text(admin, "#new-portal-link");
+    assert(url.startsWith(`${BASE}/portal#token=hrp_`), `the link is shown once: ${url}`);
+    await poll("the link listed", async () => (await admin.locator("#portal-links tbody tr").count()) === 1);
+    await admin.locator("#portal-links").screenshot({ path: join(SHOTS, "settings-portal-links.png") });
+    const LINK = url.slice(BASE.length);
+
     const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, reducedMotion: "reduce" });
     const page = await context.newPage();
     page.setDefaultTimeout(TIMEOUT);
@@ -93,9 +112,10 @@ async function run() {
     await p2.screenshot({ path: join(SHOTS, "portal-phone.png") });
     await phone.close();
 
-    step = "revoked";
-    const r = await fetch(`${BASE}/api/v1/portal-links/${LINK_ID}`, { method: "DELETE", headers: { Authorization: `Bearer ${API_KEY}` } });
-    assert(r.status === 204, `revoke answered ${r.status}`);
+    step = "the admin revokes it";
+    await admin.locator("#portal-links [data-action=revoke]").click();
+    await admin.getByRole("button", { name: "Revoke link" }).click();
+    await poll("the link gone from the list", async () => (await admin.locator("#portal-links tbody tr").count()) === 0);
     await page.goto(`${BASE}/portal#/deliveries`);
     await page.reload();
     const closed = await text(page, "[data-testid=portal-closed]");

@@ -246,7 +246,6 @@ async fn portal_page_shows_one_tenant_in_a_real_browser() {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    let link = create_link(&server, json!({"role": "editor"})).await;
     let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
         .parent()
         .unwrap_or_else(|| std::path::Path::new("target"))
@@ -255,8 +254,6 @@ async fn portal_page_shows_one_tenant_in_a_real_browser() {
         .arg(dir.join("portal.spec.mjs"))
         .current_dir(&dir)
         .env("HR_BASE_URL", &server.base)
-        .env("HR_PORTAL_URL", link["url"].as_str().unwrap())
-        .env("HR_PORTAL_ID", link["id"].as_str().unwrap())
         .env("HR_API_KEY", &server.admin_key)
         .env("HR_OUR_WEBHOOK_URL", &ours)
         .env("HR_OTHER_WEBHOOK_URL", &theirs)
