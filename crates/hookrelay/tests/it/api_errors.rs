@@ -742,7 +742,12 @@ async fn openapi_document_lists_errors_and_bodies() {
     let error = &doc["components"]["schemas"]["ErrorBody"];
     assert!(error["properties"]["error"].is_object(), "{error}");
     // Operations that reach no store, and probes whose 503 is their own body.
-    let storeless = ["dashboard.index", "dashboard.asset", "operations.metrics"];
+    let storeless = [
+        "dashboard.index",
+        "dashboard.portal",
+        "dashboard.asset",
+        "operations.metrics",
+    ];
     let own_503 = ["operations.health", "operations.ready"];
     let limited = [
         "events.emit",
