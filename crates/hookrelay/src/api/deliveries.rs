@@ -126,6 +126,60 @@ pub struct DeliveryDetail {
     pub created_at: String,
     pub delivered_at: Option<String>,
     pub event: DeliveredEvent,
+    /// What this delivery posts, for reproducing an attempt by hand (the dashboard's "Copy as
+    /// curl"); null when its webhook was deleted, is not posted over HTTP (brokers, `relay`), or
+    /// its template or transform fails to render.
+    pub request: Option<SentRequest>,
+}
+
+/// The request a delivery sends (the headers differ per attempt: see `attempts[].request_headers`).
+#[derive(Serialize, ToSchema)]
+pub struct SentRequest {
+    /// `POST`.
+    pub method: String,
+    /// The webhook's URL now (an edit since an attempt changes it; credentials are redacted).
+    pub url: String,
+    /// The body, rendered now from the event and the webhook's current transform or template:
+    /// the bytes each attempt sent unless the webhook was edited since.
+    pub body: String,
+}
+
+/// The request of `delivery` to its webhook as it is now, or None (see `DeliveryDetail::request`).
+async fn sent_request(
+    s: &AppState,
+    tenant: &hookrelay_domain::TenantId,
+    delivery: &crate::store::Delivery,
+    event: &crate::store::Event,
+) -> ApiResult<Option<SentRequest>> {
+    let webhook = match s.store.get_webhook(tenant, &delivery.webhook_id).await {
+        Ok(w) => w,
+        Err(crate::store::StoreError::NotFound) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    if webhook.kind.is_broker() || webhook.kind == hookrelay_domain::WebhookKind::Relay {
+        return Ok(None);
+    }
+    let url = crate::destinations::broker::redact_url(&webhook.url);
+    let claim = crate::store::DeliveryClaim {
+        delivery_id: delivery.id.clone(),
+        tenant_id: tenant.clone(),
+        event_id: event.id.clone(),
+        event_type: event.event_type.clone(),
+        event_timestamp: event.timestamp,
+        data: event.data.as_str().into(),
+        attempts_made: 0,
+        created_at: delivery.created_at,
+        webhook: std::sync::Arc::new(webhook),
+        tenant_quotas: Default::default(),
+    };
+    // A render failure is already each attempt's recorded error; there is no request to show.
+    Ok(crate::delivery::Sender::body(&claim)
+        .ok()
+        .map(|body| SentRequest {
+            method: "POST".into(),
+            url,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }))
 }
 
 /// The event a delivery carries.
@@ -153,6 +207,7 @@ pub async fn read(
         .get_delivery(&caller.tenant, &parse_delivery_id(&id)?)
         .await
         .map_err(missing("delivery"))?;
+    let request = sent_request(&s, &caller.tenant, &delivery, &event).await?;
     // Every field of the list view, so a new one there does not go missing here.
     let DeliveryView {
         id,
@@ -186,6 +241,7 @@ pub async fn read(
             timestamp: hookrelay_domain::time::to_rfc3339(event.timestamp),
             data: raw_json(&event.data),
         },
+        request,
     }))
 }
 

@@ -137,7 +137,8 @@ impl Sender {
     }
 
     /// The body of this delivery: a chat message, an http webhook's `transform`, or the envelope.
-    fn body(claim: &DeliveryClaim) -> Result<Vec<u8>, (ErrorKind, String)> {
+    /// Also what the delivery detail shows as the request ("copy as curl" in the dashboard).
+    pub fn body(claim: &DeliveryClaim) -> Result<Vec<u8>, (ErrorKind, String)> {
         if claim.webhook.kind.is_broker() {
             return Ok(envelope::http_body(
                 &claim.event_type,

@@ -24,6 +24,7 @@ both_backends!(
     batch_emit_accepts_valid_and_reports_invalid,
     deleting_a_webhook_cancels_its_pending_deliveries,
     redirects_are_not_followed,
+    detail_shows_the_request_its_attempts_sent,
 );
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -640,6 +641,92 @@ async fn redirects_are_not_followed(backend: Backend) {
     assert!(
         rx.requests().iter().all(|r| r.path == "/h"),
         "the Location was never followed"
+    );
+    server.stop().await;
+}
+
+/// `GET /api/v1/deliveries/{id}` carries `request` (method, URL, body) for "copy as curl": the
+/// body is byte for byte what the receiver got — the envelope with the payload's own spacing and
+/// exact numbers, a transform's output, a chat message — and null once the webhook is deleted.
+async fn detail_shows_the_request_its_attempts_sent(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let rx = Receiver::start().await;
+    let mut paths = std::collections::HashMap::new();
+    for (path, extra) in [
+        ("/plain", json!({"url": rx.url("/plain?x=1")})),
+        (
+            "/reshaped",
+            json!({"url": rx.url("/reshaped"), "transform": r#"{"who": {{ data.name | tojson }}}"#}),
+        ),
+        (
+            "/services/T000/B000/XXXX",
+            json!({"url": rx.url("/services/T000/B000/XXXX"), "kind": "slack",
+                   "templates": {"member.*": "hi {{ data.name }}"}}),
+        ),
+    ] {
+        let mut body = extra.clone();
+        body["events"] = json!(["member.created"]);
+        let hook = server.webhook(body).await;
+        paths.insert(
+            hook["id"].as_str().unwrap().to_owned(),
+            (path, extra["url"].as_str().unwrap().to_owned()),
+        );
+    }
+    // Raw text: the spacing and the 64-bit number reach the receiver, and `request`, as sent.
+    let raw = r#"{"type": "member.created", "data": {"name": "Ada \"A\" 🦀",  "id": 12345678901234567890}}"#;
+    let r = server
+        .client
+        .post(format!("{}/api/v1/events", server.base))
+        .bearer_auth(&server.admin_key)
+        .header("content-type", "application/json")
+        .body(raw)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let ev: serde_json::Value = r.json().await.unwrap();
+    let event_id = ev["id"].as_str().unwrap().to_owned();
+    eventually(WAIT, "three requests", || async {
+        (rx.count() >= 3).then_some(())
+    })
+    .await;
+    let ids = server.delivery_ids(&event_id).await;
+    assert_eq!(ids.len(), 3);
+    let mut plain = None;
+    for id in ids {
+        let d = server.delivery_with_status(&id, "succeeded", WAIT).await;
+        let (path, url) = &paths[d["webhook_id"].as_str().unwrap()];
+        let got = rx
+            .requests()
+            .into_iter()
+            .find(|g| g.path == *path)
+            .unwrap_or_else(|| panic!("no request to {path}"));
+        assert_eq!(d["request"]["method"], "POST", "{d}");
+        assert_eq!(d["request"]["url"], url.as_str(), "{d}");
+        assert_eq!(
+            d["request"]["body"].as_str().unwrap().as_bytes(),
+            &got.body[..],
+            "{path}: the body shown is the body sent"
+        );
+        if *path == "/plain" {
+            let body = d["request"]["body"].as_str().unwrap();
+            assert!(body.contains(r#"  "id": 12345678901234567890}"#), "{body}");
+            plain = Some((id, d["webhook_id"].as_str().unwrap().to_owned()));
+        }
+    }
+    let (delivery, webhook) = plain.expect("the plain webhook's delivery");
+    let (status, _) = server
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/webhooks/{webhook}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (_, d) = server.get(&format!("/api/v1/deliveries/{delivery}")).await;
+    assert!(
+        d["request"].is_null(),
+        "no request once the webhook is gone: {d}"
     );
     server.stop().await;
 }
