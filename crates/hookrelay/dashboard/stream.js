@@ -172,10 +172,21 @@ export class LiveStream {
   }
 }
 
-/** Whether a delivery matches the deliveries list's filters (status, event type, webhook). */
+/**
+ * Whether a delivery matches the deliveries list's filters: status, event type, webhook, event,
+ * delivery, and `since` (at or after) / `until` (before) its creation, as the API filters.
+ */
 export function matchesFilters(delivery, filters) {
   if (filters.status && delivery.status !== filters.status) return false;
   if (filters.event_type && delivery.event_type !== filters.event_type) return false;
   if (filters.webhook_id && delivery.webhook_id !== filters.webhook_id) return false;
+  if (filters.event_id && delivery.event_id !== filters.event_id) return false;
+  if (filters.delivery_id && delivery.id !== filters.delivery_id) return false;
+  if (filters.since || filters.until) {
+    const at = Date.parse(delivery.created_at);
+    if (Number.isNaN(at)) return false;
+    if (filters.since && at < Date.parse(filters.since)) return false;
+    if (filters.until && at >= Date.parse(filters.until)) return false;
+  }
   return true;
 }

@@ -2,8 +2,10 @@
 // delivery with its payload, every attempt and the Retry button.
 
 import { get, getExact, post } from "../api.js";
+import { download, toCsv } from "../csv.js";
 import { badge, clear, copyButton, emptyState, errorBox, fields, fill, h, httpStatus, jsonText, jsonView, link, loading, mono, table, timeEl, morePager } from "../dom.js";
 import { matchesFilters } from "../stream.js";
+import { clearFieldErrors, showFieldErrors } from "./forms.js";
 
 export const STATUSES = ["pending", "succeeded", "failed", "cancelled"];
 
@@ -55,6 +57,81 @@ export function mergeDelivery(row, change) {
   return row;
 }
 
+// ---- Time range and search --------------------------------------------------------------
+
+/** The time-range presets: the hash keeps the name, so a reload counts back from its own now. */
+export const RANGES = [
+  ["", "Any time"],
+  ["1h", "Last hour"],
+  ["24h", "Last 24 hours"],
+  ["7d", "Last 7 days"],
+  ["custom", "Custom range…"],
+];
+const RANGE_MS = { "1h": 3_600_000, "24h": 86_400_000, "7d": 7 * 86_400_000 };
+
+/**
+ * The `since`/`until` (RFC 3339, or "") a route's query asks for: a preset counted back from
+ * `now`, or a custom range's own bounds.
+ */
+export function rangeBounds(query, now = Date.now()) {
+  const range = query.range || "";
+  if (RANGE_MS[range]) return { since: new Date(now - RANGE_MS[range]).toISOString(), until: "" };
+  if (range === "custom") return { since: query.since || "", until: query.until || "" };
+  return { since: "", until: "" };
+}
+
+const pad = (n) => String(n).padStart(2, "0");
+
+/** An RFC 3339 time as a `datetime-local` value in the viewer's time zone (to the second). */
+export function toLocalInput(iso) {
+  const d = new Date(iso);
+  if (!iso || Number.isNaN(d.getTime())) return "";
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+/** A `datetime-local` value (local time, no zone) as RFC 3339 UTC; "" stays "", junk is null. */
+export function fromLocalInput(value) {
+  if (!value) return "";
+  // Without an offset, Date reads a date-time as local time: what the person typed.
+  const d = new Date(value);
+  return Number.isNaN(d.getTime()) ? null : d.toISOString();
+}
+
+/**
+ * What a search box's text asks for: `{event_id}` or `{delivery_id}` for an id (whitespace and
+ * surrounding quotes dropped, as pasted from a log), `{}` for nothing, `{error}` otherwise.
+ */
+export function parseSearch(text) {
+  const q = String(text || "").trim().replace(/^["'`]+|["'`]+$/g, "");
+  if (!q) return {};
+  if (/^evt_[0-9A-Za-z]+$/.test(q)) return { event_id: q };
+  if (/^dlv_[0-9A-Za-z]+$/.test(q)) return { delivery_id: q };
+  return { error: "Enter an event id (evt_…) or a delivery id (dlv_…)." };
+}
+
+/** The deliveries list's filters from the route's query. */
+export function listFilters(query) {
+  return {
+    status: query.status || "",
+    event_type: query.event_type || "",
+    webhook_id: query.webhook_id || "",
+    event_id: query.event_id || "",
+    delivery_id: query.delivery_id || "",
+    range: query.range || "",
+    since: query.range === "custom" ? query.since || "" : "",
+    until: query.range === "custom" ? query.until || "" : "",
+  };
+}
+
+/** The API query for `filters`, with a preset range resolved against `now`. */
+export function apiQuery(filters, now = Date.now()) {
+  const { range, since, until, ...rest } = filters;
+  return { ...rest, ...rangeBounds({ range, since, until }, now) };
+}
+
+/** The API's 422 `details` name query parameters; these are the form fields that show them. */
+const FIELD_OF_PARAM = { event_id: "search", delivery_id: "search", since: "since", until: "until", status: "status", webhook_id: "webhook_id", event_type: "event_type" };
+
 function filterForm(ctx, filters) {
   const status = h(
     "select",
@@ -64,12 +141,42 @@ function filterForm(ctx, filters) {
   );
   const [type, typeList] = eventTypeInput(ctx, "f-type", "event_type", filters.event_type);
   const hook = webhookSelect(ctx, "f-webhook", filters.webhook_id);
+  const range = h("select", { id: "f-range", name: "range" }, RANGES.map(([v, t]) => h("option", { value: v, selected: v === filters.range }, t)));
+  const since = h("input", { id: "f-since", name: "since", type: "datetime-local", step: 1, value: toLocalInput(filters.since), "aria-describedby": "f-range-zone" });
+  const until = h("input", { id: "f-until", name: "until", type: "datetime-local", step: 1, value: toLocalInput(filters.until), "aria-describedby": "f-range-zone" });
+  const search = h("input", {
+    id: "f-search",
+    name: "search",
+    type: "search",
+    value: filters.event_id || filters.delivery_id,
+    placeholder: "evt_… or dlv_…",
+    spellcheck: "false",
+    autocomplete: "off",
+    "aria-describedby": "f-search-hint",
+  });
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "local time";
+  const custom = h(
+    "div",
+    { class: "range-custom", hidden: filters.range !== "custom" },
+    h("div", { class: "form-field", "data-field": "since" }, h("label", { for: "f-since" }, "From"), since),
+    h("div", { class: "form-field", "data-field": "until" }, h("label", { for: "f-until" }, "To"), until),
+    h("p", { class: "hint", id: "f-range-zone" }, `Times in ${zone}; either may be left empty.`),
+  );
   const form = h(
     "form",
-    { class: "filters", role: "search", "aria-label": "Filter deliveries" },
-    h("div", { class: "form-field" }, h("label", { for: "f-status" }, "Status"), status),
-    h("div", { class: "form-field" }, h("label", { for: "f-type" }, "Event type"), type, typeList),
-    h("div", { class: "form-field grow" }, h("label", { for: "f-webhook" }, "Webhook"), hook),
+    { class: "filters", role: "search", "aria-label": "Filter deliveries", novalidate: true },
+    h("div", { class: "form-field", "data-field": "status" }, h("label", { for: "f-status" }, "Status"), status),
+    h("div", { class: "form-field", "data-field": "event_type" }, h("label", { for: "f-type" }, "Event type"), type, typeList),
+    h("div", { class: "form-field grow", "data-field": "webhook_id" }, h("label", { for: "f-webhook" }, "Webhook"), hook),
+    h("div", { class: "form-field", "data-field": "range" }, h("label", { for: "f-range" }, "Time"), range),
+    custom,
+    h(
+      "div",
+      { class: "form-field grow", "data-field": "search" },
+      h("label", { for: "f-search" }, "Find by id"),
+      search,
+      h("p", { class: "hint visually-hidden", id: "f-search-hint" }, "An event id lists its deliveries; a delivery id opens it."),
+    ),
     h(
       "div",
       { class: "filter-actions" },
@@ -77,40 +184,97 @@ function filterForm(ctx, filters) {
       h("a", { class: "btn", href: "#/deliveries" }, "Clear"),
     ),
   );
-  // Choosing from a select applies at once; typing an event type waits for Enter or Apply.
+  // Choosing from a select applies at once; typing (a type, an id, a time) waits for Enter or
+  // Apply. "Custom range…" only opens the two inputs.
   const apply = (e) => {
     if (e) e.preventDefault();
-    ctx.navigate("deliveries", { status: status.value, event_type: type.value.trim(), webhook_id: hook.value });
+    clearFieldErrors(form);
+    const found = parseSearch(search.value);
+    if (found.error) return showFieldErrors(form, { details: [{ field: "search", message: found.error }] });
+    if (found.delivery_id) {
+      ctx.navigate(`deliveries/${encodeURIComponent(found.delivery_id)}`);
+      return;
+    }
+    const query = { status: status.value, event_type: type.value.trim(), webhook_id: hook.value, event_id: found.event_id, range: range.value };
+    if (range.value === "custom") {
+      const from = fromLocalInput(since.value);
+      const to = fromLocalInput(until.value);
+      const errors = [];
+      if (from === null) errors.push({ field: "since", message: "is not a date and time" });
+      if (to === null) errors.push({ field: "until", message: "is not a date and time" });
+      if (from && to && to < from) errors.push({ field: "until", message: "must not be before From" });
+      if (errors.length) return showFieldErrors(form, { details: errors });
+      Object.assign(query, { since: from, until: to });
+    }
+    ctx.navigate("deliveries", query);
   };
   form.addEventListener("submit", apply);
   status.addEventListener("change", () => apply());
   hook.addEventListener("change", () => apply());
+  range.addEventListener("change", () => {
+    if (range.value === "custom") {
+      custom.hidden = false;
+      since.focus();
+    } else apply();
+  });
+  /** Shows a 422 from the list call beside the fields its details name. */
+  form.showApiError = (err) =>
+    showFieldErrors(form, { details: (err.details || []).map((d) => ({ ...d, field: FIELD_OF_PARAM[d.field] || d.field })) });
   return form;
+}
+
+/** The columns of the CSV export, in order: the list's fields. */
+export const CSV_COLUMNS = ["id", "event_id", "event_type", "webhook_id", "status", "attempts", "last_response_status", "last_error", "created_at", "delivered_at"];
+/** Rows an export takes at most: beyond that, narrow the filters. */
+export const EXPORT_CAP = 10_000;
+
+/**
+ * Every delivery matching `query`, following `next_cursor` 1,000 at a time, up to `cap`;
+ * `onProgress(n)` after each page. Answers `{rows, truncated}`.
+ */
+export async function fetchAll(query, { cap = EXPORT_CAP, onProgress = () => {}, fetchPage = (q) => get("/api/v1/deliveries", q) } = {}) {
+  const rows = [];
+  let cursor;
+  for (;;) {
+    const page = await fetchPage({ ...query, limit: Math.min(1000, cap - rows.length), cursor });
+    rows.push(...page.data);
+    onProgress(rows.length);
+    cursor = page.next_cursor;
+    if (!cursor) return { rows, truncated: false };
+    if (rows.length >= cap) return { rows, truncated: true };
+  }
+}
+
+function exportName(now = new Date()) {
+  const d = now;
+  return `deliveries-${d.getFullYear()}${pad(d.getMonth() + 1)}${pad(d.getDate())}-${pad(d.getHours())}${pad(d.getMinutes())}${pad(d.getSeconds())}.csv`;
 }
 
 /** The deliveries list. */
 export function list(root, route, ctx) {
   ctx.title("Deliveries");
-  const filters = {
-    status: route.query.status || "",
-    event_type: route.query.event_type || "",
-    webhook_id: route.query.webhook_id || "",
-  };
-  const filtered = filters.status || filters.event_type || filters.webhook_id;
+  const filters = listFilters(route.query);
+  const filtered = Object.values(filters).some(Boolean);
   const body = h("div", {}, loading("Loading deliveries…"));
   const more = h("div", { class: "more" });
   const refresh = h("button", { type: "button", class: "btn btn-small" }, "Refresh");
+  const exportBtn = h("button", { type: "button", class: "btn btn-small", id: "export-csv" }, "Export CSV");
+  const exportNote = h("p", { class: "action-note", role: "status", id: "export-note" });
+  const form = filterForm(ctx, filters);
+  const eventNote = filters.event_id
+    ? h("p", { class: "hint", id: "event-filter" }, "Deliveries of the event ", link(["events", filters.event_id], filters.event_id, { class: "mono" }), ".")
+    : null;
   root.append(
     h(
       "div",
       { class: "page-head" },
       h("div", {}, h("h1", {}, "Deliveries"), h("p", { class: "muted" }, "Every event sent to every webhook, newest first.")),
-      h("div", { class: "page-actions" }, refresh),
+      h("div", { class: "page-actions" }, exportBtn, refresh),
     ),
-    filterForm(ctx, filters),
-    body,
-    more,
+    ...[form, eventNote, exportNote, body, more].filter(Boolean),
   );
+  // A preset range counts back from the moment the list loads; the export uses the same bounds.
+  let query = apiQuery(filters);
 
   const rows = new Map(); // id → {data, tr}
   let tbody = null;
@@ -169,14 +333,15 @@ export function list(root, route, ctx) {
     );
   };
 
-  const pager = morePager(more, (cursor) => get("/api/v1/deliveries", { ...filters, cursor, limit: 50 }), (d) => upsert(d), "deliveries");
+  const pager = morePager(more, (cursor) => get("/api/v1/deliveries", { ...query, cursor, limit: 50 }), (d) => upsert(d), "deliveries");
 
   let generation = 0;
   const load = async () => {
     const mine = ++generation;
     try {
       await ctx.webhooks.load().catch(() => null);
-      const page = await get("/api/v1/deliveries", { ...filters, limit: 50 });
+      query = apiQuery(filters);
+      const page = await get("/api/v1/deliveries", { ...query, limit: 50 });
       if (mine !== generation) return;
       rows.clear();
       pager.cursor = page.next_cursor;
@@ -187,11 +352,32 @@ export function list(root, route, ctx) {
       }
       pager.render();
     } catch (err) {
-      if (mine === generation) fill(body, errorBox(err, "Could not load deliveries"));
+      if (mine !== generation) return;
+      fill(body, errorBox(err, "Could not load deliveries"));
+      if (err.status === 422) form.showApiError(err);
     }
   };
   refresh.addEventListener("click", load);
   load();
+
+  exportBtn.addEventListener("click", async () => {
+    exportBtn.disabled = true;
+    fill(exportNote, loading("Exporting…"));
+    try {
+      const { rows: all, truncated } = await fetchAll(query, { onProgress: (n) => fill(exportNote, loading(`Exporting… ${n.toLocaleString()} rows`)) });
+      download(exportName(), toCsv(CSV_COLUMNS, all));
+      fill(
+        exportNote,
+        truncated
+          ? `Exported the first ${EXPORT_CAP.toLocaleString()} deliveries; more match. Narrow the filters (a shorter time range) to export the rest.`
+          : `Exported ${all.length.toLocaleString()} ${all.length === 1 ? "delivery" : "deliveries"}.`,
+      );
+    } catch (err) {
+      fill(exportNote, errorBox(err, "Could not export"));
+    } finally {
+      exportBtn.disabled = false;
+    }
+  });
 
   const offDelivery = ctx.stream.on("delivery", async (d) => {
     if (rows.has(d.id)) {
@@ -199,7 +385,7 @@ export function list(root, route, ctx) {
       return;
     }
     // Only a new delivery (created_at set) can be added: an attempt carries only the changes.
-    if (!d.created_at || !matchesFilters(d, filters) || !body.isConnected) return;
+    if (!d.created_at || !matchesFilters(d, query) || !body.isConnected) return;
     if (!ctx.webhooks.get(d.webhook_id)) await ctx.webhooks.load(true).catch(() => null);
     if (!tbody || !tbody.isConnected) renderTable();
     upsert({ ...d }, { prepend: true, fresh: true });
@@ -216,9 +402,40 @@ function attemptOk(a) {
   return !a.error && a.response_status >= 200 && a.response_status < 300;
 }
 
-function attemptCard(a, open) {
+/** A word for the shell in single quotes: `'` becomes `'\''`. */
+export function shellQuote(text) {
+  return `'${String(text).replace(/'/g, "'\\''")}'`;
+}
+
+/** Headers curl works out itself (a stale Content-Length would cut or hang the body). */
+const CURL_SKIPS = new Set(["content-length", "host", "connection", "transfer-encoding"]);
+
+/**
+ * An attempt as a curl command: `request` ({method, url, body} of the delivery detail) with the
+ * attempt's headers as sent. The API redacts signatures, so a comment says the copy will not
+ * verify until it is signed again.
+ */
+export function curlCommand(request, attempt, deliveryId) {
+  const headers = attempt.request_headers && typeof attempt.request_headers === "object" ? Object.entries(attempt.request_headers) : [];
+  const redacted = headers.filter(([, v]) => typeof v === "string" && v.includes("[redacted]")).map(([k]) => k);
+  const lines = [`# Attempt ${attempt.n} of ${deliveryId}, as hookrelay sent it.`];
+  if (redacted.length) {
+    lines.push(`# ${redacted.join(", ")}: redacted by hookrelay; a receiver that checks signatures`, "# refuses this copy unless you sign the body again with the webhook's secret.");
+  }
+  const parts = [`curl -X ${request.method || "POST"} ${shellQuote(request.url)}`];
+  for (const [k, v] of headers) {
+    if (CURL_SKIPS.has(k.toLowerCase())) continue;
+    parts.push(`-H ${shellQuote(`${k}: ${typeof v === "string" ? v : JSON.stringify(v)}`)}`);
+  }
+  parts.push(`--data-raw ${shellQuote(request.body)}`);
+  return `${lines.join("\n")}\n${parts.join(" \\\n  ")}\n`;
+}
+
+function attemptCard(a, open, request, deliveryId) {
   const ok = attemptOk(a);
   const headers = a.request_headers && typeof a.request_headers === "object" ? Object.entries(a.request_headers) : [];
+  const curl = request ? copyButton(() => curlCommand(request, a, deliveryId), "Copy as curl") : null;
+  if (curl) curl.dataset.action = "copy-curl";
   return h(
     "article",
     { class: ["attempt", ok ? "attempt-ok" : "attempt-bad"], "data-n": a.n },
@@ -228,6 +445,7 @@ function attemptCard(a, open) {
       h("h3", {}, `Attempt ${a.n}`),
       badge(ok ? "succeeded" : "failed", ok ? "succeeded" : "failed"),
       h("span", { class: "attempt-meta" }, timeEl(a.started_at, "both"), " · ", `${a.duration_ms} ms`, " · response ", httpStatus(a.response_status)),
+      curl,
     ),
     a.error
       ? h("div", { class: "attempt-error" }, h("p", { class: "label" }, "Error", a.error_kind ? [" · ", mono(a.error_kind)] : null), h("pre", { class: "error-text", tabindex: 0 }, a.error))
@@ -337,7 +555,7 @@ export function detail(root, route, ctx) {
         { class: "section", "aria-labelledby": "attempts-title" },
         h("h2", { id: "attempts-title" }, `Attempts (${attempts.length})`),
         attempts.length
-          ? h("div", { class: "attempts" }, attempts.map((a, i) => attemptCard(a, i === 0)))
+          ? h("div", { class: "attempts" }, attempts.map((a, i) => attemptCard(a, i === 0, d.request, d.id)))
           : emptyState("No attempt yet.", d.status === "pending" ? "The first attempt is queued; it appears here when it is made." : null),
       ),
     );

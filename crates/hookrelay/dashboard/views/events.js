@@ -4,6 +4,7 @@
 import { get, getExact } from "../api.js";
 import { badge, clear, copyButton, emptyState, errorBox, fields, fill, h, httpStatus, jsonText, jsonView, link, loading, mono, table, timeEl, morePager } from "../dom.js";
 import { errorSnippet, eventTypeInput, mergeDelivery, webhookLink } from "./deliveries.js";
+import { replayEventDialog } from "./replay.js";
 
 export function list(root, route, ctx) {
   ctx.title("Events");
@@ -94,27 +95,64 @@ export function detail(root, route, ctx) {
   );
   const deliveries = new Map();
   let tbody = null;
-  const deliveryRow = (d) =>
+  let event = null;
+  // Shown above the deliveries; kept across re-renders so a replay's result stays in view.
+  const replayNote = h("div", { class: "action-note", role: "status", id: "replay-result" });
+  const countTitle = h("h2", { id: "ed-title" });
+  const setCount = () => fill(countTitle, `Deliveries (${deliveries.size})`);
+  const deliveryRow = (d, fresh) =>
     h(
       "tr",
-      { "data-id": d.id, class: `row-${d.status}` },
+      { "data-id": d.id, "data-status": d.status, class: [`row-${d.status}`, fresh ? "flash row-new" : null] },
       h("td", {}, link(["deliveries", d.id], d.id, { class: "mono" })),
       h("td", { class: "col-url" }, webhookLink(ctx, d.webhook_id)),
       h("td", {}, badge(d.status)),
       h("td", { class: "num" }, String(d.attempts)),
       h("td", { class: "col-response" }, httpStatus(d.last_response_status), d.last_error ? [" ", errorSnippet(d.last_error)] : null),
     );
+  const replayBtn = ctx.canWrite ? h("button", { type: "button", class: "btn btn-primary", id: "replay-event" }, "Replay") : null;
+  if (replayBtn) {
+    replayBtn.addEventListener("click", async () => {
+      if (!event) return;
+      const res = await replayEventDialog(ctx, event);
+      replayBtn.focus();
+      if (!res) return;
+      const n = res.deliveries;
+      fill(replayNote,
+        n === 0
+          ? "Replayed: no webhook matches this event now, so no delivery was created."
+          : `Replayed: ${n} new ${n === 1 ? "delivery" : "deliveries"}. ${ctx.stream.status === "live" ? "They appear below as they are sent." : "Live updates are off: press Refresh to follow them."}`,
+      );
+      // Without the stream the new rows would never come: fetch the event again.
+      if (ctx.stream.status !== "live") load();
+    });
+  }
+  const refreshBtn = h("button", { type: "button", class: "btn" }, "Refresh");
+  refreshBtn.addEventListener("click", () => load());
+
   const render = (e) => {
+    event = e;
     ctx.title(`${e.type} · ${id}`);
     const t = table("Deliveries of this event", ["Delivery", { text: "Webhook", class: "col-url" }, "Status", { text: "Attempts", class: "num" }, "Last response"], []);
     tbody = t.tbody;
+    deliveries.clear();
     for (const d of e.deliveries || []) {
       const tr = deliveryRow(d);
       deliveries.set(d.id, { data: d, tr });
       tbody.append(tr);
     }
+    setCount();
+    const empty = emptyState("No webhook matched this event.", "Deliveries are created for every webhook whose patterns match the type.");
+    // A replay's first delivery replaces the empty state with the table.
+    t.el.hidden = deliveries.size === 0;
+    empty.hidden = deliveries.size > 0;
     fill(content,
-      h("div", { class: "page-head" }, h("div", {}, h("h1", {}, e.type), h("p", { class: "muted" }, mono(id), " ", copyButton(id, "Copy id")))),
+      h(
+        "div",
+        { class: "page-head" },
+        h("div", {}, h("h1", {}, e.type), h("p", { class: "muted" }, mono(id), " ", copyButton(id, "Copy id"))),
+        h("div", { class: "page-actions" }, replayBtn, h("a", { class: "btn", href: ctx.href("deliveries", { event_id: id }) }, "In deliveries"), refreshBtn),
+      ),
       fields([
         ["Type", h("strong", {}, e.type)],
         ["Source", e.source ? link(["sources"], e.source) : h("span", { class: "muted" }, "sent through the API")],
@@ -128,14 +166,13 @@ export function detail(root, route, ctx) {
         h("div", { class: "section-head" }, h("h2", { id: "data-title" }, "Data"), copyButton(() => jsonText(e.data), "Copy JSON")),
         jsonView(e.data, "Event data"),
       ),
-      h(
-        "section",
-        { class: "section", "aria-labelledby": "ed-title" },
-        h("h2", { id: "ed-title" }, `Deliveries (${(e.deliveries || []).length})`),
-        (e.deliveries || []).length ? t.el : emptyState("No webhook matched this event.", "Deliveries are created for every webhook whose patterns match the type."),
-      ),
+      h("section", { class: "section", "aria-labelledby": "ed-title" }, countTitle, replayNote, t.el, empty),
     );
+    tableEl = t.el;
+    emptyEl = empty;
   };
+  let tableEl = null;
+  let emptyEl = null;
   const load = async () => {
     try {
       await ctx.webhooks.load().catch(() => null);
@@ -145,9 +182,22 @@ export function detail(root, route, ctx) {
     }
   };
   load();
-  const offDelivery = ctx.stream.on("delivery", (d) => {
+  const offDelivery = ctx.stream.on("delivery", async (d) => {
     const row = deliveries.get(d.id);
-    if (!row) return;
+    if (!row) {
+      // A new delivery of this event (a replay, from here or elsewhere) goes on top.
+      if (!tbody || d.event_id !== id || !d.created_at) return;
+      if (!ctx.webhooks.get(d.webhook_id)) await ctx.webhooks.load(true).catch(() => null);
+      if (deliveries.has(d.id)) return;
+      const data = { ...d };
+      const tr = deliveryRow(data, true);
+      deliveries.set(d.id, { data, tr });
+      tbody.prepend(tr);
+      tableEl.hidden = false;
+      emptyEl.hidden = true;
+      setCount();
+      return;
+    }
     mergeDelivery(row.data, d);
     const tr = deliveryRow(row.data);
     row.tr.replaceWith(tr);

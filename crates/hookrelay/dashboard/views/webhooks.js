@@ -3,6 +3,7 @@
 
 import { del, get, patch, post } from "../api.js";
 import { rotateDialog } from "./webhook-edit.js";
+import { replayWebhookDialog } from "./replay.js";
 import { badge, clear, confirmDialog, copyButton, emptyState, errorBox, fields, fill, h, httpStatus, jsonView, link, loading, mono, table, timeEl, morePager } from "../dom.js";
 
 const KINDS = [
@@ -278,7 +279,13 @@ export function detail(root, route, ctx) {
         await rotateDialog(webhook, rotated);
         if (!rotated.firstChild) rotate.focus();
       });
-      actions.push(editLink, toggle, test, rotate, remove);
+      const replay = h("button", { type: "button", class: "btn", id: "replay-webhook" }, "Replay since…");
+      replay.addEventListener("click", async () => {
+        const r = await replayWebhookDialog(webhook);
+        replay.focus();
+        if (r) fill(note, h("span", { id: "replay-queued" }, `Replay queued ${r.queued} ${r.queued === 1 ? "delivery" : "deliveries"}.`), " ", h("a", { href: ctx.href("deliveries", { webhook_id: id }) }, "See its deliveries"));
+      });
+      actions.push(editLink, toggle, test, replay, rotate, remove);
     }
     fill(content,
       h(

@@ -63,6 +63,8 @@ const ASSETS: &[Asset] = &[
     asset!("views/source-edit.js", JS),
     asset!("views/event-types.js", JS),
     asset!("views/settings.js", JS),
+    asset!("csv.js", JS),
+    asset!("views/replay.js", JS),
 ];
 
 /// Strong validators, computed once: a content hash, so an upgraded binary changes them.

@@ -6,7 +6,9 @@ import { test } from "node:test";
 
 import { RawNumber, jsonText, relTime } from "../../dashboard/dom.js";
 import { LiveStream, SseParser, matchesFilters } from "../../dashboard/stream.js";
-import { mergeDelivery } from "../../dashboard/views/deliveries.js";
+import { apiQuery, curlCommand, fetchAll, fromLocalInput, listFilters, mergeDelivery, parseSearch, rangeBounds, shellQuote, toLocalInput } from "../../dashboard/views/deliveries.js";
+import { csvCell, parseCsv, toCsv } from "../../dashboard/csv.js";
+import { execFileSync } from "node:child_process";
 import { health } from "../../dashboard/views/webhooks.js";
 import { patternMatches, suggestions } from "../../dashboard/views/webhook-edit.js";
 import { same } from "../../dashboard/views/forms.js";
@@ -49,6 +51,109 @@ test("filters match status, event type and webhook", () => {
   assert.ok(!matchesFilters(d, { status: "failed" }));
   assert.ok(!matchesFilters(d, { event_type: "member.deleted" }));
   assert.ok(!matchesFilters(d, { webhook_id: "wh_2" }));
+});
+
+test("filters match event, delivery and the time range as the API does (since inclusive, until exclusive)", () => {
+  const d = { id: "dlv_1", event_id: "evt_1", status: "pending", created_at: "2026-11-23T10:00:00.000Z" };
+  assert.ok(matchesFilters(d, { event_id: "evt_1", delivery_id: "dlv_1" }));
+  assert.ok(!matchesFilters(d, { event_id: "evt_2" }));
+  assert.ok(!matchesFilters(d, { delivery_id: "dlv_2" }));
+  assert.ok(matchesFilters(d, { since: "2026-11-23T10:00:00.000Z" }));
+  assert.ok(!matchesFilters(d, { since: "2026-11-23T10:00:00.001Z" }));
+  assert.ok(!matchesFilters(d, { until: "2026-11-23T10:00:00.000Z" }));
+  assert.ok(matchesFilters(d, { since: "2026-11-23T09:00:00Z", until: "2026-11-23T10:00:00.001Z" }));
+  assert.ok(!matchesFilters({ ...d, created_at: null }, { since: "2026-11-23T09:00:00Z" }));
+});
+
+test("time ranges: presets count back from now, custom keeps its bounds, the hash keeps the preset", () => {
+  const now = Date.parse("2026-11-23T10:00:00.000Z");
+  assert.deepEqual(rangeBounds({ range: "1h" }, now), { since: "2026-11-23T09:00:00.000Z", until: "" });
+  assert.deepEqual(rangeBounds({ range: "24h" }, now), { since: "2026-11-22T10:00:00.000Z", until: "" });
+  assert.deepEqual(rangeBounds({ range: "7d" }, now), { since: "2026-11-16T10:00:00.000Z", until: "" });
+  assert.deepEqual(rangeBounds({ range: "custom", since: "a", until: "b" }, now), { since: "a", until: "b" });
+  assert.deepEqual(rangeBounds({ since: "ignored without range=custom" }, now), { since: "", until: "" });
+  const f = listFilters({ range: "1h", since: "stale", status: "failed" });
+  assert.equal(f.since, "", "a preset ignores a since left in the address");
+  assert.deepEqual(apiQuery(f, now), { status: "failed", event_type: "", webhook_id: "", event_id: "", delivery_id: "", since: "2026-11-23T09:00:00.000Z", until: "" });
+});
+
+test("datetime-local values round-trip through RFC 3339 in the viewer's zone", () => {
+  for (const iso of ["2026-11-23T10:00:05.000Z", "2026-03-29T01:30:00.000Z", "2026-07-01T23:59:59.000Z"]) {
+    const local = toLocalInput(iso);
+    assert.match(local, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$/);
+    assert.equal(fromLocalInput(local), iso);
+  }
+  assert.equal(fromLocalInput(""), "");
+  assert.equal(fromLocalInput("not a time"), null);
+  assert.equal(toLocalInput(""), "");
+});
+
+test("the search box: event ids filter, delivery ids open, anything else is explained", () => {
+  assert.deepEqual(parseSearch(" evt_01JABC "), { event_id: "evt_01JABC" });
+  assert.deepEqual(parseSearch('"dlv_01JABC"'), { delivery_id: "dlv_01JABC" });
+  assert.deepEqual(parseSearch(""), {});
+  assert.ok(parseSearch("wh_01JABC").error);
+  assert.ok(parseSearch("evt_01 OR 1=1").error);
+});
+
+test("CSV: RFC 4180 quoting of commas, quotes and line breaks, and it parses back", () => {
+  assert.equal(csvCell(null), "");
+  assert.equal(csvCell(500), "500");
+  assert.equal(csvCell("plain"), "plain");
+  assert.equal(csvCell('say "hi", twice'), '"say ""hi"", twice"');
+  assert.equal(csvCell("two\nlines"), '"two\nlines"');
+  const rows = [
+    { id: "dlv_1", n: 1, err: 'HTTP 500: "boom", then\r\nmore' },
+    { id: "dlv_2", n: null, err: "" },
+  ];
+  const text = toCsv(["id", "n", "err"], rows);
+  assert.ok(text.endsWith("\r\n"));
+  assert.deepEqual(parseCsv(text), [
+    ["id", "n", "err"],
+    ["dlv_1", "1", 'HTTP 500: "boom", then\r\nmore'],
+    ["dlv_2", "", ""],
+  ]);
+});
+
+test("export follows next_cursor 1,000 at a time and stops at the cap", async () => {
+  const pages = [];
+  const fetchPage = async (q) => {
+    pages.push(q);
+    const start = q.cursor ? Number(q.cursor) : 0;
+    const n = Math.min(q.limit, 2500 - start);
+    const data = Array.from({ length: n }, (_, i) => ({ id: start + i }));
+    return { data, next_cursor: start + n < 2500 ? String(start + n) : null };
+  };
+  const all = await fetchAll({ status: "failed" }, { fetchPage });
+  assert.equal(all.rows.length, 2500);
+  assert.equal(all.truncated, false);
+  assert.deepEqual(pages.map((p) => [p.limit, p.cursor, p.status]), [[1000, undefined, "failed"], [1000, "1000", "failed"], [1000, "2000", "failed"]]);
+  pages.length = 0;
+  const capped = await fetchAll({}, { fetchPage, cap: 1500 });
+  assert.equal(capped.rows.length, 1500);
+  assert.equal(capped.truncated, true);
+  assert.deepEqual(pages.map((p) => p.limit), [1000, 500]);
+});
+
+test("copy as curl: the URL, the headers as sent, the body, shell-safe; content-length left out", () => {
+  assert.equal(shellQuote("it's"), "'it'\\''s'");
+  const body = `{"event":"a.b","data":{"q":"it's \\"quoted\\"\nand $HOME"}}`;
+  const cmd = curlCommand(
+    { method: "POST", url: "https://example.com/hook?a=1&b=2", body },
+    { n: 2, request_headers: { "content-type": "application/json", "content-length": "99", "webhook-signature": "[redacted]", "x-team": "crm 'north'" } },
+    "dlv_1",
+  );
+  assert.match(cmd, /^# Attempt 2 of dlv_1/);
+  assert.match(cmd, /webhook-signature: redacted by hookrelay/);
+  assert.ok(!/content-length/.test(cmd.split("\n").filter((l) => !l.startsWith("#")).join("\n")));
+  // The shell reads back exactly the URL, headers and body: run it through sh with echo for curl.
+  const script = cmd.replace(/^curl /m, "printf '%s\\n' ");
+  const out = execFileSync("sh", ["-c", script], { encoding: "utf8" });
+  const args = out.split("\n");
+  assert.deepEqual(args.slice(0, 4), ["-X", "POST", "https://example.com/hook?a=1&b=2", "-H"]);
+  assert.ok(out.includes("x-team: crm 'north'\n"));
+  assert.ok(out.includes("webhook-signature: [redacted]\n"));
+  assert.ok(out.endsWith(`--data-raw\n${body}\n`), out);
 });
 
 test("an attempt's change merges into the row and keeps its creation time", () => {
