@@ -508,3 +508,152 @@ async fn dashboard_works_in_a_real_browser() {
     assert_eq!(d["status"], "succeeded", "{d}");
     server.stop().await;
 }
+
+/// Runs `tests/browser/<spec>` with `envs` (plus the server, the key, the screenshots folder and
+/// Chromium) and fails with its output unless it says "all steps passed".
+async fn run_browser_spec(server: &TestServer, spec: &str, shots: &Path, envs: &[(&str, String)]) {
+    let chromium = std::env::var("HR_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "the dashboard's browser tests need Chromium at {chromium} (apt-get install chromium); \
+         they are never skipped"
+    );
+    let dir = browser_dir();
+    assert!(
+        dir.join("node_modules/playwright-core").is_dir(),
+        "run `npm ci` in {} first (./scripts/test does): the browser test is never skipped",
+        dir.display()
+    );
+    // Only this run's pictures: a stale failure screenshot would mislead.
+    let _ = std::fs::remove_dir_all(shots);
+    let mut command = tokio::process::Command::new("node");
+    command
+        .arg(dir.join(spec))
+        .current_dir(&dir)
+        .env("HR_BASE_URL", &server.base)
+        .env("HR_API_KEY", &server.admin_key)
+        .env("HR_SCREENSHOTS", shots)
+        .env("HR_CHROMIUM", &chromium)
+        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let child = command
+        .spawn()
+        .expect("run node (Node.js 20 or later must be installed)");
+    let output = tokio::time::timeout(Duration::from_secs(300), child.wait_with_output())
+        .await
+        .expect("the browser test finishes within 5 minutes")
+        .expect("node ran");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stdout.contains("all steps passed"),
+        "{spec} failed ({}); screenshots in {}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        output.status,
+        shots.display()
+    );
+}
+
+/// Deliveries, events and replay in Chromium (`tests/browser/deliveries.spec.mjs`): the time
+/// range and id search, the CSV export checked against the API, copy as curl, an event replayed
+/// to one chosen webhook arriving live, and a bulk replay of a webhook's failures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_export_and_replay_work_in_a_real_browser() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let (email, password) = ("ops@example.com", "correct-horse-battery-1");
+    let (viewer_email, viewer_password) = ("viewer@example.com", "viewer-password-1234");
+    create_user(&server, email, password, "admin").await;
+    create_user(&server, viewer_email, viewer_password, "viewer").await;
+
+    let healthy = Receiver::start().await;
+    let flaky = Receiver::start().await;
+    flaky.set_default(Reply::status(500).body("upstream exploded"));
+    server
+        .webhook(
+            json!({"url": healthy.url("/billing?src=hookrelay"), "events": ["order.*"],
+                        "description": "Billing", "headers": {"X-Team": "billing"}}),
+        )
+        .await;
+    let crm = server
+        .webhook(json!({"url": flaky.url("/crm"), "events": ["order.*"],
+                        "description": "CRM (flaky)", "retry_schedule_seconds": []}))
+        .await;
+    // A transform that renders broken JSON for paid orders: its error text (commas, quotes)
+    // must survive the CSV's quoting.
+    server
+        .webhook(json!({"url": healthy.url("/reshaped"), "events": ["order.paid"],
+                        "description": "Reshaper (broken)", "transform": "{\"a\": 1 {{ data.amount }}}"}))
+        .await;
+    // Subscribed to other events: an order reaches it only when chosen in a replay.
+    let audit = server
+        .webhook(json!({"url": healthy.url("/audit"), "events": ["audit.*"], "description": "Audit log"}))
+        .await;
+    let id = |v: &Value| v["id"].as_str().unwrap().to_owned();
+
+    let mut early = Vec::new();
+    for i in 1..=3 {
+        let e = server
+            .emit(json!({"type": "order.created", "data": {"order": format!("ord_{i}"), "note": "it's \"new\", ok"}}))
+            .await;
+        early.push(id(&e));
+    }
+    wait_for_count(&server, "failed", 3).await;
+    wait_for_count(&server, "succeeded", 3).await;
+    // The split between the early and the late events, on a whole second (datetime-local
+    // inputs go to the second), strictly after every early delivery.
+    let now = chrono::Utc::now();
+    let split = chrono::DateTime::<chrono::Utc>::from_timestamp(now.timestamp() + 1, 0).unwrap();
+    eventually(
+        Duration::from_secs(3),
+        "the split second to pass",
+        || async {
+            (chrono::Utc::now() > split + chrono::Duration::milliseconds(20)).then_some(())
+        },
+    )
+    .await;
+    let mut late = Vec::new();
+    for i in 4..=5 {
+        let e = server
+            .emit(json!({"type": "order.paid", "data": {"order": format!("ord_{i}"), "amount": i * 1000}}))
+            .await;
+        late.push(id(&e));
+    }
+    wait_for_count(&server, "failed", 7).await;
+    wait_for_count(&server, "succeeded", 5).await;
+
+    let control = control_server(flaky.clone()).await;
+    let shots = screenshots_dir().with_file_name("deliveries-screenshots");
+    run_browser_spec(
+        &server,
+        "deliveries.spec.mjs",
+        &shots,
+        &[
+            ("HR_EMAIL", email.into()),
+            ("HR_PASSWORD", password.into()),
+            ("HR_VIEWER_EMAIL", viewer_email.into()),
+            ("HR_VIEWER_PASSWORD", viewer_password.into()),
+            ("HR_CONTROL_URL", control),
+            (
+                "HR_SPLIT",
+                split.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            ),
+            ("HR_EARLY_EVENT", early[0].clone()),
+            ("HR_LATE_EVENT", late[0].clone()),
+            ("HR_CRM_WEBHOOK", id(&crm)),
+            ("HR_AUDIT_WEBHOOK", id(&audit)),
+        ],
+    )
+    .await;
+    // What the browser did reached the server: the chosen replay went to the audit webhook only.
+    let (_, e) = server.get(&format!("/api/v1/events/{}", early[0])).await;
+    let to_audit: Vec<&Value> = e["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["webhook_id"] == audit["id"])
+        .collect();
+    assert_eq!(to_audit.len(), 1, "{e}");
+    server.stop().await;
+}
