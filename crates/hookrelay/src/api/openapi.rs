@@ -17,7 +17,7 @@ use super::error::ErrorBody;
 use super::AppState;
 use super::{
     dashboard, deliveries, event_types, events, health, ingest, keys, login, me, portal, quotas,
-    relay, replay, sources, stream, tenants, users, webhooks,
+    relay, replay, sources, stats, stream, tenants, users, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -61,7 +61,7 @@ Dashboard users (choices the contract leaves open): an email is a login name, st
         events::emit, events::emit_batch, events::list, events::read,
         deliveries::list, deliveries::read, deliveries::retry,
         deliveries::list_dlq, deliveries::retry_dlq, deliveries::retry_dlq_bulk,
-        quotas::read,
+        quotas::read, stats::overview,
         sources::create, sources::list, sources::read, sources::update, sources::remove,
         sources::requests, ingest::ingest,
         health::health, health::ready, health::metrics,
@@ -69,7 +69,7 @@ Dashboard users (choices the contract leaves open): an email is a login name, st
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth, &ErrorAnswers),
-    tags((name = "webhooks"), (name = "events"), (name = "event-types", description = "the event catalog"), (name = "deliveries"), (name = "dlq"), (name = "sources"), (name = "tenants"), (name = "keys"), (name = "portal", description = "portal links: one tenant's dashboard for someone without an account"), (name = "users", description = "dashboard accounts"), (name = "auth", description = "dashboard sessions"), (name = "stream", description = "live changes for the dashboard"), (name = "relay", description = "`hookrelay listen`: relay webhooks' listeners"), (name = "operations"), (name = "dashboard", description = "the web dashboard served by the binary"))
+    tags((name = "webhooks"), (name = "events"), (name = "event-types", description = "the event catalog"), (name = "deliveries"), (name = "dlq"), (name = "stats", description = "delivery statistics for the dashboard's overview, from per-minute counters"), (name = "sources"), (name = "tenants"), (name = "keys"), (name = "portal", description = "portal links: one tenant's dashboard for someone without an account"), (name = "users", description = "dashboard accounts"), (name = "auth", description = "dashboard sessions"), (name = "stream", description = "live changes for the dashboard"), (name = "relay", description = "`hookrelay listen`: relay webhooks' listeners"), (name = "operations"), (name = "dashboard", description = "the web dashboard served by the binary"))
 )]
 pub struct ApiDoc;
 
