@@ -3,24 +3,14 @@
 // Every wait polls with a deadline; a failure prints the step, saves a screenshot, exits 1.
 
 import { createHmac } from "node:crypto";
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { api, assert, BASE, API_KEY, consoleErrors, env, launch, liveIndicator, main, newContext, newPage, noViolations, pageShots, poll, shot, signIn, signOut, textMatches } from "./common.mjs";
 
-function env(name) {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} must be set (tests/it/dashboard.rs sets it)`);
-  return v;
-}
-
-const BASE = env("HR_BASE_URL");
 const EMAIL = env("HR_EMAIL");
 const PASSWORD = env("HR_PASSWORD");
 const VIEWER_EMAIL = env("HR_VIEWER_EMAIL");
 const VIEWER_PASSWORD = env("HR_VIEWER_PASSWORD");
 const LOCKED_EMAIL = env("HR_LOCKED_EMAIL");
 const MAX_FAILURES = Number(env("HR_LOGIN_MAX_FAILURES"));
-const API_KEY = env("HR_API_KEY");
 const CONTROL = env("HR_CONTROL_URL");
 const FAILED_DELIVERY = env("HR_FAILED_DELIVERY");
 const DLQ_ROW_DELIVERY = env("HR_DLQ_ROW_DELIVERY");
@@ -28,134 +18,17 @@ const FAILING_WEBHOOK = env("HR_FAILING_WEBHOOK");
 const GONE_WEBHOOK = env("HR_GONE_WEBHOOK");
 const RECEIVER_URL = env("HR_RECEIVER_URL");
 const SOURCE_ID = env("HR_SOURCE_ID");
-const SHOTS = env("HR_SCREENSHOTS");
-const CHROMIUM = process.env.HR_CHROMIUM || "/usr/bin/chromium";
-const TIMEOUT = 15_000;
-
-mkdirSync(SHOTS, { recursive: true });
-
-// ---- Small helpers ------------------------------------------------------------------------
 
 let step = "start";
 const log = (msg) => console.log(`[dashboard.spec] ${msg}`);
-
-async function poll(what, fn, timeout = TIMEOUT) {
-  const deadline = Date.now() + timeout;
-  let last;
-  for (;;) {
-    try {
-      last = await fn();
-      if (last) return last;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what} (last: ${last})`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** Waits until `locator`'s text matches `re`; answers the text. */
-async function textMatches(locator, re, what, timeout) {
-  return poll(
-    `${what} to match ${re}`,
-    async () => {
-      const t = (await locator.count()) ? await locator.first().innerText() : "";
-      return re.test(t) ? t : false;
-    },
-    timeout,
-  );
-}
-
-function assert(cond, message) {
-  if (!cond) throw new Error(`assertion failed: ${message}`);
-}
-
-async function api(method, path, body) {
-  const r = await fetch(BASE + path, {
-    method,
-    headers: { Authorization: `Bearer ${API_KEY}`, "Content-Type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await r.text();
-  return { status: r.status, body: text ? JSON.parse(text) : null };
-}
 
 async function control(action) {
   const r = await fetch(`${CONTROL}/${action}`, { method: "POST" });
   assert(r.ok, `control ${action} answered ${r.status}`);
 }
 
-/** A screenshot of the viewport, or of the whole page for detail views (`full`). */
-async function shot(page, name, { full = false } = {}) {
-  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: full });
-}
-
-// ---- The browser --------------------------------------------------------------------------
-
-const consoleErrors = [];
-let browser;
-
-async function newPage(context) {
-  const page = await context.newPage();
-  page.setDefaultTimeout(TIMEOUT);
-  page.on("console", (msg) => {
-    // A 401/404/429 answer is logged by Chromium as a failed resource; those are expected here.
-    if (msg.type() === "error" && !/Failed to load resource/.test(msg.text())) consoleErrors.push(msg.text());
-  });
-  page.on("pageerror", (err) => consoleErrors.push(`uncaught: ${err.message}`));
-  return page;
-}
-
-async function newContext(viewport = { width: 1280, height: 860 }) {
-  const context = await browser.newContext({ viewport, reducedMotion: "reduce" });
-  // Records CSP violations (a Playwright init script runs outside the page's CSP).
-  await context.addInitScript(() => {
-    window.__csp = [];
-    document.addEventListener("securitypolicyviolation", (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`));
-  });
-  return context;
-}
-
-async function noViolations(page) {
-  const csp = await page.evaluate(() => window.__csp || []);
-  assert(csp.length === 0, `CSP violations: ${csp.join("; ")}`);
-  assert((await page.evaluate(() => window.__xss)) === undefined, "a payload ran as script");
-}
-
-async function signIn(page, email, password) {
-  await page.goto(`${BASE}/`);
-  await page.locator("#email").fill(email);
-  await page.locator("#password").fill(password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.locator(".identity").waitFor();
-  await textMatches(page.locator(".identity"), new RegExp(email.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")), "the signed-in identity");
-}
-
-async function signOut(page) {
-  await page.locator("#sign-out").click();
-  await textMatches(page.locator(".signin-message"), /signed out/i, "the signed-out message");
-}
-
-async function liveIndicator(page) {
-  await poll("the live indicator to say Live", async () => (await page.locator(".live").getAttribute("data-state")) === "live");
-}
-
 async function run() {
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      // No --user-data-dir: Playwright refuses it here and starts every launch on a fresh,
-      // empty profile of its own in a temporary folder, removed on close.
-    ],
-  });
+  await launch();
   const context = await newContext();
   const page = await newPage(context);
 
@@ -482,23 +355,6 @@ async function run() {
 
 // ---- Editing everything: webhooks, sources, the event catalog, settings -------------------
 
-/** Light, dark, and a 380 px phone of the current page, named by page. */
-async function pageShots(page, name) {
-  await shot(page, `page-${name}-light`, { full: true });
-  await page.emulateMedia({ colorScheme: "dark" });
-  await shot(page, `page-${name}-dark`, { full: true });
-  await page.emulateMedia({ colorScheme: "light" });
-  await page.setViewportSize({ width: 380, height: 800 });
-  await shot(page, `page-${name}-phone`, { full: true });
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  const wide = await page.evaluate(() => [...document.querySelectorAll("body *")].filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1).slice(0, 5).map((e) => `${e.tagName}.${e.className}`).join(" "));
-  assert(overflow <= 0, `${name} is ${overflow}px wider than a 380px screen (${wide})`);
-  await page.emulateMedia({ colorScheme: "dark" });
-  await shot(page, `page-${name}-phone-dark`, { full: true });
-  await page.emulateMedia({ colorScheme: "light" });
-  await page.setViewportSize({ width: 1280, height: 860 });
-}
-
 async function manageScenarios(page) {
   const hooks = (await api("GET", "/api/v1/webhooks?limit=1000")).body.data;
   const analytics = hooks.find((w) => w.description === "Analytics");
@@ -741,21 +597,4 @@ async function manageScenarios(page) {
   await page.setViewportSize({ width: 1280, height: 860 });
 }
 
-let code = 0;
-try {
-  await run();
-  log("all steps passed");
-} catch (err) {
-  code = 1;
-  console.error(`[dashboard.spec] FAILED at step: ${step}\n${err && err.stack ? err.stack : err}`);
-  if (consoleErrors.length) console.error(`[dashboard.spec] console errors: ${consoleErrors.join(" | ")}`);
-  try {
-    const pages = browser ? browser.contexts().flatMap((c) => c.pages()) : [];
-    for (const [i, p] of pages.entries()) await p.screenshot({ path: join(SHOTS, `failure-${i}.png`), fullPage: true });
-  } catch {
-    // The screenshot is a help, not the result.
-  }
-} finally {
-  if (browser) await browser.close().catch(() => {});
-}
-process.exit(code);
+await main("dashboard.spec", run, () => step);
