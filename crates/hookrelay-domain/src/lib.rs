@@ -13,6 +13,7 @@ pub mod quota;
 pub mod retry;
 pub mod role;
 pub mod signing;
+pub mod stats;
 pub mod status;
 pub mod time;
 pub mod validate;

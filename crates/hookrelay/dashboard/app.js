@@ -8,6 +8,7 @@ import { LiveStream } from "./stream.js";
 import * as deliveries from "./views/deliveries.js";
 import * as dlq from "./views/dlq.js";
 import * as events from "./views/events.js";
+import * as overview from "./views/overview.js";
 import * as catalog from "./views/event-types.js";
 import * as settings from "./views/settings.js";
 import * as sourceEdit from "./views/source-edit.js";
@@ -20,6 +21,7 @@ const notices = document.getElementById("notices");
 
 /** Sections in the navigation, in order. */
 const SECTIONS = [
+  ["overview", "Overview"],
   ["deliveries", "Deliveries"],
   ["dlq", "Dead letters"],
   ["events", "Events"],
@@ -31,6 +33,7 @@ const SECTIONS = [
 
 /** Routes: path segments → view. A view renders into `root` and may return a cleanup. */
 const ROUTES = [
+  [["overview"], overview.page],
   [["deliveries"], deliveries.list],
   [["deliveries", ":id"], deliveries.detail],
   [["dlq"], dlq.list],
@@ -159,7 +162,8 @@ function route() {
   const keepFocus = path === lastPath && document.activeElement && document.activeElement.id ? document.activeElement.id : null;
   lastPath = path;
   if (segments.length === 0) {
-    location.replace("#/deliveries");
+    // The portal has no overview: its landing is the deliveries list.
+    location.replace(inPortal ? "#/deliveries" : "#/overview");
     return;
   }
   if (current && current.cleanup) {
@@ -293,7 +297,7 @@ function renderShell() {
   const header = h(
     "header",
     { class: "topbar" },
-    h("a", { class: "brand", href: "#/deliveries" }, h("span", { class: "brand-mark", "aria-hidden": "true" }, "↯"), "hookrelay"),
+    h("a", { class: "brand", href: inPortal ? "#/deliveries" : "#/overview" }, h("span", { class: "brand-mark", "aria-hidden": "true" }, "↯"), "hookrelay"),
     nav,
     h(
       "div",

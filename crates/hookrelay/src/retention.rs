@@ -79,6 +79,24 @@ pub async fn run(store: std::sync::Arc<dyn Store>, default_days: u32, shutdown: 
                 tracing::warn!(error = %e, "retention: pruning failed; retrying at the next pass")
             }
         }
+        if let Err(e) = prune_stats(store.as_ref()).await {
+            crate::monitoring::store_error("api");
+            tracing::warn!(error = %e, "retention: pruning delivery statistics failed; retrying at the next pass")
+        }
+    }
+}
+
+/// Drops delivery-statistics rows past their width's retention (a fixed span, not the tenant's:
+/// the overview's week must stay whole), a few buckets at a time.
+pub async fn prune_stats(store: &dyn Store) -> StoreResult<u64> {
+    let mut total = 0;
+    loop {
+        let removed = store.prune_delivery_stats(now_millis(), 60).await?;
+        total += removed;
+        if removed == 0 {
+            return Ok(total);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

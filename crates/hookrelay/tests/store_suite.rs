@@ -62,6 +62,8 @@ store_tests! {
     scenario_delivery_lists => sqlite_delivery_lists, postgres_delivery_lists;
     scenario_queue_state => sqlite_queue_state, postgres_queue_state;
     scenario_webhook_stats => sqlite_webhook_stats, postgres_webhook_stats;
+    scenario_delivery_stats => sqlite_delivery_stats, postgres_delivery_stats;
+    scenario_delivery_stats_pruning => sqlite_delivery_stats_pruning, postgres_delivery_stats_pruning;
     scenario_event_types => sqlite_event_types, postgres_event_types;
     scenario_payload_filters_at_fan_out => sqlite_payload_filters_at_fan_out, postgres_payload_filters_at_fan_out;
     scenario_sources => sqlite_sources, postgres_sources;

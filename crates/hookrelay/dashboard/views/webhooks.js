@@ -1,7 +1,8 @@
 // Webhooks: the list, the creation form (the signing secret is shown once), and one webhook
-// with its stats, pause/resume, a test send and deletion.
+// with its stats and charts, pause/resume, a test send and deletion.
 
 import { del, get, patch, post } from "../api.js";
+import { liveCharts, rangePicker } from "./overview.js";
 import { rotateDialog } from "./webhook-edit.js";
 import { replayWebhookDialog } from "./replay.js";
 import { badge, clear, confirmDialog, copyButton, emptyState, errorBox, fields, fill, h, httpStatus, jsonView, link, loading, mono, table, timeEl, morePager } from "../dom.js";
@@ -200,8 +201,8 @@ export function detail(root, route, ctx) {
         statCard("succeeded", String(s.successes), "stat-ok"),
         statCard("failed", String(s.failures), s.failures ? "stat-bad" : null),
         statCard("success rate", rate),
-        statCard("latency p50", s.latency_p50_ms === null ? "—" : `${s.latency_p50_ms} ms`),
-        statCard("latency p95", s.latency_p95_ms === null ? "—" : `${s.latency_p95_ms} ms`),
+        statCard("response time p50", s.latency_p50_ms === null ? "—" : `${s.latency_p50_ms} ms`),
+        statCard("response time p95", s.latency_p95_ms === null ? "—" : `${s.latency_p95_ms} ms`),
       );
     } catch (err) {
       fill(stats, errorBox(err, "Could not load stats"));
@@ -247,7 +248,8 @@ export function detail(root, route, ctx) {
               h("p", {}, link(["deliveries", r.delivery_id], "Open the test delivery")),
             ),
           );
-          loadStats(statsWindow.value);
+          loadStats(range);
+          charts.load(range);
         } catch (err) {
           fill(testResult, errorBox(err, "Could not send the test"));
         } finally {
@@ -317,30 +319,34 @@ export function detail(root, route, ctx) {
       h(
         "section",
         { class: "section", "aria-labelledby": "stats-title" },
-        h("div", { class: "section-head" }, h("h2", { id: "stats-title" }, "Delivery stats"), h("label", { for: "stats-window", class: "inline-label" }, "Window ", statsWindow)),
+        h("div", { class: "section-head" }, h("h2", { id: "stats-title" }, "Delivery stats"), statsRange),
         stats,
+        charts.el,
       ),
     );
   };
 
-  const statsWindow = h(
-    "select",
-    { id: "stats-window" },
-    [
-      ["15m", "last 15 minutes"],
-      ["1h", "last hour"],
-      ["24h", "last 24 hours"],
-      ["7d", "last 7 days"],
-    ].map(([v, t]) => h("option", { value: v, selected: v === "1h" }, t)),
-  );
-  statsWindow.addEventListener("change", () => loadStats(statsWindow.value));
+  // One range for the attempt figures and the charts; the charts refresh while the page is open.
+  let range = "1h";
+  const charts = liveCharts(ctx, { webhookId: id, idPrefix: "webhook-chart" });
+  const statsRange = rangePicker(range, (next) => {
+    range = next;
+    for (const b of statsRange.querySelectorAll("button")) {
+      b.setAttribute("aria-checked", String(b.dataset.range === next));
+      b.tabIndex = b.dataset.range === next ? 0 : -1;
+    }
+    loadStats(range);
+    charts.load(range);
+  }, "stats-range");
 
   (async () => {
     try {
       render(await get(`/api/v1/webhooks/${encodeURIComponent(id)}`));
-      loadStats("1h");
+      loadStats(range);
+      charts.load(range);
     } catch (err) {
       fill(content, errorBox(err, err.status === 404 ? "No such webhook" : "Could not load the webhook"));
     }
   })();
+  return () => charts.destroy();
 }

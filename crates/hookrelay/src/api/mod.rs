@@ -19,6 +19,7 @@ pub mod quotas;
 pub mod relay;
 pub mod replay;
 pub mod sources;
+pub mod stats;
 pub mod stream;
 pub mod tenants;
 pub mod users;
@@ -83,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         .merge(event_types::routes())
         .merge(deliveries::routes())
         .merge(quotas::routes())
+        .merge(stats::routes())
         .merge(sources::routes())
         .merge(ingest::routes())
         .merge(openapi::routes())

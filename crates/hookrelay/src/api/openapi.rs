@@ -17,7 +17,7 @@ use super::error::ErrorBody;
 use super::AppState;
 use super::{
     dashboard, deliveries, event_types, events, health, ingest, keys, login, me, portal, quotas,
-    relay, replay, sources, stream, tenants, users, webhooks,
+    relay, replay, sources, stats, stream, tenants, users, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -44,6 +44,8 @@ Event catalog: `GET /api/v1/event-types` lists the built-in types and the tenant
 
 Inbound sources (choices the contract leaves open): source names are `[a-z0-9_-]{1,64}` and unique across tenants, since `POST /ingest/{name}` carries no tenant. `ingest_url` is `HOOKRELAY_PUBLIC_URL` + `/ingest/{name}`, or built from the request's `Host` (and `X-Forwarded-Proto`) when that is unset. Providers besides the contract's: `paypal` (RSA transmission signature; `config.webhook_id`; certificates fetched only from `HOOKRELAY_PAYPAL_CERT_HOSTS`, PayPal's API hosts by default, and cached). `hmac` settings: `header`, `algorithm` (`sha256` default, `sha1`, `sha512`), `encoding` (`hex` default, `base64`), `prefix`, `timestamp_header` (Unix seconds or milliseconds, within 5 minutes), `signed_payload` (template, default `{body}` or `{timestamp}.{body}` with a timestamp header), `type_path` or `type_header`, `id_path` or `id_header` (deduplication). `none` takes the same type and id settings, is refused in `prod` unless `allow_unsigned` is true. Event types: GitHub `github.<event>[.<action>]` with `pull_request` as `pr`; Stripe `stripe.<type>`; PayPal `paypal.<event_type in lower case>`; Standard Webhooks the body's `type`; characters an event type cannot hold become `_`. An event from a source has `source` = the source name, `event_id` = `src:<source id>:<provider id>` (the idempotency key) and `timestamp` = the time of receipt; its `data` is the body verbatim when it is JSON, GitHub's decoded `payload` field when form-encoded, else the body as a JSON string. Order of checks: unknown source `404`, paused `503`, rate limit `429` (per source: on PostgreSQL shared by every node through the database, on SQLite in the one node's memory), body size `413`, signature `401`, body shape `400`. Rejected and rate-limited requests are logged asynchronously (may be dropped under extreme load); accepted and duplicate ones in the same commit as their event. The requests log keeps `HOOKRELAY_INBOUND_LOG_RETENTION_HOURS` (default 168).
 
+Statistics: `GET /api/v1/stats` answers from counters written with the attempts (per webhook, per minute for 2 days and per hour for 35 days), never from a scan of attempts: `retried` counts failed attempts that left their delivery to a retry, `failed` deliveries whose retries ran out (the DLQ), and latency is emit→delivery (the delivery's creation to its successful answer) from a fixed histogram, interpolated within its bucket. `queue` is counted live. `GET /api/v1/webhooks/{id}/stats` stays the contract's summary of attempt response times over any window up to 30 days.
+
 Dashboard: `GET /` serves the web dashboard (static files embedded in the binary, under `/dashboard/`), which uses this API with a session token from `POST /api/v1/auth/login` (or a pasted API key) kept in the tab's `sessionStorage`. Its answers carry a strict `Content-Security-Policy` (only this origin, no inline script or style, `frame-ancestors 'none'`), `X-Content-Type-Options: nosniff`, `Referrer-Policy: no-referrer`, `X-Frame-Options: DENY` and `Cache-Control: no-cache` with an `ETag`; an unknown `/dashboard/…` file is a `404 not_found`. See docs/dashboard.md.
 
 Dashboard users (choices the contract leaves open): an email is a login name, stored lower-cased and unique across the server (login names no tenant); a user belongs to the tenant of the admin who created it and has one of the four roles, exactly like an API key. Passwords: at least 12 characters, stored as argon2id. A session token is `hrs_` + 43 base62 characters, valid for `HOOKRELAY_SESSION_TTL_SECS` (12 h) or until logout, checked against the store on every request so a logout or a user's deletion takes effect on every node at once. Login failures all answer `401` with the same message; after `HOOKRELAY_LOGIN_MAX_FAILURES` (5) failures for one account, or four times as many from one client address, within `HOOKRELAY_LOGIN_LOCKOUT_SECS` (900), logins for it answer `429` with `Retry-After` (on PostgreSQL counted in the database, so across every node). The first start creates the server-admin account `HOOKRELAY_ADMIN_EMAIL` (`admin@localhost`) with `HOOKRELAY_ADMIN_PASSWORD` or a generated password printed once."),
@@ -61,7 +63,7 @@ Dashboard users (choices the contract leaves open): an email is a login name, st
         events::emit, events::emit_batch, events::list, events::read,
         deliveries::list, deliveries::read, deliveries::retry,
         deliveries::list_dlq, deliveries::retry_dlq, deliveries::retry_dlq_bulk,
-        quotas::read,
+        quotas::read, stats::overview,
         sources::create, sources::list, sources::read, sources::update, sources::remove,
         sources::requests, ingest::ingest,
         health::health, health::ready, health::metrics,
@@ -69,7 +71,7 @@ Dashboard users (choices the contract leaves open): an email is a login name, st
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth, &ErrorAnswers),
-    tags((name = "webhooks"), (name = "events"), (name = "event-types", description = "the event catalog"), (name = "deliveries"), (name = "dlq"), (name = "sources"), (name = "tenants"), (name = "keys"), (name = "portal", description = "portal links: one tenant's dashboard for someone without an account"), (name = "users", description = "dashboard accounts"), (name = "auth", description = "dashboard sessions"), (name = "stream", description = "live changes for the dashboard"), (name = "relay", description = "`hookrelay listen`: relay webhooks' listeners"), (name = "operations"), (name = "dashboard", description = "the web dashboard served by the binary"))
+    tags((name = "webhooks"), (name = "events"), (name = "event-types", description = "the event catalog"), (name = "deliveries"), (name = "dlq"), (name = "stats", description = "delivery statistics for the dashboard's overview, from per-minute counters"), (name = "sources"), (name = "tenants"), (name = "keys"), (name = "portal", description = "portal links: one tenant's dashboard for someone without an account"), (name = "users", description = "dashboard accounts"), (name = "auth", description = "dashboard sessions"), (name = "stream", description = "live changes for the dashboard"), (name = "relay", description = "`hookrelay listen`: relay webhooks' listeners"), (name = "operations"), (name = "dashboard", description = "the web dashboard served by the binary"))
 )]
 pub struct ApiDoc;
 

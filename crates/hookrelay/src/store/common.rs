@@ -181,6 +181,56 @@ pub(super) fn conflict_on_unique(err: sqlx::Error, what: &str) -> StoreError {
 /// Most rows per multi-row statement: well under both backends' bind-parameter limits.
 pub(super) const INSERT_CHUNK: usize = 256;
 
+/// How a recorded attempt counts in the delivery statistics.
+pub(super) fn attempt_tally(
+    r: &super::AttemptRecord,
+    created_at: i64,
+) -> hookrelay_domain::stats::AttemptTally {
+    use hookrelay_domain::stats::AttemptTally;
+    match r.next {
+        super::NextState::Succeeded => AttemptTally::Succeeded {
+            latency_ms: (r.finished_at - created_at).max(0) as u64,
+        },
+        super::NextState::RetryAt(_) => AttemptTally::Retried,
+        super::NextState::Failed => AttemptTally::Failed,
+    }
+}
+
+/// Counter rows are sharded by the writing node (its lease owner), so nodes recording attempts
+/// of one webhook at once never wait on each other's row locks. Stable across processes: FNV-1a.
+pub(super) fn stats_shard(owner: &str) -> i64 {
+    let hash = owner.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    (hash % STATS_SHARDS) as i64
+}
+
+const STATS_SHARDS: u64 = 16;
+
+/// Counter rows per upsert statement (25 values each).
+pub(super) const STATS_CHUNK: usize = 64;
+
+/// The summed counters of `delivery_stats`, in `StatCounts` order (`rows::stat_counts` reads them).
+pub(super) const STAT_SUMS: &str = "CAST(SUM(attempts) AS BIGINT) AS attempts, CAST(SUM(retried) AS BIGINT) AS retried, \
+    CAST(SUM(succeeded) AS BIGINT) AS succeeded, CAST(SUM(failed) AS BIGINT) AS failed, \
+    CAST(SUM(l0) AS BIGINT) AS l0, CAST(SUM(l1) AS BIGINT) AS l1, CAST(SUM(l2) AS BIGINT) AS l2, \
+    CAST(SUM(l3) AS BIGINT) AS l3, CAST(SUM(l4) AS BIGINT) AS l4, CAST(SUM(l5) AS BIGINT) AS l5, \
+    CAST(SUM(l6) AS BIGINT) AS l6, CAST(SUM(l7) AS BIGINT) AS l7, CAST(SUM(l8) AS BIGINT) AS l8, \
+    CAST(SUM(l9) AS BIGINT) AS l9, CAST(SUM(l10) AS BIGINT) AS l10, CAST(SUM(l11) AS BIGINT) AS l11, \
+    CAST(SUM(l12) AS BIGINT) AS l12, CAST(SUM(l13) AS BIGINT) AS l13, CAST(SUM(l14) AS BIGINT) AS l14, \
+    CAST(SUM(l15) AS BIGINT) AS l15";
+
+/// The additive upsert's tail: a second batch in the same bucket adds to the row.
+pub(super) const STATS_UPSERT_TAIL: &str = " ON CONFLICT (tenant_id, width_ms, bucket, webhook_id, shard) DO UPDATE SET \
+    attempts = delivery_stats.attempts + excluded.attempts, retried = delivery_stats.retried + excluded.retried, \
+    succeeded = delivery_stats.succeeded + excluded.succeeded, failed = delivery_stats.failed + excluded.failed, \
+    l0 = delivery_stats.l0 + excluded.l0, l1 = delivery_stats.l1 + excluded.l1, l2 = delivery_stats.l2 + excluded.l2, \
+    l3 = delivery_stats.l3 + excluded.l3, l4 = delivery_stats.l4 + excluded.l4, l5 = delivery_stats.l5 + excluded.l5, \
+    l6 = delivery_stats.l6 + excluded.l6, l7 = delivery_stats.l7 + excluded.l7, l8 = delivery_stats.l8 + excluded.l8, \
+    l9 = delivery_stats.l9 + excluded.l9, l10 = delivery_stats.l10 + excluded.l10, l11 = delivery_stats.l11 + excluded.l11, \
+    l12 = delivery_stats.l12 + excluded.l12, l13 = delivery_stats.l13 + excluded.l13, l14 = delivery_stats.l14 + excluded.l14, \
+    l15 = delivery_stats.l15 + excluded.l15";
+
 /// Splits `rows` into chunks whose lengths are powers of two, largest first, none over `max`.
 ///
 /// A multi-row statement has one SQL text per row count, and each text is a prepared statement
@@ -313,6 +363,21 @@ macro_rules! impl_store {
             use super::super::StoreResult;
             use hookrelay_domain::*;
             use sqlx::Row;
+
+            pub fn stat_counts(r: &$row) -> StoreResult<hookrelay_domain::stats::StatCounts> {
+                let n = |name: &str| -> StoreResult<u64> { Ok(r.try_get::<Option<i64>, _>(name)?.unwrap_or(0).max(0) as u64) };
+                let mut latency = hookrelay_domain::stats::LatencyHistogram::default();
+                for (i, bucket) in latency.0.iter_mut().enumerate() {
+                    *bucket = n(&format!("l{i}"))?;
+                }
+                Ok(hookrelay_domain::stats::StatCounts {
+                    attempts: n("attempts")?,
+                    retried: n("retried")?,
+                    succeeded: n("succeeded")?,
+                    failed: n("failed")?,
+                    latency,
+                })
+            }
 
             pub fn tenant(r: &$row) -> StoreResult<Tenant> {
                 Ok(Tenant {
@@ -974,6 +1039,75 @@ macro_rules! impl_store {
                 Ok(stats)
             }
 
+            async fn delivery_stats(&self, tenant: &hookrelay_domain::TenantId, query: &super::StatsQuery) -> super::StoreResult<Vec<(i64, hookrelay_domain::stats::StatCounts)>> {
+                let step = query.step_ms.max(query.width_ms).max(1);
+                let mut q = sqlx::QueryBuilder::<$db>::new("SELECT (bucket / ");
+                q.push_bind(step).push(") * ").push_bind(step).push(" AS point, ").push(super::common::STAT_SUMS)
+                    .push(" FROM delivery_stats WHERE tenant_id = ").push_bind(tenant.as_str())
+                    .push(" AND width_ms = ").push_bind(query.width_ms)
+                    .push(" AND bucket >= ").push_bind(query.since);
+                if let Some(hook) = &query.webhook {
+                    q.push(" AND webhook_id = ").push_bind(hook.as_str());
+                }
+                q.push(" GROUP BY point ORDER BY point");
+                let rows = q.build().fetch_all(self.reader()).await?;
+                rows.iter()
+                    .map(|r| Ok((sqlx::Row::try_get::<i64, _>(r, "point")?, rows::stat_counts(r)?)))
+                    .collect()
+            }
+
+            async fn delivery_stats_by_webhook(&self, tenant: &hookrelay_domain::TenantId, width_ms: i64, since: i64) -> super::StoreResult<Vec<(hookrelay_domain::WebhookId, hookrelay_domain::stats::StatCounts)>> {
+                let sql = format!("SELECT webhook_id, {} FROM delivery_stats WHERE tenant_id = $1 AND width_ms = $2 AND bucket >= $3 GROUP BY webhook_id", super::common::STAT_SUMS);
+                let rows = sqlx::query(&sql)
+                    .bind(tenant.as_str())
+                    .bind(width_ms)
+                    .bind(since)
+                    .fetch_all(self.reader())
+                    .await?;
+                rows.iter()
+                    .map(|r| Ok((hookrelay_domain::WebhookId::from_trusted(sqlx::Row::try_get(r, "webhook_id")?), rows::stat_counts(r)?)))
+                    .collect()
+            }
+
+            async fn tenant_queue(&self, tenant: &hookrelay_domain::TenantId, webhook: Option<&hookrelay_domain::WebhookId>) -> super::StoreResult<super::TenantQueue> {
+                // Through the partial index of pending deliveries by (webhook, created_at) and the
+                // one of failed deliveries: no scan of what was delivered.
+                let ((pending, oldest), dead): ((i64, Option<i64>), i64) = match webhook {
+                    Some(hook) => (
+                        sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM deliveries WHERE webhook_id = $1 AND tenant_id = $2 AND status = 'pending'")
+                            .bind(hook.as_str()).bind(tenant.as_str()).fetch_one(self.reader()).await?,
+                        sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE webhook_id = $1 AND tenant_id = $2 AND status = 'failed'")
+                            .bind(hook.as_str()).bind(tenant.as_str()).fetch_one(self.reader()).await?,
+                    ),
+                    None => (
+                        sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM deliveries WHERE status = 'pending' AND webhook_id IN (SELECT id FROM webhooks WHERE tenant_id = $1)")
+                            .bind(tenant.as_str()).fetch_one(self.reader()).await?,
+                        sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE tenant_id = $1 AND status = 'failed'")
+                            .bind(tenant.as_str()).fetch_one(self.reader()).await?,
+                    ),
+                };
+                Ok(super::TenantQueue {
+                    pending: pending.max(0) as u64,
+                    oldest_pending_created_at: oldest,
+                    dead_letter: dead.max(0) as u64,
+                })
+            }
+
+            async fn prune_delivery_stats(&self, now: i64, batch: u32) -> super::StoreResult<u64> {
+                let mut removed = 0;
+                for (width, keep) in hookrelay_domain::stats::ROW_WIDTHS {
+                    let done = sqlx::query("DELETE FROM delivery_stats WHERE width_ms = $1 AND bucket IN \
+                        (SELECT DISTINCT bucket FROM delivery_stats WHERE width_ms = $1 AND bucket < $2 ORDER BY bucket LIMIT $3)")
+                        .bind(width)
+                        .bind(now - keep)
+                        .bind(i64::from(batch.max(1)))
+                        .execute(self.writer())
+                        .await?;
+                    removed += done.rows_affected();
+                }
+                Ok(removed)
+            }
+
             async fn create_event_type(&self, t: &super::EventType) -> super::StoreResult<()> {
                 sqlx::query("INSERT INTO event_types (tenant_id, name, description, data_schema, example, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
                     .bind(t.tenant_id.as_str())
@@ -1508,18 +1642,28 @@ macro_rules! impl_store {
                             last_response_status = v.last_status, last_error = v.last_error, \
                             delivered_at = COALESCE(v.delivered_at, deliveries.delivered_at), failed_at = v.failed_at, \
                             lease_owner = NULL, lease_until = NULL, updated_at = v.updated_at \
-                            FROM v WHERE deliveries.id = v.id AND deliveries.lease_owner = v.owner RETURNING deliveries.id, deliveries.webhook_id, deliveries.tenant_id, deliveries.event_id, deliveries.event_type");
-                    let ids: Vec<(String, String, String, String, String)> = q.build_query_as().fetch_all(&mut *tx).await?;
+                            FROM v WHERE deliveries.id = v.id AND deliveries.lease_owner = v.owner RETURNING deliveries.id, deliveries.webhook_id, deliveries.tenant_id, deliveries.event_id, deliveries.event_type, deliveries.created_at");
+                    let ids: Vec<(String, String, String, String, String, i64)> = q.build_query_as().fetch_all(&mut *tx).await?;
                     owned_ids.extend(ids);
                 }
-                // delivery -> (tenant, event, event type), for the exhausted events.
-                let delivery_meta: std::collections::HashMap<String, (String, String, String)> = owned_ids
+                // delivery -> (tenant, event, event type, created at), for the exhausted events
+                // and the statistics.
+                let delivery_meta: std::collections::HashMap<String, (String, String, String, i64)> = owned_ids
                     .iter()
-                    .map(|(id, _, tenant, event, ty)| (id.clone(), (tenant.clone(), event.clone(), ty.clone())))
+                    .map(|(id, _, tenant, event, ty, created)| (id.clone(), (tenant.clone(), event.clone(), ty.clone(), *created)))
                     .collect();
                 let owned_ids: std::collections::HashMap<String, String> = owned_ids.into_iter().map(|(id, hook, ..)| (id, hook)).collect();
                 let owned: Vec<&super::AttemptRecord> =
                     records.iter().filter(|r| owned_ids.contains_key(r.attempt.delivery_id.as_str())).collect();
+                let mut tally = hookrelay_domain::stats::StatsTally::default();
+                for r in &owned {
+                    let id = r.attempt.delivery_id.as_str();
+                    let (Some(hook), Some((tenant, _, _, created))) = (owned_ids.get(id), delivery_meta.get(id)) else { continue };
+                    tally.count(tenant, hook, r.finished_at, super::common::attempt_tally(r, *created));
+                }
+                if let Some(first) = owned.first() {
+                    write_stats(&mut tx, &tally, super::common::stats_shard(&first.lease_owner)).await?;
+                }
                 for chunk in super::common::pow2_chunks(&owned, super::common::INSERT_CHUNK) {
                     let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO attempts (delivery_id, n, started_at, duration_ms, request_headers, response_status, response_body, error, error_kind) ");
                     q.push_values(chunk, |mut b, r| {
@@ -1538,7 +1682,7 @@ macro_rules! impl_store {
                 let mut ops: Vec<super::common::Operational> = transitions.iter().filter_map(super::common::Operational::of_transition).collect();
                 for r in &owned {
                     let id = r.attempt.delivery_id.as_str();
-                    let (Some(hook), Some((tenant, event, ty))) = (owned_ids.get(id), delivery_meta.get(id)) else { continue };
+                    let (Some(hook), Some((tenant, event, ty, _))) = (owned_ids.get(id), delivery_meta.get(id)) else { continue };
                     // An operational event's own exhaustion tells nobody: two failing
                     // subscribers would otherwise tell each other forever.
                     if r.next == NextState::Failed && !ty.starts_with(hookrelay_domain::health::OPERATIONAL_PREFIX) {
@@ -2220,6 +2364,31 @@ macro_rules! impl_store {
 
         /// Moves the health of the webhooks the recorded attempts went to, in the attempts'
         /// order, and writes back only what changed (a healthy webhook's success writes nothing).
+        /// Adds a batch's counters to their rows (see `hookrelay_domain::stats`).
+        async fn write_stats(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            tally: &hookrelay_domain::stats::StatsTally,
+            shard: i64,
+        ) -> super::StoreResult<()> {
+            let rows: Vec<_> = tally.0.iter().collect();
+            for chunk in super::common::pow2_chunks(&rows, super::common::STATS_CHUNK) {
+                let mut q = sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO delivery_stats (tenant_id, webhook_id, width_ms, bucket, shard, attempts, retried, succeeded, failed, \
+                     l0, l1, l2, l3, l4, l5, l6, l7, l8, l9, l10, l11, l12, l13, l14, l15) ",
+                );
+                q.push_values(chunk, |mut b, ((tenant, hook, width, bucket), c)| {
+                    b.push_bind(tenant.as_str()).push_bind(hook.as_str()).push_bind(*width).push_bind(*bucket).push_bind(shard)
+                        .push_bind(c.attempts as i64).push_bind(c.retried as i64).push_bind(c.succeeded as i64).push_bind(c.failed as i64);
+                    for n in c.latency.0 {
+                        b.push_bind(n as i64);
+                    }
+                });
+                q.push(super::common::STATS_UPSERT_TAIL);
+                q.build().execute(&mut **tx).await?;
+            }
+            Ok(())
+        }
+
         async fn update_health(
             tx: &mut sqlx::Transaction<'_, $db>,
             records: &[&super::AttemptRecord],

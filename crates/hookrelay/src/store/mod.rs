@@ -196,6 +196,30 @@ pub trait Store: Send + Sync + 'static {
         since: Millis,
     ) -> StoreResult<WebhookStats>;
 
+    /// The tenant's (or one webhook's) delivery counters from `query.since`, summed per
+    /// `query.step_ms`: `(point start, counts)`, oldest first; points without rows are absent.
+    async fn delivery_stats(
+        &self,
+        tenant: &TenantId,
+        query: &StatsQuery,
+    ) -> StoreResult<Vec<(Millis, hookrelay_domain::stats::StatCounts)>>;
+    /// The same counters summed per webhook (every webhook with rows in the window).
+    async fn delivery_stats_by_webhook(
+        &self,
+        tenant: &TenantId,
+        width_ms: Millis,
+        since: Millis,
+    ) -> StoreResult<Vec<(WebhookId, hookrelay_domain::stats::StatCounts)>>;
+    /// Pending and dead-lettered deliveries of the tenant, or of one of its webhooks.
+    async fn tenant_queue(
+        &self,
+        tenant: &TenantId,
+        webhook: Option<&WebhookId>,
+    ) -> StoreResult<TenantQueue>;
+    /// Deletes counter rows past their width's retention (`hookrelay_domain::stats::ROW_WIDTHS`)
+    /// in one batch of at most `batch`; returns how many.
+    async fn prune_delivery_stats(&self, now: Millis, batch: u32) -> StoreResult<u64>;
+
     // Event catalog: the tenant's own types and customised built-ins.
     /// `Conflict` when the tenant already has a type of this name.
     async fn create_event_type(&self, event_type: &EventType) -> StoreResult<()>;

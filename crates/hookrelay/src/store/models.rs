@@ -530,6 +530,27 @@ pub struct QueueStats {
     pub open_circuits: u64,
 }
 
+/// Which delivery counters to read (see `hookrelay_domain::stats`): rows `width_ms` wide from
+/// `since`, summed into points `step_ms` wide, of one webhook or of the whole tenant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatsQuery {
+    pub width_ms: i64,
+    pub since: i64,
+    pub step_ms: i64,
+    pub webhook: Option<WebhookId>,
+}
+
+/// A tenant's (or one webhook's) queue right now, read through indexes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TenantQueue {
+    /// Deliveries pending (due or waiting for a retry).
+    pub pending: u64,
+    /// When the oldest pending delivery was created: how long something has waited.
+    pub oldest_pending_created_at: Option<i64>,
+    /// Deliveries in the dead-letter queue.
+    pub dead_letter: u64,
+}
+
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct WebhookStats {
     pub attempts: u64,

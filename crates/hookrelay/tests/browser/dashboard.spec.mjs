@@ -66,7 +66,41 @@ async function run() {
   await textMatches(page.locator(".identity"), /tenant\s+default/, "the tenant in the header");
   await liveIndicator(page);
 
+  step = "the overview is the landing page: charts of the seeded run, the troubled webhook first";
+  await poll("the overview's address", async () => /#\/overview/.test(page.url()));
+  const seeded = (await api("GET", "/api/v1/stats")).body;
+  assert(seeded.totals.succeeded >= 54 && seeded.totals.failed >= 3, `the seeded run is counted: ${JSON.stringify(seeded.totals)}`);
+  await poll("the outcomes chart to hold the seeded deliveries", async () => Number(await page.locator("#overview-outcomes").getAttribute("data-total")) >= seeded.totals.succeeded + seeded.totals.failed);
+  assert((await page.locator("#overview-outcomes").getAttribute("data-points")) === "60", "an hour of minutes");
+  await page.locator("#overview-outcomes canvas").first().waitFor();
+  await page.locator("#overview-latency canvas").first().waitFor();
+  await textMatches(page.locator("#stat-succeeded"), new RegExp(`^${seeded.totals.succeeded.toLocaleString("en-US")}$`), "the succeeded card");
+  await textMatches(page.locator("#stat-dlq"), /^[1-9]/, "the dead-letter card");
+  await textMatches(page.locator("#stat-latency"), /\d+ ms · \d+/, "the latency card");
+  await textMatches(page.locator("#overview-outcomes .u-legend"), /succeeded[\s\S]*retried[\s\S]*failed/, "the chart's legend");
+  const firstHook = page.locator("#overview-webhooks tbody tr").first();
+  assert((await firstHook.getAttribute("data-id")) === GONE_WEBHOOK, "the disabled webhook is listed first");
+  await textMatches(firstHook.locator("[data-health]"), /disabled: gone/, "its health");
+  assert((await page.locator(`#overview-webhooks tr[data-id="${FAILING_WEBHOOK}"][data-health=failing]`).count()) === 1, "the failing webhook says so");
+  await noViolations(page);
+  await pageShots(page, "overview");
+
+  step = "the overview's range: 24 h has ten-minute points, 7 d hourly ones, kept across a reload";
+  await page.locator("#range-24h").click();
+  await poll("144 points", async () => (await page.locator("#overview-outcomes").getAttribute("data-points")) === "144");
+  assert(/range=24h/.test(page.url()), `the range is in the address: ${page.url()}`);
+  await page.reload();
+  await poll("24 h after a reload", async () => (await page.locator("#range-24h").getAttribute("aria-checked")) === "true" && (await page.locator("#overview-outcomes").getAttribute("data-points")) === "144");
+  await page.locator("#range-24h").focus();
+  await page.keyboard.press("ArrowRight");
+  await poll("168 points by keyboard", async () => (await page.locator("#overview-outcomes").getAttribute("data-points")) === "168");
+  assert((await page.evaluate(() => document.activeElement && document.activeElement.id)) === "range-7d", "focus follows the arrow key");
+  await shot(page, "overview-7d");
+  await page.locator("#range-1h").click();
+  await poll("back to an hour", async () => (await page.locator("#overview-outcomes").getAttribute("data-points")) === "60");
+
   step = "deliveries are listed with their statuses";
+  await page.locator('.nav a[data-section="deliveries"]').click();
   await page.locator("table tbody tr").first().waitFor();
   await poll("failed and succeeded rows", async () => (await page.locator("tr[data-status=failed]").count()) >= 3 && (await page.locator("tr[data-status=succeeded]").count()) >= 4);
   const failedBadge = page.locator(`tr[data-id="${FAILED_DELIVERY}"] .badge`);
@@ -126,6 +160,16 @@ async function run() {
   await poll("the live row to turn succeeded", async () => (await page.locator(`tr[data-id="${liveId}"]`).getAttribute("data-status")) === "succeeded");
   assert((await page.evaluate(() => window.__noReload)) === marker2, "the page was not reloaded");
   await shot(page, "08-deliveries-live");
+
+  step = "the overview updates live: a new delivery is counted without a reload";
+  await page.locator('.nav a[data-section="overview"]').click();
+  await poll("the overview's chart", async () => Number(await page.locator("#overview-outcomes").getAttribute("data-total")) > 0);
+  const before = Number(await page.locator("#overview-outcomes").getAttribute("data-total"));
+  const marker3 = await page.evaluate(() => (window.__noReload = Math.random()));
+  const more = await api("POST", "/api/v1/events", { type: "invoice.paid", data: { invoice: "inv_overview", amount: 1 } });
+  assert(more.status === 202, `emit answered ${more.status}`);
+  await poll("the chart to count the new delivery", async () => Number(await page.locator("#overview-outcomes").getAttribute("data-total")) > before, 20_000);
+  assert((await page.evaluate(() => window.__noReload)) === marker3, "the page was not reloaded");
 
   step = "the dead-letter queue: a retry per row and a bulk retry for one webhook";
   await page.locator('.nav a[data-section="dlq"]').click();
@@ -193,6 +237,11 @@ async function run() {
   await page.locator("#send-test").click();
   await textMatches(page.locator("#test-result"), /succeeded[\s\S]*200/, "the test result");
   await poll("the stats to count the test", async () => /1\s*attempts/.test(await page.locator(".stats").innerText()));
+  await poll("the webhook's chart to count the test", async () => Number(await page.locator("#webhook-chart-outcomes").getAttribute("data-total")) === 1);
+  await page.locator("#webhook-chart-latency canvas").first().waitFor();
+  await page.locator("#stats-range-7d").click();
+  await poll("the webhook's week", async () => (await page.locator("#webhook-chart-outcomes").getAttribute("data-points")) === "168" && /1\s*attempts/.test(await page.locator(".stats").innerText()));
+  await page.locator("#stats-range-1h").click();
   await shot(page, "15-webhook-detail", { full: true });
 
   step = "delete with confirmation";

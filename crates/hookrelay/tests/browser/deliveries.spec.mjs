@@ -68,6 +68,7 @@ async function run() {
   step = "sign in; the list shows every delivery";
   await signIn(page, EMAIL, PASSWORD);
   await liveIndicator(page);
+  await page.locator('.nav a[data-section="deliveries"]').click();
   await poll("twelve rows", async () => (await page.locator("tbody tr[data-id]").count()) === 12);
 
   step = "a custom time range (typed in the viewer's zone) narrows the list";

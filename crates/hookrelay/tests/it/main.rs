@@ -43,6 +43,7 @@ mod retention;
 mod secrets;
 mod shared_limits;
 mod ssrf;
+mod stats;
 mod stream;
 mod transform;
 mod users;

@@ -11,6 +11,7 @@ mod rate_limits;
 mod replay;
 mod retention;
 mod sources;
+mod stats;
 mod users;
 mod webhooks;
 
@@ -25,5 +26,6 @@ pub use rate_limits::*;
 pub use replay::*;
 pub use retention::*;
 pub use sources::*;
+pub use stats::*;
 pub use users::*;
 pub use webhooks::*;
