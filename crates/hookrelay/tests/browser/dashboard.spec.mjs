@@ -38,6 +38,7 @@ async function run() {
   assert(/default-src 'self'/.test(first.headers()["content-security-policy"] || ""), "GET / has a CSP");
   await page.locator("#email").waitFor();
   await shot(page, "01-sign-in");
+  await pageShots(page, "sign-in");
 
   step = "a wrong password is refused with a clear message";
   await page.locator("#email").fill(EMAIL);
@@ -214,6 +215,7 @@ async function run() {
   await textMatches(page.locator(".field-error"), /./, "a field error for the URL");
   await textMatches(page.locator(".error-box"), /Request id req_/, "the request id in the error");
   await shot(page, "12-webhook-form-error");
+  await pageShots(page, "webhook-new");
   await page.locator("#wh-url").fill(`${RECEIVER_URL}/from-the-form`);
   await page.locator("#wh-events").fill("member.*\ninvoice.paid");
   await page.locator("#wh-description").fill("Created by the browser test");
@@ -254,6 +256,9 @@ async function run() {
   await page.locator("table tbody tr").first().waitFor();
   assert(!(await page.locator("table").innerText()).includes("from-the-form"), "the deleted webhook is gone");
   await shot(page, "16-webhooks");
+  // The list's own picture, without the deletion's notice over it.
+  for (const close of await page.locator(".notice-close").all()) await close.click();
+  await pageShots(page, "webhooks");
 
   step = "events and an event's detail";
   await page.locator('.nav a[data-section="events"]').click();
