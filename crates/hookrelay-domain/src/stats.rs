@@ -26,6 +26,9 @@ const HOUR_MS: Millis = 3_600_000;
 pub const ROW_WIDTHS: [(Millis, Millis); 2] =
     [(MINUTE_MS, 2 * 24 * HOUR_MS), (HOUR_MS, 35 * 24 * HOUR_MS)];
 
+/// How long queue samples (a tenant's pending count, a minute each) are kept.
+pub const QUEUE_SAMPLE_RETENTION_MS: Millis = 35 * 24 * HOUR_MS;
+
 /// The start of the `width`-wide bucket an instant falls in (milliseconds since the epoch).
 pub fn bucket_of(at: Millis, width: Millis) -> Millis {
     at.div_euclid(width) * width

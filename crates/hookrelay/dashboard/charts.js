@@ -1,5 +1,5 @@
 // Time-series charts of `GET /api/v1/stats` answers, drawn with the vendored uPlot
-// (vendor/uplot, MIT): deliveries by outcome per step, and emit→delivery latency p50/p95.
+// (vendor/uplot, MIT): deliveries by outcome, emit→delivery latency, success rate, queue depth.
 
 import uPlot from "./vendor/uplot/uPlot.esm.js";
 import { h } from "./dom.js";
@@ -45,7 +45,7 @@ function axes(yValues) {
  * A chart in a card: `spec.series` are `{label, color (CSS var), value (point → number|null),
  * bars?}`. Returns `{el, update(stats), destroy()}`; it follows its container's width.
  */
-export function chartCard({ id, title, note, series, yValues, describe }) {
+export function chartCard({ id, title, note, series, yValues, describe, yMax }) {
   const canvasBox = h("div", { class: "chart-canvas" });
   const summary = h("p", { class: "visually-hidden", "aria-live": "polite" });
   const noteEl = h("span", { class: "muted small" }, note || "");
@@ -68,7 +68,7 @@ export function chartCard({ id, title, note, series, yValues, describe }) {
       height: 220,
       legend: { show: true, live: true },
       cursor: { drag: { x: false, y: false } },
-      scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
+      scales: { x: { time: true }, y: { range: (u, min, max) => [0, yMax || Math.max(1, max * 1.1)] } },
       axes: axes(yValues),
       series: [
         {},
@@ -143,5 +143,28 @@ export function latencyChart(id = "chart-latency") {
     ],
     yValues: (u, vals) => vals.map((v) => msLabel(v)),
     describe: (s) => `Over the last ${s.range}: p50 ${msLabel(s.totals.latency_p50_ms)}, p95 ${msLabel(s.totals.latency_p95_ms)}.`,
+  });
+}
+
+/** Successful attempts / attempts per step, in percent (a gap where nothing was attempted). */
+export function successChart(id = "chart-success") {
+  return chartCard({
+    id,
+    title: "Attempt success rate",
+    series: [{ label: "success", color: "--ok", value: (p) => (p.success_rate === null || p.success_rate === undefined ? null : Math.round(p.success_rate * 1000) / 10) }],
+    yMax: 100,
+    yValues: (u, vals) => vals.map((v) => `${v} %`),
+    describe: (s) => (s.totals.success_rate === null ? `No attempts over the last ${s.range}.` : `${Math.round(s.totals.success_rate * 1000) / 10} % of attempts succeeded over the last ${s.range}.`),
+  });
+}
+
+/** The tenant's pending deliveries per step (the alert loop's samples). */
+export function queueChart(id = "chart-queue") {
+  return chartCard({
+    id,
+    title: "Queue depth",
+    series: [{ label: "pending", color: "--pending", value: (p) => p.pending }],
+    yValues: (u, vals) => vals.map((v) => (Number.isInteger(v) ? v.toLocaleString() : "")),
+    describe: (s) => `${s.queue.pending} deliveries pending now; the most pending in one step of the last ${s.range} was ${Math.max(0, ...s.points.map((p) => p.pending || 0))}.`,
   });
 }

@@ -108,7 +108,19 @@ pub async fn evaluate(
             .await?;
     }
     let age_ms = thresholds.backlog_age.as_millis() as u64;
-    for b in store.backlog_by_tenant(now).await? {
+    let backlog = store.backlog_by_tenant(now).await?;
+    // The same query feeds the overview's queue chart: a sample per tenant with work waiting.
+    let samples: Vec<(TenantId, u64)> = backlog
+        .iter()
+        .filter(|b| b.pending > 0)
+        .map(|b| (b.tenant_id.clone(), b.pending))
+        .collect();
+    if !samples.is_empty() {
+        store
+            .record_queue_samples(hookrelay_domain::stats::minute_of(now), &samples)
+            .await?;
+    }
+    for b in backlog {
         let over = b.pending >= thresholds.backlog_pending || b.oldest_due_age_ms >= age_ms;
         if over != b.alerting {
             store

@@ -64,6 +64,7 @@ store_tests! {
     scenario_webhook_stats => sqlite_webhook_stats, postgres_webhook_stats;
     scenario_delivery_stats => sqlite_delivery_stats, postgres_delivery_stats;
     scenario_delivery_stats_pruning => sqlite_delivery_stats_pruning, postgres_delivery_stats_pruning;
+    scenario_queue_samples => sqlite_queue_samples, postgres_queue_samples;
     scenario_event_types => sqlite_event_types, postgres_event_types;
     scenario_payload_filters_at_fan_out => sqlite_payload_filters_at_fan_out, postgres_payload_filters_at_fan_out;
     scenario_sources => sqlite_sources, postgres_sources;

@@ -3,7 +3,7 @@
 // or 7 d, refreshed while it is open (`GET /api/v1/stats`).
 
 import { get } from "../api.js";
-import { latencyChart, msLabel, outcomesChart, stepLabel } from "../charts.js";
+import { latencyChart, msLabel, outcomesChart, queueChart, stepLabel, successChart } from "../charts.js";
 import { duration, emptyState, errorBox, fill, h, link, loading, table } from "../dom.js";
 
 export const RANGES = [
@@ -81,7 +81,11 @@ function markRange(group, range) {
 export function liveCharts(ctx, { webhookId = null, idPrefix = "chart", onStats = () => {}, onError = () => {} } = {}) {
   const outcomes = outcomesChart(`${idPrefix}-outcomes`);
   const latency = latencyChart(`${idPrefix}-latency`);
-  const el = h("div", { class: "charts" }, outcomes.el, latency.el);
+  const success = successChart(`${idPrefix}-success`);
+  // Queue samples are the tenant's: one webhook's page has no queue chart.
+  const queue = webhookId ? null : queueChart(`${idPrefix}-queue`);
+  const all = [outcomes, latency, success, queue].filter(Boolean);
+  const el = h("div", { class: "charts" }, all.map((c) => c.el));
   let range = "1h";
   let timer = null;
   let soon = null;
@@ -100,6 +104,8 @@ export function liveCharts(ctx, { webhookId = null, idPrefix = "chart", onStats 
       const step = stepLabel(stats.step_seconds);
       outcomes.update(stats, `${step}, last ${RANGES.find(([v]) => v === stats.range)[1]}`);
       latency.update(stats, `p50 and p95 ${step}`);
+      success.update(stats, step);
+      if (queue) queue.update(stats, `most pending ${step}`);
       el.dataset.updated = stats.until;
       onStats(stats);
     } catch (err) {
@@ -126,8 +132,7 @@ export function liveCharts(ctx, { webhookId = null, idPrefix = "chart", onStats 
       clearTimeout(soon);
       offDelivery();
       offResync();
-      outcomes.destroy();
-      latency.destroy();
+      for (const c of all) c.destroy();
     },
   };
 }

@@ -77,6 +77,9 @@ pub struct StatsPoint {
     pub at: String,
     #[serde(flatten)]
     pub counts: OutcomeCounts,
+    /// The tenant's pending deliveries in the step (the largest of its samples, taken every few
+    /// seconds by the alert loop; 0 when nothing waited); null for one webhook's stats.
+    pub pending: Option<u64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -164,8 +167,17 @@ pub async fn overview(
             },
         )
         .await?;
+    let samples = match webhook {
+        Some(_) => None,
+        None => Some(
+            s.store
+                .queue_samples(&caller.tenant, since, range.step_ms())
+                .await?,
+        ),
+    };
     let mut totals = StatCounts::default();
     let mut rows = rows.into_iter().peekable();
+    let mut samples = samples.map(|v| v.into_iter().peekable());
     let points = starts
         .iter()
         .map(|&at| {
@@ -174,9 +186,17 @@ pub async fn overview(
                 counts.add(&c);
             }
             totals.add(&counts);
+            let pending = samples.as_mut().map(|it| {
+                let mut most = 0;
+                while let Some((_, n)) = it.next_if(|(p, _)| *p <= at) {
+                    most = most.max(n);
+                }
+                most
+            });
             StatsPoint {
                 at: to_rfc3339(at),
                 counts: OutcomeCounts::from(&counts),
+                pending,
             }
         })
         .collect();

@@ -1105,7 +1105,38 @@ macro_rules! impl_store {
                         .await?;
                     removed += done.rows_affected();
                 }
+                let done = sqlx::query("DELETE FROM queue_samples WHERE minute IN \
+                    (SELECT DISTINCT minute FROM queue_samples WHERE minute < $1 ORDER BY minute LIMIT $2)")
+                    .bind(now - hookrelay_domain::stats::QUEUE_SAMPLE_RETENTION_MS)
+                    .bind(i64::from(batch.max(1)))
+                    .execute(self.writer())
+                    .await?;
+                removed += done.rows_affected();
                 Ok(removed)
+            }
+
+            async fn record_queue_samples(&self, minute: i64, samples: &[(hookrelay_domain::TenantId, u64)]) -> super::StoreResult<()> {
+                for chunk in super::common::pow2_chunks(samples, super::common::INSERT_CHUNK) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO queue_samples (tenant_id, minute, pending) ");
+                    q.push_values(chunk, |mut b, (tenant, pending)| {
+                        b.push_bind(tenant.as_str()).push_bind(minute).push_bind(*pending as i64);
+                    });
+                    q.push(" ON CONFLICT (tenant_id, minute) DO UPDATE SET pending = excluded.pending");
+                    q.build().execute(self.writer()).await?;
+                }
+                Ok(())
+            }
+
+            async fn queue_samples(&self, tenant: &hookrelay_domain::TenantId, since: i64, step_ms: i64) -> super::StoreResult<Vec<(i64, u64)>> {
+                let step = step_ms.max(60_000);
+                let rows: Vec<(i64, i64)> = sqlx::query_as("SELECT (minute / $1) * $1 AS point, MAX(pending) FROM queue_samples \
+                    WHERE tenant_id = $2 AND minute >= $3 GROUP BY point ORDER BY point")
+                    .bind(step)
+                    .bind(tenant.as_str())
+                    .bind(since)
+                    .fetch_all(self.reader())
+                    .await?;
+                Ok(rows.into_iter().map(|(p, n)| (p, n.max(0) as u64)).collect())
             }
 
             async fn create_event_type(&self, t: &super::EventType) -> super::StoreResult<()> {

@@ -216,8 +216,24 @@ pub trait Store: Send + Sync + 'static {
         tenant: &TenantId,
         webhook: Option<&WebhookId>,
     ) -> StoreResult<TenantQueue>;
+    /// Writes each tenant's pending count as its sample of `minute` (the latest write of a
+    /// minute wins), in one statement.
+    async fn record_queue_samples(
+        &self,
+        minute: Millis,
+        samples: &[(TenantId, u64)],
+    ) -> StoreResult<()>;
+    /// The tenant's queue samples from `since`, the largest of each `step_ms`:
+    /// `(point start, pending)`, oldest first; minutes without a sample are absent (empty).
+    async fn queue_samples(
+        &self,
+        tenant: &TenantId,
+        since: Millis,
+        step_ms: Millis,
+    ) -> StoreResult<Vec<(Millis, u64)>>;
     /// Deletes counter rows past their width's retention (`hookrelay_domain::stats::ROW_WIDTHS`)
-    /// in one batch of at most `batch`; returns how many.
+    /// and queue samples past `hookrelay_domain::stats::QUEUE_SAMPLE_RETENTION_MS`, in one batch
+    /// of at most `batch` buckets (or minutes) each; returns how many rows.
     async fn prune_delivery_stats(&self, now: Millis, batch: u32) -> StoreResult<u64>;
 
     // Event catalog: the tenant's own types and customised built-ins.

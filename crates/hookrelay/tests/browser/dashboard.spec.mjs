@@ -75,6 +75,8 @@ async function run() {
   assert((await page.locator("#overview-outcomes").getAttribute("data-points")) === "60", "an hour of minutes");
   await page.locator("#overview-outcomes canvas").first().waitFor();
   await page.locator("#overview-latency canvas").first().waitFor();
+  await page.locator("#overview-success canvas").first().waitFor();
+  await page.locator("#overview-queue canvas").first().waitFor();
   await textMatches(page.locator("#stat-succeeded"), new RegExp(`^${seeded.totals.succeeded.toLocaleString("en-US")}$`), "the succeeded card");
   await textMatches(page.locator("#stat-dlq"), /^[1-9]/, "the dead-letter card");
   await textMatches(page.locator("#stat-latency"), /\d+ ms · \d+/, "the latency card");
@@ -170,6 +172,8 @@ async function run() {
   const more = await api("POST", "/api/v1/events", { type: "invoice.paid", data: { invoice: "inv_overview", amount: 1 } });
   assert(more.status === 202, `emit answered ${more.status}`);
   await poll("the chart to count the new delivery", async () => Number(await page.locator("#overview-outcomes").getAttribute("data-total")) > before, 20_000);
+  // The disabled webhook's delivery waits: the queue chart shows the alert loop's samples of it.
+  await poll("the queue chart to show pending deliveries", async () => Number(await page.locator("#overview-queue").getAttribute("data-total")) >= 1, 30_000);
   assert((await page.evaluate(() => window.__noReload)) === marker3, "the page was not reloaded");
 
   step = "the dead-letter queue: a retry per row and a bulk retry for one webhook";
@@ -241,6 +245,8 @@ async function run() {
   await poll("the stats to count the test", async () => /1\s*attempts/.test(await page.locator(".stats").innerText()));
   await poll("the webhook's chart to count the test", async () => Number(await page.locator("#webhook-chart-outcomes").getAttribute("data-total")) === 1);
   await page.locator("#webhook-chart-latency canvas").first().waitFor();
+  await page.locator("#webhook-chart-success canvas").first().waitFor();
+  assert((await page.locator("#webhook-chart-queue").count()) === 0, "no queue chart for one webhook");
   await page.locator("#stats-range-7d").click();
   await poll("the webhook's week", async () => (await page.locator("#webhook-chart-outcomes").getAttribute("data-points")) === "168" && /1\s*attempts/.test(await page.locator(".stats").innerText()));
   await page.locator("#stats-range-1h").click();

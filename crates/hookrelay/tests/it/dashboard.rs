@@ -362,6 +362,8 @@ async fn dashboard_works_in_a_real_browser() {
     let max_failures = 3;
     let server = TestServer::start_with(Backend::Sqlite, |c| {
         c.login_max_failures = max_failures;
+        // The overview's queue chart is fed by the alert loop's samples: take them often.
+        c.alert_every = Duration::from_millis(500);
     })
     .await;
     let (email, password) = ("ops@example.com", "correct-horse-battery-1");

@@ -45,7 +45,11 @@ async fn stats_as_tenant(server: &TestServer, tenant: &str, query: &str) -> (u16
 }
 
 async fn stats_add_up_real_deliveries_per_tenant_and_webhook(backend: Backend) {
-    let server = TestServer::start(backend).await;
+    // The alert loop samples the queue: often here, so the queue chart has a point soon.
+    let server = TestServer::start_with(backend, |c| {
+        c.alert_every = Duration::from_millis(200);
+    })
+    .await;
     let ok = Receiver::start().await;
     let down = Receiver::start().await;
     down.set_default(Reply::status(500));
@@ -153,6 +157,22 @@ async fn stats_add_up_real_deliveries_per_tenant_and_webhook(backend: Backend) {
         .get(&format!("/api/v1/stats?webhook_id={good_id}"))
         .await;
     assert_eq!(n(&held["queue"]["pending"]), 1, "{held}");
+    assert!(
+        held["points"][0]["pending"].is_null(),
+        "no queue samples per webhook"
+    );
+    let sampled = eventually(WAIT, "a queue sample in the charts", || async {
+        let (_, st) = server.get("/api/v1/stats").await;
+        st["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["pending"].as_u64())
+            .max()
+            .filter(|n| *n >= 1)
+    })
+    .await;
+    assert!(sampled >= 1);
     let (_, all) = server.get("/api/v1/stats").await;
     // The paused one, and the failing one's new delivery while it still waits for its retry.
     assert!(n(&all["queue"]["pending"]) >= 1, "{all}");

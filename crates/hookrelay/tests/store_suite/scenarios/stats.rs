@@ -298,3 +298,55 @@ pub async fn scenario_delivery_stats_pruning(store: &dyn Store) {
         .unwrap()
         .is_empty());
 }
+
+pub async fn scenario_queue_samples(store: &dyn Store) {
+    let t = tenant(store, "t").await;
+    let other = tenant(store, "other").await;
+    let m = bucket_of(now_millis(), HOUR) - 2 * HOUR;
+    store
+        .record_queue_samples(m, &[(t.id.clone(), 5), (other.id.clone(), 100)])
+        .await
+        .unwrap();
+    // A later sample of the same minute replaces it; the next minute has its own.
+    store
+        .record_queue_samples(m, &[(t.id.clone(), 7)])
+        .await
+        .unwrap();
+    store
+        .record_queue_samples(m + MIN, &[(t.id.clone(), 3)])
+        .await
+        .unwrap();
+    store
+        .record_queue_samples(m + 20 * MIN, &[(t.id.clone(), 9)])
+        .await
+        .unwrap();
+    store.record_queue_samples(m, &[]).await.unwrap();
+
+    let per_minute = store.queue_samples(&t.id, m, MIN).await.unwrap();
+    assert_eq!(per_minute, vec![(m, 7), (m + MIN, 3), (m + 20 * MIN, 9)]);
+    // Wider points take the largest sample of the step.
+    let per_ten = store.queue_samples(&t.id, m, 10 * MIN).await.unwrap();
+    assert_eq!(per_ten, vec![(m, 7), (m + 20 * MIN, 9)]);
+    assert_eq!(
+        store
+            .queue_samples(&t.id, m + MIN, MIN)
+            .await
+            .unwrap()
+            .len(),
+        2,
+        "from `since`"
+    );
+    assert_eq!(
+        store.queue_samples(&other.id, 0, HOUR).await.unwrap(),
+        vec![(m, 100)]
+    );
+
+    // Kept 35 days.
+    assert_eq!(
+        store.prune_delivery_stats(now_millis(), 10).await.unwrap(),
+        0
+    );
+    let later = now_millis() + hookrelay_domain::stats::QUEUE_SAMPLE_RETENTION_MS;
+    assert_eq!(store.prune_delivery_stats(later, 10).await.unwrap(), 4);
+    assert!(store.queue_samples(&t.id, 0, MIN).await.unwrap().is_empty());
+}
