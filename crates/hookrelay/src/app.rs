@@ -200,7 +200,14 @@ async fn start(
         .as_ref()
         .filter(|_| config.handoff && role.runs_api())
         .map(|w| w.handoff.clone());
-    let ingestor = Ingestor::start(store.clone(), wake.clone(), writers, handoff, feed.clone());
+    let ingestor = Ingestor::start(
+        store.clone(),
+        wake.clone(),
+        writers,
+        handoff,
+        feed.clone(),
+        config.ingest_queue_max_events,
+    );
 
     let state = AppState {
         store: store.clone(),

@@ -1,7 +1,12 @@
 //! Group commit for emits: concurrent requests queue their events here and a writer task stores
 //! whatever has gathered in one transaction, then answers each caller. One commit serves many
 //! requests, which is what lets SQLite accept thousands of events per second.
+//!
+//! The queue is bounded in events: past `ingest_queue_max_events` uncommitted events a submit is
+//! refused at once (`Overloaded`, a `503` with `Retry-After`), so overload sheds load instead of
+//! growing memory and every caller's latency.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot, Mutex, Notify};
@@ -21,6 +26,45 @@ struct Job {
     reply: Reply,
     /// The request's span, which the commit's span links to (disabled when not tracing).
     span: Span,
+    /// Its place in the bound until it is committed (or failed): dropped with the job.
+    _queued: QueuedEvents,
+}
+
+/// Events submitted and not yet committed, against the bound.
+struct Backlog {
+    queued: AtomicUsize,
+    max: usize,
+}
+
+/// A job's events counted in the backlog until dropped.
+struct QueuedEvents {
+    backlog: Arc<Backlog>,
+    n: usize,
+}
+
+impl Backlog {
+    /// Counts `n` more events, unless that passes the bound. A single submit larger than the
+    /// bound is still taken when nothing else waits, so a big batch is never refused forever.
+    fn admit(self: &Arc<Self>, n: usize) -> Result<QueuedEvents, IngestError> {
+        let before = self.queued.fetch_add(n, Ordering::AcqRel);
+        if before > 0 && before + n > self.max {
+            self.queued.fetch_sub(n, Ordering::AcqRel);
+            metrics::counter!("hookrelay_ingest_shed_events_total").increment(n as u64);
+            return Err(IngestError::Overloaded { queued: before });
+        }
+        metrics::gauge!("hookrelay_ingest_queued_events").set((before + n) as f64);
+        Ok(QueuedEvents {
+            backlog: self.clone(),
+            n,
+        })
+    }
+}
+
+impl Drop for QueuedEvents {
+    fn drop(&mut self) {
+        let left = self.backlog.queued.fetch_sub(self.n, Ordering::AcqRel) - self.n;
+        metrics::gauge!("hookrelay_ingest_queued_events").set(left as f64);
+    }
 }
 
 /// Events gathered into one transaction at most.
@@ -29,6 +73,7 @@ const MAX_EVENTS_PER_COMMIT: usize = 2000;
 #[derive(Clone)]
 pub struct Ingestor {
     tx: mpsc::Sender<Job>,
+    backlog: Arc<Backlog>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +82,8 @@ pub enum IngestError {
     Store(Arc<StoreError>),
     #[error("the ingest pipeline is shutting down")]
     Closed,
+    #[error("the server is at capacity: {queued} accepted events wait to be stored")]
+    Overloaded { queued: usize },
 }
 
 impl Ingestor {
@@ -49,6 +96,7 @@ impl Ingestor {
         writers: usize,
         handoff: Option<Handoff>,
         feed: Arc<ChangeFeed>,
+        max_queued_events: usize,
     ) -> Self {
         // Bounded: when the store falls behind, callers wait here (backpressure) rather than
         // piling up unbounded memory.
@@ -63,7 +111,13 @@ impl Ingestor {
             };
             tokio::spawn(writer.run(rx.clone()));
         }
-        Self { tx }
+        Self {
+            tx,
+            backlog: Arc::new(Backlog {
+                queued: AtomicUsize::new(0),
+                max: max_queued_events.max(1),
+            }),
+        }
     }
 
     /// Stores the events (and their deliveries) durably; returns one outcome per event, in order.
@@ -78,6 +132,7 @@ impl Ingestor {
         events: Vec<NewEvent>,
         requests: Vec<(usize, InboundRequest)>,
     ) -> Result<Vec<IngestOutcome>, IngestError> {
+        let queued = self.backlog.admit(events.len())?;
         let (reply, answer) = oneshot::channel();
         self.tx
             .send(Job {
@@ -85,6 +140,7 @@ impl Ingestor {
                 requests,
                 reply,
                 span: crate::telemetry::current_for_link(),
+                _queued: queued,
             })
             .await
             .map_err(|_| IngestError::Closed)?;
@@ -265,4 +321,46 @@ fn changes_of(events: &[NewEvent], batch: &IngestBatch) -> Vec<Change> {
         }))
     });
     accepted.chain(created).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backlog(max: usize) -> Arc<Backlog> {
+        Arc::new(Backlog {
+            queued: AtomicUsize::new(0),
+            max,
+        })
+    }
+
+    #[test]
+    fn the_backlog_sheds_past_its_bound_and_frees_what_was_committed() {
+        let b = backlog(150);
+        let first = b.admit(100).expect("room");
+        let second = b.admit(50).expect("exactly at the bound");
+        match b.admit(1) {
+            Err(IngestError::Overloaded { queued }) => assert_eq!(queued, 150),
+            other => panic!("expected Overloaded, got {:?}", other.map(|_| ())),
+        }
+        assert_eq!(
+            b.queued.load(Ordering::Acquire),
+            150,
+            "a refusal counts nothing"
+        );
+        drop(first);
+        assert_eq!(b.queued.load(Ordering::Acquire), 50);
+        let third = b.admit(100).expect("room again once committed");
+        drop((second, third));
+        assert_eq!(b.queued.load(Ordering::Acquire), 0);
+    }
+
+    #[test]
+    fn a_batch_larger_than_the_bound_is_taken_when_nothing_waits() {
+        let b = backlog(10);
+        let big = b.admit(1000).expect("alone, it goes through");
+        assert!(b.admit(1).is_err(), "but nothing joins it");
+        drop(big);
+        assert!(b.admit(1).is_ok());
+    }
 }

@@ -176,6 +176,7 @@ impl From<crate::ingest::IngestError> for ApiError {
     fn from(e: crate::ingest::IngestError) -> Self {
         match e {
             crate::ingest::IngestError::Closed => Self::Unavailable("shutting down".into()),
+            e @ crate::ingest::IngestError::Overloaded { .. } => Self::Unavailable(e.to_string()),
             crate::ingest::IngestError::Store(s) => Self::from_store(&s),
         }
     }

@@ -101,6 +101,7 @@ struct RawConfig {
     #[serde(deserialize_with = "text")]
     default_quotas: String,
     max_body_bytes: usize,
+    ingest_queue_max_events: usize,
     worker_concurrency: usize,
     claim_batch: u32,
     handoff: bool,
@@ -155,6 +156,9 @@ pub struct Config {
     pub otlp_endpoint: Option<url::Url>,
     pub default_quotas: Quotas,
     pub max_body_bytes: usize,
+    /// Events accepted by the API but not yet committed, at most: past it emits are shed with
+    /// `503` and `Retry-After` instead of queueing without bound.
+    pub ingest_queue_max_events: usize,
     pub worker_concurrency: usize,
     pub claim_batch: u32,
     /// Fresh deliveries go from the ingest commit straight to this process's worker (see
@@ -281,6 +285,9 @@ impl RawConfig {
         }
         if self.max_body_bytes < 1024 {
             return Err(err("max_body_bytes", "must be at least 1024".into()));
+        }
+        if self.ingest_queue_max_events == 0 {
+            return Err(err("ingest_queue_max_events", "must be at least 1".into()));
         }
         if self.env == Environment::Prod && self.master_key.as_deref().unwrap_or("").is_empty() {
             return Err(err(
@@ -433,6 +440,7 @@ impl RawConfig {
             otlp_endpoint,
             default_quotas,
             max_body_bytes: self.max_body_bytes,
+            ingest_queue_max_events: self.ingest_queue_max_events,
             worker_concurrency: self.worker_concurrency,
             claim_batch: self.claim_batch,
             handoff: self.handoff,

@@ -36,6 +36,7 @@ mod metrics;
 mod ordered;
 mod otlp;
 mod outage;
+mod overload;
 mod portal;
 mod quotas;
 mod replay;
