@@ -142,7 +142,12 @@ async fn start(
     let wake = Arc::new(Notify::new());
     let policy = TargetPolicy::new(&config.allowed_target_networks)
         .map_err(|e| anyhow::anyhow!("HOOKRELAY_ALLOWED_TARGET_NETWORKS: {e}"))?;
-    let sender = Sender::with_lookup(config.delivery_timeout, policy, lookup)?;
+    let sender = Sender::with_pool(
+        config.delivery_timeout,
+        policy,
+        lookup,
+        config.worker_concurrency.max(64),
+    )?;
     let config = Arc::new(config);
     let feed = ChangeFeed::start(&node_id, store.clone(), shutdown.clone());
     // Cross-node signals (PostgreSQL): wake-ups for the workers, the feed's relay for streams.

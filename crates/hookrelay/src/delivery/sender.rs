@@ -85,6 +85,9 @@ pub struct Sender {
     lookup: Arc<dyn HostLookup>,
 }
 
+/// Idle connections kept per receiver host when the caller does not size the pool.
+const DEFAULT_IDLE_PER_HOST: usize = 64;
+
 impl Sender {
     /// A sender resolving names with the system resolver.
     pub fn new(timeout: Duration, policy: TargetPolicy) -> Result<Self, reqwest::Error> {
@@ -97,6 +100,19 @@ impl Sender {
         policy: TargetPolicy,
         lookup: Arc<dyn HostLookup>,
     ) -> Result<Self, reqwest::Error> {
+        Self::with_pool(timeout, policy, lookup, DEFAULT_IDLE_PER_HOST)
+    }
+
+    /// A sender keeping up to `idle_per_host` idle connections to each receiver: the worker
+    /// concurrency, so a node whose deliveries all go to one host reuses a connection for each
+    /// delivery in flight instead of closing the surplus and reconnecting (a TCP handshake, and
+    /// with TLS a handshake more, per delivery past the limit).
+    pub fn with_pool(
+        timeout: Duration,
+        policy: TargetPolicy,
+        lookup: Arc<dyn HostLookup>,
+        idle_per_host: usize,
+    ) -> Result<Self, reqwest::Error> {
         let policy = Arc::new(policy);
         let client = reqwest::Client::builder()
             .dns_resolver(Arc::new(GuardedResolver {
@@ -107,7 +123,7 @@ impl Sender {
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(64)
+            .pool_max_idle_per_host(idle_per_host)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .tcp_nodelay(true)
             .use_rustls_tls()

@@ -24,20 +24,20 @@ both_backends!(
     rabbitmq_refusals_fail_retry_and_recover,
 );
 
-const WAIT: Duration = Duration::from_secs(30);
-const REDIS: &str = "redis://127.0.0.1:6379";
-const NATS: &str = "nats://127.0.0.1:4222";
-const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+pub(super) const WAIT: Duration = Duration::from_secs(30);
+pub(super) const REDIS: &str = "redis://127.0.0.1:6379";
+pub(super) const NATS: &str = "nats://127.0.0.1:4222";
+pub(super) const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 /// A name no other test (or earlier run) uses.
-fn unique(prefix: &str) -> String {
+pub(super) fn unique(prefix: &str) -> String {
     format!(
         "hr-test-{prefix}-{}",
         ulid::Ulid::new().to_string().to_lowercase()
     )
 }
 
-async fn redis() -> redis::aio::MultiplexedConnection {
+pub(super) async fn redis() -> redis::aio::MultiplexedConnection {
     redis::Client::open(REDIS)
         .unwrap()
         .get_multiplexed_async_connection()
@@ -46,10 +46,10 @@ async fn redis() -> redis::aio::MultiplexedConnection {
 }
 
 /// A stream entry's fields, in order.
-type Fields = Vec<(String, Vec<u8>)>;
+pub(super) type Fields = Vec<(String, Vec<u8>)>;
 
 /// The entries of a stream: `(id, fields)`.
-async fn stream_entries(stream: &str) -> Vec<(String, Fields)> {
+pub(super) async fn stream_entries(stream: &str) -> Vec<(String, Fields)> {
     let mut conn = redis().await;
     let raw: Vec<(String, Fields)> = redis::cmd("XRANGE")
         .arg(stream)
@@ -74,45 +74,66 @@ fn text<'a>(fields: &'a [(String, Vec<u8>)], name: &str) -> &'a str {
 }
 
 /// A port nothing listens on (bound, then let go).
-async fn free_port() -> u16 {
+pub(super) async fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     l.local_addr().unwrap().port()
 }
 
 /// Forwards connections on 127.0.0.1:`port` to `upstream` until dropped: a broker that comes
-/// back on the port a webhook names.
-struct Forwarder(tokio::task::JoinHandle<()>);
+/// back on the port a webhook names. Dropping it also severs the connections it carries, as a
+/// broker that restarts does.
+pub(super) struct Forwarder {
+    stop: tokio_util::sync::CancellationToken,
+}
 
 impl Forwarder {
-    async fn start(port: u16, upstream: &'static str) -> Self {
-        let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
-        Self(tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
+    pub(super) async fn start(port: u16, upstream: &'static str) -> Self {
+        // A forwarder just dropped may still hold the port for a moment.
+        let listener = eventually(WAIT, "the forwarder's port", || async {
+            TcpListener::bind(("127.0.0.1", port)).await.ok()
+        })
+        .await;
+        let stop = tokio_util::sync::CancellationToken::new();
+        let token = stop.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut inbound, _) = tokio::select! {
+                    _ = token.cancelled() => return,
+                    accepted = listener.accept() => match accepted {
+                        Ok(a) => a,
+                        Err(_) => return,
+                    },
+                };
+                let token = token.clone();
                 tokio::spawn(async move {
                     if let Ok(mut out) = TcpStream::connect(upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                        tokio::select! {
+                            _ = token.cancelled() => {}
+                            _ = tokio::io::copy_bidirectional(&mut inbound, &mut out) => {}
+                        }
                     }
                 });
             }
-        }))
+        });
+        Self { stop }
     }
 }
 
 impl Drop for Forwarder {
     fn drop(&mut self) {
-        self.0.abort();
+        self.stop.cancel();
     }
 }
 
 /// The event's one delivery id.
-async fn only_delivery(server: &TestServer, event: &Value) -> String {
+pub(super) async fn only_delivery(server: &TestServer, event: &Value) -> String {
     let ids = server.delivery_ids(event["id"].as_str().unwrap()).await;
     assert_eq!(ids.len(), 1, "{ids:?}");
     ids[0].clone()
 }
 
 /// Waits for the delivery's first failed attempt; returns it.
-async fn first_failure(server: &TestServer, delivery: &str) -> Value {
+pub(super) async fn first_failure(server: &TestServer, delivery: &str) -> Value {
     eventually(WAIT, "a failed attempt", || async {
         let (_, d) = server.get(&format!("/api/v1/deliveries/{delivery}")).await;
         d["attempts"]
@@ -462,7 +483,7 @@ async fn broker_webhooks_are_checked_and_credentials_sealed(backend: Backend) {
     server.stop().await;
 }
 
-async fn nats() -> async_nats::Client {
+pub(super) async fn nats() -> async_nats::Client {
     async_nats::connect(NATS)
         .await
         .expect("NATS at 127.0.0.1:4222 (scripts/test checks it is running)")
@@ -640,7 +661,7 @@ async fn nats_jetstream_acks_refusals_and_recovery(backend: Backend) {
     server.stop().await;
 }
 
-async fn amqp() -> lapin::Channel {
+pub(super) async fn amqp() -> lapin::Channel {
     let conn = lapin::Connection::connect(AMQP, lapin::ConnectionProperties::default())
         .await
         .expect("RabbitMQ at 127.0.0.1:5672 (scripts/test checks it is running)");
@@ -649,7 +670,7 @@ async fn amqp() -> lapin::Channel {
     conn.create_channel().await.unwrap()
 }
 
-async fn declare_exchange(ch: &lapin::Channel, name: &str) {
+pub(super) async fn declare_exchange(ch: &lapin::Channel, name: &str) {
     ch.exchange_declare(
         name.into(),
         lapin::ExchangeKind::Direct,
@@ -664,7 +685,7 @@ async fn declare_exchange(ch: &lapin::Channel, name: &str) {
 }
 
 /// A queue bound to `exchange` with `key`.
-async fn bound_queue(ch: &lapin::Channel, exchange: &str, key: &str) -> String {
+pub(super) async fn bound_queue(ch: &lapin::Channel, exchange: &str, key: &str) -> String {
     let name = unique("q");
     ch.queue_declare(
         name.as_str().into(),
@@ -707,7 +728,7 @@ fn amqp_header(m: &lapin::message::Delivery, name: &str) -> String {
     }
 }
 
-async fn cleanup(ch: &lapin::Channel, exchange: &str, queues: &[&str]) {
+pub(super) async fn cleanup(ch: &lapin::Channel, exchange: &str, queues: &[&str]) {
     for q in queues {
         let _ = ch
             .queue_delete((*q).into(), lapin::options::QueueDeleteOptions::default())

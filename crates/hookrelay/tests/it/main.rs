@@ -19,6 +19,7 @@ macro_rules! both_backends {
 mod support;
 
 mod api_errors;
+mod broker_faults;
 mod brokers;
 mod crash;
 mod dashboard;
