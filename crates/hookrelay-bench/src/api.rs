@@ -175,13 +175,20 @@ struct CreatedWebhook {
     secret: String,
 }
 
-/// Creates tenants 1.. (tenant 0 is `default`) and `per_tenant` webhooks in each, pointing at
-/// `http://127.0.0.1:<port>/t<i>/w<j>` and subscribed to `bench.*`.
+/// The body creating webhook `j` of tenant `i`: an http one at the receiver's
+/// `http://127.0.0.1:<port>/t<i>/w<j>`, subscribed to `bench.*`.
+pub fn http_webhook(receiver_port: u16, i: u32, j: u32) -> serde_json::Value {
+    let url = format!("http://127.0.0.1:{receiver_port}/t{i}/w{j}");
+    serde_json::json!({ "url": url, "events": ["bench.*"] })
+}
+
+/// Creates tenants 1.. (tenant 0 is `default`) and `per_tenant` webhooks in each, webhook `j`
+/// of tenant `i` created with `webhook_body(i, j)`.
 pub async fn setup(
     api: &Api,
     tenants: u32,
     per_tenant: u32,
-    receiver_port: u16,
+    webhook_body: impl Fn(u32, u32) -> serde_json::Value,
 ) -> Result<Topology> {
     let mut list = Vec::with_capacity(tenants as usize);
     list.push(Tenant {
@@ -210,9 +217,9 @@ pub async fn setup(
     let mut webhooks = Vec::with_capacity((tenants * per_tenant) as usize);
     for (i, tenant) in list.iter().enumerate() {
         for j in 0..per_tenant {
-            let url = format!("http://127.0.0.1:{receiver_port}/t{i}/w{j}");
-            let body = serde_json::json!({ "url": url, "events": ["bench.*"] }).to_string();
-            let what = format!("creating webhook {url} in tenant {}", tenant.name);
+            let body = webhook_body(i as u32, j);
+            let what = format!("creating webhook {body} in tenant {}", tenant.name);
+            let body = body.to_string();
             let resp = api
                 .post_json("/api/v1/webhooks", tenant.header.as_deref(), body)
                 .send()

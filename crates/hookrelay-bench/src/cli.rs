@@ -4,7 +4,37 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use clap::Parser;
+use clap::{Parser, ValueEnum};
+
+/// Where the webhooks deliver: the bench's HTTP receiver, or a broker the bench consumes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Kind {
+    Http,
+    Nats,
+    Rabbitmq,
+    Redis,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Http => "http",
+            Kind::Nats => "nats",
+            Kind::Rabbitmq => "rabbitmq",
+            Kind::Redis => "redis",
+        }
+    }
+
+    /// The broker this machine runs for the kind (`None` for http).
+    pub fn default_broker_url(self) -> Option<&'static str> {
+        match self {
+            Kind::Http => None,
+            Kind::Nats => Some("nats://127.0.0.1:4222"),
+            Kind::Rabbitmq => Some("amqp://guest:guest@127.0.0.1:5672/%2f"),
+            Kind::Redis => Some("redis://127.0.0.1:6379"),
+        }
+    }
+}
 
 /// What the bench measures: outbound delivery, or inbound ingest (`POST /ingest/{source}` with
 /// GitHub signatures).
@@ -95,6 +125,16 @@ pub struct Cli {
     #[arg(long)]
     pub keep_workdir: bool,
 
+    /// The webhooks' kind: `http` posts to the bench's receiver; `nats`, `rabbitmq` and
+    /// `redis` publish to that broker, which the bench consumes from into the same ledger.
+    #[arg(long, value_enum, default_value_t = Kind::Http)]
+    pub kind: Kind,
+
+    /// The broker for `--kind nats|rabbitmq|redis` [default: nats://127.0.0.1:4222,
+    /// amqp://guest:guest@127.0.0.1:5672/%2f, redis://127.0.0.1:6379].
+    #[arg(long, value_name = "URL")]
+    pub broker_url: Option<String>,
+
     /// Inbound ingest instead of outbound delivery: `--events` signed GitHub `pull_request`
     /// deliveries posted to a GitHub source (`--rate`, `--concurrency`, `--warmup-secs` apply;
     /// no webhook subscribes, so nothing is delivered).
@@ -129,10 +169,29 @@ impl Cli {
         if self.worker_nodes > 0 && (!postgres || self.ingest_only) {
             bail!("--worker-nodes needs a postgres:// --database-url and outbound delivery (nodes share one database)");
         }
+        if self.kind != Kind::Http && self.ingest_only {
+            bail!(
+                "--kind {} is an outbound destination; --ingest-only delivers nothing",
+                self.kind.name()
+            );
+        }
+        if self.broker_url.is_some() && self.kind == Kind::Http {
+            bail!("--broker-url needs --kind nats, rabbitmq or redis");
+        }
+        if self.kind != Kind::Http && self.tenants as u64 * self.webhooks as u64 > 1_000 {
+            bail!("--kind {} takes at most 1000 webhooks in all (one stream, subject or routing key each)", self.kind.name());
+        }
         if self.tenants as u64 * self.webhooks as u64 > 100_000 {
             bail!("--tenants x --webhooks must be at most 100000");
         }
         Ok(())
+    }
+
+    /// The broker URL of a broker kind: the flag, else the kind's default.
+    pub fn broker_url(&self) -> Option<String> {
+        self.broker_url
+            .clone()
+            .or_else(|| self.kind.default_broker_url().map(str::to_owned))
     }
 
     /// The server binary: the flag, else $HOOKRELAY_BIN (both via clap), else the workspace's
@@ -193,6 +252,45 @@ mod tests {
         assert_eq!(cli.receiver_delay_ms, 0);
         assert_eq!(cli.scenario(), Scenario::Outbound);
         cli.validate().expect("defaults are valid");
+    }
+
+    #[test]
+    fn broker_kinds_parse_and_default_their_url() {
+        let cli = Cli::try_parse_from(["hookrelay-bench"]).unwrap();
+        assert_eq!((cli.kind, cli.broker_url()), (Kind::Http, None));
+        let cli = Cli::try_parse_from(["hookrelay-bench", "--kind", "redis"]).unwrap();
+        assert_eq!(cli.broker_url().as_deref(), Some("redis://127.0.0.1:6379"));
+        cli.validate().unwrap();
+        let cli = Cli::try_parse_from([
+            "hookrelay-bench",
+            "--kind",
+            "nats",
+            "--broker-url",
+            "nats://10.0.0.5:4222",
+        ])
+        .unwrap();
+        assert_eq!(cli.broker_url().as_deref(), Some("nats://10.0.0.5:4222"));
+        assert!(Cli::try_parse_from(["hookrelay-bench", "--kind", "kafka"]).is_err());
+    }
+
+    #[test]
+    fn broker_kinds_refuse_what_they_cannot_do() {
+        for args in [
+            &["hookrelay-bench", "--kind", "rabbitmq", "--ingest-only"][..],
+            &["hookrelay-bench", "--broker-url", "redis://127.0.0.1:6379"][..],
+            &[
+                "hookrelay-bench",
+                "--kind",
+                "redis",
+                "--tenants",
+                "20",
+                "--webhooks",
+                "51",
+            ][..],
+        ] {
+            let cli = Cli::try_parse_from(args).unwrap();
+            assert!(cli.validate().is_err(), "{args:?}");
+        }
     }
 
     #[test]

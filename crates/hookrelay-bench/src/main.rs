@@ -1,11 +1,13 @@
 //! hookrelay-bench: starts hookrelay on a fresh store, drives load through its public API into
-//! a local receiver, and prints throughput, latency, memory and an exact delivery ledger.
+//! a local receiver (or a broker it consumes from), and prints throughput, latency, memory and an
+//! exact delivery ledger.
 
 // serde_json::json! of the realistic GitHub payload (inbound.rs) nests deeper than 128.
 #![recursion_limit = "256"]
 
 mod api;
 mod cli;
+mod consumer;
 mod inbound;
 mod ledger;
 mod load;
@@ -24,6 +26,7 @@ use clap::Parser;
 
 use crate::api::{Api, Topology};
 use crate::cli::{Cli, Scenario};
+use crate::consumer::Consumer;
 use crate::ledger::{Joined, Ledger};
 use crate::load::{EmitConfig, EmitOutcome};
 use crate::receiver::{Receiver, ReceiverConfig, ReceiverCounts};
@@ -220,10 +223,23 @@ async fn drive(
     mut server: Option<&mut ServerProcess>,
 ) -> Result<Measured> {
     phase.set(Phase::Setup);
+    // Broker kinds: the consumer reads before any webhook exists, so nothing is missed.
+    let consumer = match cli.broker_url() {
+        Some(url) => Some(
+            Consumer::start(cli.kind, &url, receiver.sink())
+                .await
+                .with_context(|| format!("starting the {} consumer", cli.kind.name()))?,
+        ),
+        None => None,
+    };
+    let port = receiver.addr.port();
     let topology = Arc::new(
-        api::setup(api, cli.tenants, cli.webhooks, receiver.addr.port())
-            .await
-            .context("setting up tenants and webhooks")?,
+        api::setup(api, cli.tenants, cli.webhooks, |i, j| match &consumer {
+            Some(c) => c.webhook_body(i, j),
+            None => api::http_webhook(port, i, j),
+        })
+        .await
+        .context("setting up tenants and webhooks")?,
     );
     receiver.set_keys(topology.webhooks.iter().map(|w| w.key.clone()).collect())?;
     let emit = load::emit(
@@ -265,6 +281,11 @@ async fn drive(
     phase.set(Phase::Ledger);
     let (ledger, joined) =
         ledger::reconcile(api, &topology, &emit.accepted, receiver, emit.start).await?;
+    if let Some(c) = consumer {
+        if let Err(err) = c.stop(cli.tenants, cli.webhooks).await {
+            eprintln!("warning: cleaning up the broker: {err:#}");
+        }
+    }
     Ok(Measured {
         topology,
         emit,
@@ -378,6 +399,7 @@ fn assemble(cli: &Cli, m: &Measured) -> Report {
         cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
         inherited_env: inherited_env(),
         config: RunConfig {
+            kind: cli.kind.name(),
             tenants: cli.tenants,
             webhooks_per_tenant: cli.webhooks,
             events: cli.events,

@@ -142,6 +142,11 @@ impl Receiver {
         }
     }
 
+    /// Where broker consumers deliver.
+    pub fn sink(&self) -> Sink {
+        Sink(self.state.clone())
+    }
+
     pub fn distinct(&self) -> u64 {
         self.state.distinct.load(Ordering::Relaxed)
     }
@@ -218,19 +223,11 @@ async fn handle(
             .map(str::to_owned)
     };
     let attempt = header("x-webhook-attempt").and_then(|v| v.parse::<u32>().ok());
-    if attempt.is_some_and(|a| a > 1) {
-        state.retried.fetch_add(1, Ordering::Relaxed);
-    }
-    let verify = state.verify_all || n % 100 == 0;
-    let sig_headers = if verify {
-        Some((
-            header("webhook-id"),
-            header("webhook-timestamp"),
-            header("webhook-signature"),
-        ))
-    } else {
-        None
-    };
+    let signature = state.verify_this(n).then(|| SignatureHeaders {
+        id: header("webhook-id"),
+        timestamp: header("webhook-timestamp"),
+        signature: header("webhook-signature"),
+    });
     let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(err) => {
@@ -238,32 +235,101 @@ async fn handle(
             return Ok(empty(StatusCode::BAD_REQUEST));
         }
     };
-    match serde_json::from_slice::<DeliveryBody<'_>>(&body) {
-        Ok(parsed) => state.record(parsed.event_id, widx, arrived),
-        Err(err) => state.malformed(format!("delivery body without a string eventId: {err}")),
-    }
-    if let Some((id, ts, sig)) = sig_headers {
-        state.sig_checked.fetch_add(1, Ordering::Relaxed);
-        let ok = match (state.keys.get(), id, ts, sig) {
-            (Some(keys), Some(id), Some(ts), Some(sig)) => keys
-                .get(widx as usize)
-                .is_some_and(|key| verify_signature(key, &id, &ts, &body, &sig)),
-            _ => false,
-        };
-        if !ok {
-            state.sig_failed.fetch_add(1, Ordering::Relaxed);
-            state.note_failure(format!(
-                "signature check failed on a delivery to webhook #{widx}"
-            ));
-        }
-    }
+    state.accept(Delivered {
+        widx,
+        arrived,
+        attempt,
+        signature,
+        body: &body,
+    });
     if !state.delay.is_zero() {
         tokio::time::sleep(state.delay).await;
     }
     Ok(empty(StatusCode::OK))
 }
 
+/// The signature headers of a delivery, as they arrived.
+pub struct SignatureHeaders {
+    pub id: Option<String>,
+    pub timestamp: Option<String>,
+    pub signature: Option<String>,
+}
+
+/// One delivery as it arrived, over HTTP or from a broker: what the ledger and the signature
+/// check need.
+pub struct Delivered<'a> {
+    /// The global webhook index (tenant * W + webhook).
+    pub widx: u32,
+    pub arrived: Instant,
+    /// `x-webhook-attempt`, when present.
+    pub attempt: Option<u32>,
+    /// Present when this delivery's signature is to be checked (`Sink::verify_next`).
+    pub signature: Option<SignatureHeaders>,
+    pub body: &'a [u8],
+}
+
+/// A handle broker consumers feed deliveries into: the same ledger and checks as HTTP.
+#[derive(Clone)]
+pub struct Sink(Arc<State>);
+
+impl Sink {
+    /// Counts one arrival; whether its signature is to be checked (every 100th, or all).
+    pub fn verify_next(&self) -> bool {
+        let n = self.0.requests.fetch_add(1, Ordering::Relaxed);
+        self.0.verify_this(n)
+    }
+
+    pub fn accept(&self, delivery: Delivered<'_>) {
+        self.0.accept(delivery);
+    }
+
+    /// Something arrived that is not a well-formed delivery.
+    pub fn malformed(&self, what: String) {
+        self.0.malformed(what);
+    }
+
+    pub fn tenants(&self) -> u32 {
+        self.0.tenants
+    }
+
+    pub fn per_tenant(&self) -> u32 {
+        self.0.per_tenant
+    }
+}
+
 impl State {
+    fn verify_this(&self, n: u64) -> bool {
+        self.verify_all || n % 100 == 0
+    }
+
+    /// Records a delivery's arrival, counts retries, and checks its signature when asked.
+    fn accept(&self, d: Delivered<'_>) {
+        if d.attempt.is_some_and(|a| a > 1) {
+            self.retried.fetch_add(1, Ordering::Relaxed);
+        }
+        match serde_json::from_slice::<DeliveryBody<'_>>(d.body) {
+            Ok(parsed) => self.record(parsed.event_id, d.widx, d.arrived),
+            Err(err) => self.malformed(format!("delivery body without a string eventId: {err}")),
+        }
+        let Some(sig) = d.signature else {
+            return;
+        };
+        self.sig_checked.fetch_add(1, Ordering::Relaxed);
+        let ok = match (self.keys.get(), sig.id, sig.timestamp, sig.signature) {
+            (Some(keys), Some(id), Some(ts), Some(sig)) => keys
+                .get(d.widx as usize)
+                .is_some_and(|key| verify_signature(key, &id, &ts, d.body, &sig)),
+            _ => false,
+        };
+        if !ok {
+            self.sig_failed.fetch_add(1, Ordering::Relaxed);
+            self.note_failure(format!(
+                "signature check failed on a delivery to webhook #{}",
+                d.widx
+            ));
+        }
+    }
+
     fn record(&self, event_id: &str, widx: u32, arrived: Instant) {
         let mut map = lock(&self.arrivals);
         match map.entry((event_id.into(), widx)) {

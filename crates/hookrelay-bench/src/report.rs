@@ -114,6 +114,8 @@ pub fn phase_stats(sent_us: &[u64], samples: &[Sample], b: Boundaries) -> Vec<Ph
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RunConfig {
+    /// The webhooks' kind: `http` (the local receiver) or a broker (`nats`, `rabbitmq`, `redis`).
+    pub kind: &'static str,
     pub tenants: u32,
     pub webhooks_per_tenant: u32,
     pub events: u64,
@@ -267,8 +269,9 @@ pub fn render_text(r: &Report) -> String {
     };
     let _ = writeln!(
         s,
-        "load:     tenants={} webhooks/tenant={} events={} rate={} concurrency={} emit={} \
+        "load:     kind={} tenants={} webhooks/tenant={} events={} rate={} concurrency={} emit={} \
          receiver-delay={}ms verify={}",
+        c.kind,
         c.tenants,
         c.webhooks_per_tenant,
         c.events,
