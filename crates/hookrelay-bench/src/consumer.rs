@@ -37,6 +37,13 @@ fn stream(run: &str, i: u32, j: u32) -> String {
     format!("hrbench:{run}:t{i}:w{j}")
 }
 
+/// Every stream of a run, in webhook-index order.
+fn streams(run: &str, tenants: u32, per_tenant: u32) -> Vec<String> {
+    (0..tenants)
+        .flat_map(|i| (0..per_tenant).map(move |j| stream(run, i, j)))
+        .collect()
+}
+
 /// `…t<i><sep>w<j>` at the end of a name → the global webhook index, when both are in range.
 fn webhook_index(name: &str, sep: char, tenants: u32, per_tenant: u32) -> Option<u32> {
     let (head, w) = name.rsplit_once(sep)?;
@@ -102,10 +109,7 @@ impl Consumer {
             Kind::Redis => {
                 let client = redis::Client::open(self.url.as_str())?;
                 let mut conn = client.get_multiplexed_async_connection().await?;
-                let keys: Vec<String> = (0..tenants)
-                    .flat_map(|i| (0..per_tenant).map(move |j| (i, j)))
-                    .map(|(i, j)| stream(&self.run, i, j))
-                    .collect();
+                let keys = streams(&self.run, tenants, per_tenant);
                 let _: () = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await?;
             }
             Kind::Nats | Kind::Http => {}
@@ -242,10 +246,7 @@ async fn start_redis(url: &str, run: &str, sink: Sink) -> Result<tokio::task::Jo
         .get_multiplexed_async_connection()
         .await
         .with_context(|| format!("connecting to Redis at {url}"))?;
-    let keys: Vec<String> = (0..sink.tenants())
-        .flat_map(|i| (0..sink.per_tenant()).map(move |j| (i, j)))
-        .map(|(i, j)| stream(run, i, j))
-        .collect();
+    let keys = streams(run, sink.tenants(), sink.per_tenant());
     Ok(tokio::spawn(async move {
         let mut last: Vec<String> = vec!["0-0".to_owned(); keys.len()];
         loop {

@@ -208,7 +208,7 @@ async fn handle(
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     // The head has been parsed: this is the first-byte arrival as far as the bench can tell.
     let arrived = Instant::now();
-    let n = state.requests.fetch_add(1, Ordering::Relaxed);
+    let verify = state.count_arrival();
     let Some(widx) = parse_path(req.uri().path(), state.tenants, state.per_tenant)
         .filter(|_| req.method() == Method::POST)
     else {
@@ -223,7 +223,7 @@ async fn handle(
             .map(str::to_owned)
     };
     let attempt = header("x-webhook-attempt").and_then(|v| v.parse::<u32>().ok());
-    let signature = state.verify_this(n).then(|| SignatureHeaders {
+    let signature = verify.then(|| SignatureHeaders {
         id: header("webhook-id"),
         timestamp: header("webhook-timestamp"),
         signature: header("webhook-signature"),
@@ -275,8 +275,7 @@ pub struct Sink(Arc<State>);
 impl Sink {
     /// Counts one arrival; whether its signature is to be checked (every 100th, or all).
     pub fn verify_next(&self) -> bool {
-        let n = self.0.requests.fetch_add(1, Ordering::Relaxed);
-        self.0.verify_this(n)
+        self.0.count_arrival()
     }
 
     pub fn accept(&self, delivery: Delivered<'_>) {
@@ -298,7 +297,9 @@ impl Sink {
 }
 
 impl State {
-    fn verify_this(&self, n: u64) -> bool {
+    /// Counts one arrival; whether its signature is to be checked (every 100th, or all).
+    fn count_arrival(&self) -> bool {
+        let n = self.requests.fetch_add(1, Ordering::Relaxed);
         self.verify_all || n % 100 == 0
     }
 
