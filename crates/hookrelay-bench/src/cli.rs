@@ -44,6 +44,8 @@ pub enum Scenario {
     Outbound,
     /// Inbound ingest throughput (`--ingest-only`): signed GitHub deliveries to a source.
     Inbound,
+    /// The raw-receiver ceiling (`--ceiling`): no hookrelay, a bare client and the receiver.
+    Ceiling,
 }
 
 impl Scenario {
@@ -51,6 +53,7 @@ impl Scenario {
         match self {
             Scenario::Outbound => "outbound",
             Scenario::Inbound => "inbound-ingest",
+            Scenario::Ceiling => "ceiling",
         }
     }
 }
@@ -140,11 +143,19 @@ pub struct Cli {
     /// no webhook subscribes, so nothing is delivered).
     #[arg(long)]
     pub ingest_only: bool,
+
+    /// The raw-receiver ceiling instead: `--events` requests over `--concurrency` bare
+    /// keep-alive connections straight to the bench's receiver (no server is started), so each
+    /// delivery figure can be read as a fraction of what this machine does at best.
+    #[arg(long, conflicts_with_all = ["ingest_only", "batch", "rate", "database_url", "worker_nodes"])]
+    pub ceiling: bool,
 }
 
 impl Cli {
     pub fn scenario(&self) -> Scenario {
-        if self.ingest_only {
+        if self.ceiling {
+            Scenario::Ceiling
+        } else if self.ingest_only {
             Scenario::Inbound
         } else {
             Scenario::Outbound
@@ -297,6 +308,16 @@ mod tests {
     fn ingest_only_selects_the_inbound_scenario() {
         let cli = Cli::try_parse_from(["hookrelay-bench", "--ingest-only"]).expect("parses");
         assert_eq!(cli.scenario(), Scenario::Inbound);
+    }
+
+    #[test]
+    fn ceiling_is_its_own_scenario_and_takes_no_server_flags() {
+        let cli = Cli::try_parse_from(["hookrelay-bench", "--ceiling"]).expect("parses");
+        assert_eq!(cli.scenario(), Scenario::Ceiling);
+        for flag in [&["--batch", "10"][..], &["--ingest-only"], &["--rate", "5"]] {
+            let args = [&["hookrelay-bench", "--ceiling"][..], flag].concat();
+            assert!(Cli::try_parse_from(args).is_err(), "{flag:?}");
+        }
     }
 
     #[test]

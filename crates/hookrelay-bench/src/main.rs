@@ -6,6 +6,7 @@
 #![recursion_limit = "256"]
 
 mod api;
+mod ceiling;
 mod cli;
 mod consumer;
 mod inbound;
@@ -73,6 +74,7 @@ async fn run_scenario(cli: &Cli) -> Result<bool> {
     match cli.scenario() {
         Scenario::Outbound => run(cli).await.map(|r| r.void),
         Scenario::Inbound => inbound::run(cli).await.map(|r| r.void),
+        Scenario::Ceiling => ceiling::run(cli).await.map(|()| false),
     }
 }
 
