@@ -558,23 +558,6 @@ macro_rules! impl_store {
                     body_size: r.try_get::<i64, _>("body_size")?.max(0) as u64,
                 })
             }
-
-            /// A claim row: the delivery's columns prefixed `d_`, the event's `e_`, then the
-            /// webhook's own columns.
-            pub fn claim(r: &$row, ring: &crate::secrets::Keyring) -> StoreResult<DeliveryClaim> {
-                Ok(DeliveryClaim {
-                    delivery_id: DeliveryId::from_trusted(r.try_get("d_id")?),
-                    tenant_id: TenantId::from_trusted(r.try_get("tenant_id")?),
-                    event_id: EventId::from_trusted(r.try_get("d_event_id")?),
-                    event_type: r.try_get("e_type")?,
-                    event_timestamp: r.try_get("e_timestamp")?,
-                    data: std::sync::Arc::from(r.try_get::<String, _>("e_data")?),
-                    attempts_made: r.try_get::<i64, _>("d_attempts")? as u32,
-                    created_at: r.try_get("d_created_at")?,
-                    webhook: std::sync::Arc::new(webhook(r, ring)?),
-                    tenant_quotas: parse_quotas(&r.try_get::<String, _>("t_quotas")?)?,
-                })
-            }
         }
 
         #[async_trait::async_trait]
@@ -2543,22 +2526,79 @@ macro_rules! impl_store {
             Ok(created)
         }
 
+        /// The claims of deliveries `ids`: their rows with their events', then each distinct
+        /// webhook (and its tenant's quotas) read and decoded once, shared by its claims as one
+        /// `Arc`, as is each distinct event's payload (a fan-out's claims share one copy). A
+        /// delivery whose webhook is gone is left out, as the join it replaces did.
         async fn fetch_claims(conn: &mut <$db as sqlx::Database>::Connection, ids: &[String], ring: &crate::secrets::Keyring) -> super::StoreResult<Vec<super::DeliveryClaim>> {
+            use hookrelay_domain::{DeliveryId, EventId};
+            use sqlx::Row;
+            use std::collections::HashMap;
+            use std::sync::Arc;
             if ids.is_empty() {
                 return Ok(Vec::new());
             }
-            let mut q = sqlx::QueryBuilder::<$db>::new(format!(
-                "SELECT d.id AS d_id, d.event_id AS d_event_id, d.attempts AS d_attempts, d.created_at AS d_created_at, e.type AS e_type, e.timestamp AS e_timestamp, e.data AS e_data, t.quotas AS t_quotas, {} \
-                 FROM deliveries d JOIN events e ON e.id = d.event_id JOIN webhooks w ON w.id = d.webhook_id JOIN tenants t ON t.id = d.tenant_id WHERE d.id IN (",
-                super::common::WEBHOOK_COLUMNS
-            ));
+            let mut q = sqlx::QueryBuilder::<$db>::new(
+                "SELECT d.id, d.event_id, d.webhook_id, d.attempts, d.created_at, e.type AS e_type, e.timestamp AS e_timestamp, e.data AS e_data \
+                 FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.id IN (",
+            );
             let mut sep = q.separated(", ");
             for id in super::common::padded_in_list(ids) {
                 sep.push_bind(id.clone());
             }
             q.push(") ORDER BY d.next_attempt_at");
             let rows = q.build().fetch_all(&mut *conn).await?;
-            rows.iter().map(|r| rows::claim(r, ring)).collect()
+            let mut hook_ids: Vec<String> = Vec::new();
+            for r in &rows {
+                let hook: String = r.try_get("webhook_id")?;
+                if !hook_ids.contains(&hook) {
+                    hook_ids.push(hook);
+                }
+            }
+            let mut hooks: HashMap<String, (Arc<super::Webhook>, hookrelay_domain::quota::Quotas)> = HashMap::with_capacity(hook_ids.len());
+            if !hook_ids.is_empty() {
+                let mut q = sqlx::QueryBuilder::<$db>::new(format!(
+                    "SELECT {}, t.quotas AS t_quotas FROM webhooks w JOIN tenants t ON t.id = w.tenant_id WHERE w.id IN (",
+                    super::common::WEBHOOK_COLUMNS
+                ));
+                let mut sep = q.separated(", ");
+                for id in super::common::padded_in_list(&hook_ids) {
+                    sep.push_bind(id.clone());
+                }
+                q.push(")");
+                for r in q.build().fetch_all(&mut *conn).await? {
+                    let quotas = super::common::parse_quotas(&r.try_get::<String, _>("t_quotas")?)?;
+                    let webhook = rows::webhook(&r, ring)?;
+                    hooks.insert(webhook.id.to_string(), (Arc::new(webhook), quotas));
+                }
+            }
+            let mut payloads: HashMap<String, Arc<str>> = HashMap::new();
+            let mut claims = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let Some((webhook, quotas)) = hooks.get(r.try_get::<&str, _>("webhook_id")?) else { continue };
+                let event_id: String = r.try_get("event_id")?;
+                let data = match payloads.get(&event_id) {
+                    Some(data) => data.clone(),
+                    None => {
+                        let data: Arc<str> = Arc::from(r.try_get::<&str, _>("e_data")?);
+                        payloads.insert(event_id.clone(), data.clone());
+                        data
+                    }
+                };
+                claims.push(super::DeliveryClaim {
+                    delivery_id: DeliveryId::from_trusted(r.try_get("id")?),
+                    tenant_id: webhook.tenant_id.clone(),
+                    event_id: EventId::from_trusted(event_id),
+                    event_type: r.try_get("e_type")?,
+                    event_timestamp: r.try_get("e_timestamp")?,
+                    data,
+                    attempts_made: r.try_get::<i64, _>("attempts")? as u32,
+                    created_at: r.try_get("created_at")?,
+                    webhook: webhook.clone(),
+                    tenant_quotas: quotas.clone(),
+                });
+            }
+            Ok(claims)
         }
     };
 }
