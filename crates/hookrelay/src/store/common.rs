@@ -2548,13 +2548,12 @@ macro_rules! impl_store {
             }
             q.push(") ORDER BY d.next_attempt_at");
             let rows = q.build().fetch_all(&mut *conn).await?;
-            let mut hook_ids: Vec<String> = Vec::new();
-            for r in &rows {
-                let hook: String = r.try_get("webhook_id")?;
-                if !hook_ids.contains(&hook) {
-                    hook_ids.push(hook);
-                }
-            }
+            let hook_ids: Vec<String> = rows
+                .iter()
+                .map(|r| r.try_get::<String, _>("webhook_id"))
+                .collect::<Result<std::collections::HashSet<_>, _>>()?
+                .into_iter()
+                .collect();
             let mut hooks: HashMap<String, (Arc<super::Webhook>, hookrelay_domain::quota::Quotas)> = HashMap::with_capacity(hook_ids.len());
             if !hook_ids.is_empty() {
                 let mut q = sqlx::QueryBuilder::<$db>::new(format!(
