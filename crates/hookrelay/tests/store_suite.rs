@@ -82,4 +82,149 @@ store_tests! {
     scenario_gone_disables => sqlite_gone_disables, postgres_gone_disables;
     scenario_retention => sqlite_retention, postgres_retention;
     scenario_alert_crossings => sqlite_alert_crossings, postgres_alert_crossings;
+    scenario_fan_out_index => sqlite_fan_out_index, postgres_fan_out_index;
+    scenario_fan_out_reads_health_live => sqlite_fan_out_reads_health_live, postgres_fan_out_reads_health_live;
+}
+
+#[tokio::test]
+async fn sqlite_fan_out_sees_other_nodes() {
+    let h = harness::sqlite().await;
+    let other = h.second_store().await;
+    scenario_fan_out_sees_other_nodes(h.store(), &*other).await;
+    drop(other);
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn postgres_fan_out_sees_other_nodes() {
+    let h = harness::postgres().await;
+    let other = h.second_store().await;
+    scenario_fan_out_sees_other_nodes(h.store(), &*other).await;
+    drop(other);
+    h.finish().await;
+}
+
+/// Columns of `webhooks` that the delivery path or bookkeeping writes, and that fan-out reads
+/// live or not at all: writing them must not invalidate the fan-out cache. Every other column
+/// is configuration, and writing it must (migration 0049's trigger lists them). A new column
+/// fails `*_every_webhook_column_is_classified` until it is put on one side.
+const NOT_FAN_OUT_CONFIG: &[&str] = &[
+    "id",
+    "active",
+    "circuit_state",
+    "consecutive_failures",
+    "circuit_open_until",
+    "circuit_opens",
+    "failing_since",
+    "disabled_reason",
+    "disabled_at",
+    "rate_alerting",
+    "created_at",
+    "updated_at",
+];
+
+/// Writes each column of one webhook to itself and reports whether the tenant's
+/// `hooks_generation` moved, then the same for the tenant's quotas.
+macro_rules! generation_bumps {
+    ($conn:expr, $columns_sql:expr, $hook:expr, $tenant:expr) => {{
+        let conn = $conn;
+        let columns: Vec<String> = sqlx::query_scalar($columns_sql)
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+        assert!(
+            columns.len() > 20,
+            "the webhooks table's columns: {columns:?}"
+        );
+        macro_rules! generation {
+            ($c:expr) => {
+                sqlx::query_scalar::<_, i64>("SELECT hooks_generation FROM tenants WHERE id = $1")
+                    .bind($tenant)
+                    .fetch_one(&mut *$c)
+                    .await
+                    .unwrap()
+            };
+        }
+        let mut bumps = Vec::new();
+        for column in columns {
+            let before = generation!(conn);
+            sqlx::query(&format!(
+                "UPDATE webhooks SET {column} = {column} WHERE id = $1"
+            ))
+            .bind($hook)
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+            bumps.push((column, generation!(conn) != before));
+        }
+        let before = generation!(conn);
+        sqlx::query("UPDATE tenants SET quotas = quotas WHERE id = $1")
+            .bind($tenant)
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        assert_ne!(generation!(conn), before, "a quota change invalidates");
+        bumps
+    }};
+}
+
+fn assert_classified(bumps: Vec<(String, bool)>) {
+    for (column, bumped) in bumps {
+        let config = !NOT_FAN_OUT_CONFIG.contains(&column.as_str());
+        assert_eq!(
+            bumped,
+            config,
+            "webhooks.{column}: writing it {} the fan-out cache; {}",
+            if bumped {
+                "invalidates"
+            } else {
+                "does not invalidate"
+            },
+            if config {
+                "add it to migration 0049's trigger (a new configuration column) or to NOT_FAN_OUT_CONFIG"
+            } else {
+                "it is listed as not configuration"
+            }
+        );
+    }
+}
+
+async fn fixture_hook(store: &dyn hookrelay::store::Store) -> (String, String) {
+    let t = store_suite::fixtures::tenant(store, "t").await;
+    let hook = store_suite::fixtures::create_webhook(store, &t.id, &["a.*"]).await;
+    (t.id.to_string(), hook.id.to_string())
+}
+
+#[tokio::test]
+async fn sqlite_every_webhook_column_is_classified() {
+    use sqlx::Connection;
+    let h = harness::sqlite().await;
+    let (tenant, hook) = fixture_hook(h.store()).await;
+    let mut conn = sqlx::SqliteConnection::connect(h.url()).await.unwrap();
+    let bumps = generation_bumps!(
+        &mut conn,
+        "SELECT name FROM pragma_table_info('webhooks')",
+        &hook,
+        &tenant
+    );
+    assert_classified(bumps);
+    drop(conn);
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn postgres_every_webhook_column_is_classified() {
+    use sqlx::Connection;
+    let h = harness::postgres().await;
+    let (tenant, hook) = fixture_hook(h.store()).await;
+    let mut conn = sqlx::PgConnection::connect(h.url()).await.unwrap();
+    let bumps = generation_bumps!(
+        &mut conn,
+        "SELECT column_name::text FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'webhooks'",
+        &hook,
+        &tenant
+    );
+    assert_classified(bumps);
+    drop(conn);
+    h.finish().await;
 }

@@ -3,7 +3,8 @@
 //! `SKIP LOCKED`, `NOTIFY`, pools, migrations) lives in inherent methods of each backend.
 //!
 //! A backend type using this must provide: `fn reader(&self) -> &Pool<DB>`,
-//! `fn writer(&self) -> &Pool<DB>`, `async fn run_migrations(&self)`,
+//! `fn writer(&self) -> &Pool<DB>`, `fn keyring(&self) -> &Keyring`,
+//! `fn hook_cache(&self) -> &fanout::HookCache`, `async fn run_migrations(&self)`,
 //! `async fn lease_due_ids(tx, owner, now, lease_until, limit) -> Vec<String>`,
 //! `async fn notify_due(tx)`, `async fn forward_notifications_impl(&self, wake, notices,
 //! shutdown)` and `async fn notify_impl(&self, notice)`.
@@ -1189,8 +1190,8 @@ macro_rules! impl_store {
 
                 let mut tx = self.writer().begin().await?;
                 let mut outcomes = Vec::with_capacity(events.len());
-                // Per tenant, once per batch: its webhooks and (under an offer) its quotas.
-                let mut hooks: HashMap<String, TenantHooks> = HashMap::new();
+                // Per tenant, once per batch: its webhooks (through the fan-out cache) and quotas.
+                let mut hooks: HashMap<String, ResolvedHooks> = HashMap::new();
                 let mut quota = reserve_quota(&mut tx, events).await?;
                 // (delivery, its event and the event's index, webhook, leased under the offer)
                 let mut deliveries: Vec<(DeliveryId, &super::NewEvent, usize, WebhookId, bool)> = Vec::new();
@@ -1237,28 +1238,30 @@ macro_rules! impl_store {
                     }
 
                     if !hooks.contains_key(e.tenant_id.as_str()) {
-                        let loaded = load_tenant_hooks(&mut tx, &e.tenant_id, offer.is_some(), self.keyring()).await?;
-                        hooks.insert(e.tenant_id.to_string(), loaded);
+                        let resolved = resolve_tenant_hooks(&mut tx, self.hook_cache(), &e.tenant_id, self.keyring()).await?;
+                        hooks.insert(e.tenant_id.to_string(), resolved);
                     }
                     let tenant = &hooks[e.tenant_id.as_str()];
+                    let candidates: Arc<[u32]> = match &ne.only_webhook {
+                        // `/test` targets one webhook whatever its filters.
+                        Some(only) => tenant.cached.hooks.iter().enumerate().filter(|(_, h)| &h.id == only).map(|(i, _)| i as u32).collect(),
+                        None => tenant.cached.matching(&e.event_type),
+                    };
                     let mut ids = Vec::new();
                     // The envelope payload filters see, built only when a webhook whose event
                     // types match has a payload filter (emits that need none never parse data).
                     let mut envelope: Option<Option<serde_json::Value>> = None;
                     // The payload shared by this event's leased claims.
                     let mut shared_data: Option<Arc<str>> = None;
-                    for hook in &tenant.hooks {
-                        let wanted = match &ne.only_webhook {
-                            // `/test` targets one webhook whatever its filters.
-                            Some(only) => only == &hook.id,
-                            None => wants(hook, e, &mut envelope),
-                        };
-                        if !wanted {
+                    for &i in candidates.iter() {
+                        let hook = &tenant.cached.hooks[i as usize];
+                        if ne.only_webhook.is_none() && !payload_wants(hook, e, &mut envelope) {
                             continue;
                         }
                         let id = DeliveryId::generate();
-                        let lease_to = match (offer, &hook.sendable, &tenant.quotas) {
-                            (Some(o), Some(w), Some(q)) if ne.lease.is_none() && leased.len() < o.max && (o.accepts)(w, q) => Some((w, q)),
+                        let quotas = &tenant.cached.quotas;
+                        let lease_to = match (offer, &hook.webhook) {
+                            (Some(o), Some(w)) if tenant.live[i as usize] && ne.lease.is_none() && leased.len() < o.max && (o.accepts)(w, quotas) => Some((w, quotas)),
                             _ => None,
                         };
                         if let Some((webhook, quotas)) = lease_to {
@@ -1495,9 +1498,9 @@ macro_rules! impl_store {
                     .await?
                     .ok_or(super::StoreError::NotFound)?;
                 let event = rows::event(&row)?;
-                let hooks = load_tenant_hooks(&mut tx, tenant, false, self.keyring()).await?;
+                let hooks = resolve_tenant_hooks(&mut tx, self.hook_cache(), tenant, self.keyring()).await?;
                 let mut envelope = None;
-                let chosen: Vec<&FanOutHook> = hooks.hooks.iter()
+                let chosen: Vec<&super::fanout::FanOutHook> = hooks.cached.hooks.iter()
                     .filter(|h| match webhooks {
                         // Named webhooks get the event whatever their filters: the caller chose.
                         Some(named) => named.contains(&h.id),
@@ -1527,8 +1530,8 @@ macro_rules! impl_store {
                 loop {
                     let now = hookrelay_domain::time::now_millis();
                     let mut tx = self.writer().begin().await?;
-                    let hooks = load_tenant_hooks(&mut tx, tenant, false, self.keyring()).await?;
-                    let hook = hooks.hooks.into_iter().find(|h| &h.id == webhook);
+                    let hooks = resolve_tenant_hooks(&mut tx, self.hook_cache(), tenant, self.keyring()).await?;
+                    let hook = hooks.cached.hooks.iter().find(|h| &h.id == webhook);
                     let Some(hook) = hook else {
                         // Validated when stored, so a webhook missing here is not the tenant's
                         // (or was deleted meanwhile, or its filter no longer parses).
@@ -1565,7 +1568,7 @@ macro_rules! impl_store {
                     after = Some(last.id.to_string());
                     let ids: Vec<hookrelay_domain::DeliveryId> = events.iter().map(|_| hookrelay_domain::DeliveryId::generate()).collect();
                     let rows: Vec<(&hookrelay_domain::DeliveryId, &super::Event, &hookrelay_domain::WebhookId)> = events.iter().zip(&ids)
-                        .filter(|(e, _)| wants(&hook, e, &mut None))
+                        .filter(|(e, _)| wants(hook, e, &mut None))
                         .map(|(e, id)| (id, e, &hook.id))
                         .collect();
                     insert_due_deliveries(&mut tx, &rows, now).await?;
@@ -2275,36 +2278,90 @@ macro_rules! impl_store {
             Ok(())
         }
 
-        /// One webhook as fan-out sees it: what it matches and, when it can be leased under an
-        /// offer, the whole webhook to send with.
-        struct FanOutHook {
-            id: hookrelay_domain::WebhookId,
-            filter: hookrelay_domain::EventFilter,
-            payload: Option<hookrelay_domain::PayloadFilter>,
-            /// Active and readable (secrets decrypted); loaded only under an offer.
-            sendable: Option<std::sync::Arc<super::Webhook>>,
+        /// A tenant's webhooks for one ingest commit: the cached decode (`store::fanout`), and
+        /// which of them may be sent to now (read live each commit, never cached).
+        struct ResolvedHooks {
+            cached: std::sync::Arc<super::fanout::TenantHooks>,
+            /// Per hook of `cached.hooks`: active, with a closed circuit. A webhook whose circuit
+            /// is not closed still gets its deliveries; they wait for the claim path's probe.
+            live: Vec<bool>,
         }
 
-        struct TenantHooks {
-            hooks: Vec<FanOutHook>,
-            /// Loaded only under an offer.
-            quotas: Option<hookrelay_domain::quota::Quotas>,
+        /// The tenant's webhooks through the fan-out cache: one narrow read of the tenant's
+        /// generation and its webhooks' live state, and a full load (filters parsed, secrets
+        /// opened) only when the generation moved or the rows are not the cached ones.
+        async fn resolve_tenant_hooks(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            cache: &super::fanout::HookCache,
+            tenant: &hookrelay_domain::TenantId,
+            ring: &crate::secrets::Keyring,
+        ) -> super::StoreResult<ResolvedHooks> {
+            use sqlx::Row;
+            let rows = sqlx::query("SELECT t.hooks_generation, w.id, w.active, w.circuit_state FROM tenants t \
+                LEFT JOIN webhooks w ON w.tenant_id = t.id WHERE t.id = $1 ORDER BY w.id")
+                .bind(tenant.as_str())
+                .fetch_all(&mut **tx)
+                .await?;
+            let Some(first) = rows.first() else {
+                // No such tenant: nothing to fan out to.
+                let empty = super::fanout::TenantHooks::new(-1, Vec::new(), 0, Default::default());
+                return Ok(ResolvedHooks { cached: std::sync::Arc::new(empty), live: Vec::new() });
+            };
+            let generation: i64 = first.try_get(0)?;
+            let cached = match cache.get(tenant.as_str(), generation) {
+                Some(hit) => hit,
+                None => {
+                    let loaded = std::sync::Arc::new(load_tenant_hooks(tx, tenant, generation, ring).await?);
+                    cache.put(tenant.as_str(), loaded.clone());
+                    loaded
+                }
+            };
+            let (live, same) = live_state(&cached, &rows)?;
+            if same {
+                return Ok(ResolvedHooks { cached, live });
+            }
+            // Not the rows the entry was loaded from: a change no trigger announced (a hand
+            // edit, say). Load them afresh rather than fan out to the wrong set.
+            tracing::warn!(tenant = %tenant, "the fan-out cache's webhooks differ from the stored ones at the same generation; reloading");
+            let fresh = std::sync::Arc::new(load_tenant_hooks(tx, tenant, generation, ring).await?);
+            cache.put(tenant.as_str(), fresh.clone());
+            let (live, _) = live_state(&fresh, &rows)?;
+            Ok(ResolvedHooks { cached: fresh, live })
         }
 
+        /// Which cached hooks are sendable by the live `(generation, id, active, circuit_state)`
+        /// rows, and whether those rows are exactly the cached set. Both are in id order.
+        fn live_state(cached: &super::fanout::TenantHooks, rows: &[$row]) -> super::StoreResult<(Vec<bool>, bool)> {
+            use sqlx::Row;
+            let mut live = vec![false; cached.hooks.len()];
+            let mut next = 0;
+            let mut seen = 0;
+            for r in rows {
+                let Some(id) = r.try_get::<Option<&str>, _>(1)? else { continue };
+                seen += 1;
+                if cached.hooks.get(next).is_some_and(|h| h.id.as_str() == id) {
+                    live[next] = r.try_get::<bool, _>(2)? && r.try_get::<&str, _>(3)? == "closed";
+                    next += 1;
+                }
+            }
+            Ok((live, next == cached.hooks.len() && seen == cached.rows))
+        }
+
+        /// Reads and decodes a tenant's webhooks (and quotas) for the fan-out cache.
         async fn load_tenant_hooks(
             tx: &mut sqlx::Transaction<'_, $db>,
             tenant: &hookrelay_domain::TenantId,
-            for_offer: bool,
+            generation: i64,
             ring: &crate::secrets::Keyring,
-        ) -> super::StoreResult<TenantHooks> {
+        ) -> super::StoreResult<super::fanout::TenantHooks> {
             use hookrelay_domain::{EventFilter, PayloadFilter, WebhookId};
             use sqlx::Row;
             // The tenant's quotas ride along on every row (a tenant without webhooks needs none).
-            let sql = format!("SELECT {}, t.quotas AS t_quotas FROM webhooks w JOIN tenants t ON t.id = w.tenant_id WHERE w.tenant_id = $1", super::common::WEBHOOK_COLUMNS);
+            let sql = format!("SELECT {}, t.quotas AS t_quotas FROM webhooks w JOIN tenants t ON t.id = w.tenant_id WHERE w.tenant_id = $1 ORDER BY w.id", super::common::WEBHOOK_COLUMNS);
             let rows = sqlx::query(&sql).bind(tenant.as_str()).fetch_all(&mut **tx).await?;
             let quotas = match rows.first() {
-                Some(r) if for_offer => Some(super::common::parse_quotas(&r.try_get::<String, _>("t_quotas")?)?),
-                _ => None,
+                Some(r) => super::common::parse_quotas(&r.try_get::<String, _>("t_quotas")?)?,
+                None => Default::default(),
             };
             let mut hooks = Vec::with_capacity(rows.len());
             for r in &rows {
@@ -2326,25 +2383,22 @@ macro_rules! impl_store {
                 };
                 // A webhook that cannot be read whole still gets its deliveries; the claim
                 // path will report why it cannot send them.
-                // Nor is a webhook whose circuit is not closed: its deliveries wait for the claim
-                // path, which sends its one probe.
-                let sendable = if for_offer && r.try_get::<bool, _>("active")? {
-                    rows::webhook(r, ring)
-                        .ok()
-                        .filter(|w| w.health.state == hookrelay_domain::health::CircuitState::Closed)
-                        .map(std::sync::Arc::new)
-                } else {
-                    None
-                };
-                hooks.push(FanOutHook { id: WebhookId::from_trusted(id), filter, payload, sendable });
+                let webhook = rows::webhook(r, ring).ok().map(std::sync::Arc::new);
+                hooks.push(super::fanout::FanOutHook { id: WebhookId::from_trusted(id), filter, payload, webhook });
             }
-            Ok(TenantHooks { hooks, quotas })
+            Ok(super::fanout::TenantHooks::new(generation, hooks, rows.len(), quotas))
         }
 
         /// Whether fan-out sends event `e` to `hook`: its event-type patterns, then its payload
-        /// filter over the envelope (built once per event, in `envelope`, and only when needed).
-        fn wants(hook: &FanOutHook, e: &super::Event, envelope: &mut Option<Option<serde_json::Value>>) -> bool {
-            hook.filter.matches(&e.event_type) && match &hook.payload {
+        /// filter.
+        fn wants(hook: &super::fanout::FanOutHook, e: &super::Event, envelope: &mut Option<Option<serde_json::Value>>) -> bool {
+            hook.filter.matches(&e.event_type) && payload_wants(hook, e, envelope)
+        }
+
+        /// Whether `hook`'s payload filter passes event `e`, over the envelope (built once per
+        /// event, in `envelope`, and only when needed).
+        fn payload_wants(hook: &super::fanout::FanOutHook, e: &super::Event, envelope: &mut Option<Option<serde_json::Value>>) -> bool {
+            match &hook.payload {
                 None => true,
                 Some(p) => envelope
                     .get_or_insert_with(|| {

@@ -2,6 +2,7 @@
 //! implementation and a PostgreSQL one for many nodes. Both share `common.rs` and one test suite.
 
 mod common;
+mod fanout;
 pub mod models;
 pub mod postgres;
 pub mod sqlite;

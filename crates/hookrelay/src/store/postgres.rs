@@ -30,6 +30,8 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct PgStore {
     pool: PgPool,
     keyring: Arc<Keyring>,
+    /// Each tenant's decoded webhooks between ingest commits (see `store::fanout`).
+    hook_cache: super::fanout::HookCache,
 }
 
 impl PgStore {
@@ -42,7 +44,11 @@ impl PgStore {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await?;
-        Ok(Self { pool, keyring })
+        Ok(Self {
+            pool,
+            keyring,
+            hook_cache: Default::default(),
+        })
     }
 
     fn writer(&self) -> &PgPool {
@@ -55,6 +61,10 @@ impl PgStore {
 
     fn keyring(&self) -> &Keyring {
         &self.keyring
+    }
+
+    fn hook_cache(&self) -> &super::fanout::HookCache {
+        &self.hook_cache
     }
 
     async fn run_migrations(&self) -> StoreResult<()> {

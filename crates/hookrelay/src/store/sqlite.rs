@@ -19,6 +19,8 @@ pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
     keyring: Arc<Keyring>,
+    /// Each tenant's decoded webhooks between ingest commits (see `store::fanout`).
+    hook_cache: super::fanout::HookCache,
 }
 
 impl SqliteStore {
@@ -67,6 +69,7 @@ impl SqliteStore {
             writer,
             reader,
             keyring,
+            hook_cache: Default::default(),
         })
     }
 
@@ -80,6 +83,10 @@ impl SqliteStore {
 
     fn keyring(&self) -> &Keyring {
         &self.keyring
+    }
+
+    fn hook_cache(&self) -> &super::fanout::HookCache {
+        &self.hook_cache
     }
 
     async fn run_migrations(&self) -> StoreResult<()> {

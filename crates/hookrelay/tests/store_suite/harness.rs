@@ -12,6 +12,9 @@ pub const POSTGRES_URL_VAR: &str = "HOOKRELAY_TEST_POSTGRES_URL";
 /// A store under test and what to clean up after it.
 pub struct Harness {
     store: Option<Arc<dyn Store>>,
+    /// The store's URL, for a second store on the same database (a second node).
+    url: String,
+    keyring: Arc<hookrelay::secrets::Keyring>,
     cleanup: Cleanup,
 }
 
@@ -29,6 +32,17 @@ enum Cleanup {
 impl Harness {
     pub fn store(&self) -> &dyn Store {
         self.store.as_deref().expect("store already closed")
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Another store on the same database, as a second node would open it.
+    pub async fn second_store(&self) -> Arc<dyn Store> {
+        store::connect(&self.url, self.keyring.clone(), &OPTIONS)
+            .await
+            .unwrap_or_else(|e| panic!("opening {} again: {e}", self.url))
     }
 
     /// Closes the store and removes its database. Not reached when the test panics: a leftover
@@ -55,13 +69,16 @@ const OPTIONS: store::StoreOptions = store::StoreOptions {
 pub async fn sqlite() -> Harness {
     let dir = tempfile::tempdir().expect("temporary folder for the SQLite test database");
     let url = format!("sqlite://{}/t.db", dir.path().display());
-    let store = store::connect(&url, test_keyring(), &OPTIONS)
+    let keyring = test_keyring();
+    let store = store::connect(&url, keyring.clone(), &OPTIONS)
         .await
         .unwrap_or_else(|e| panic!("opening {url}: {e}"));
     assert_eq!(store.backend(), "sqlite");
     store.migrate().await.expect("SQLite migrations");
     Harness {
         store: Some(store),
+        url,
+        keyring,
         cleanup: Cleanup::Sqlite { _dir: dir },
     }
 }
@@ -83,7 +100,8 @@ pub async fn postgres() -> Harness {
     // `options` is sent as the startup parameter of every pooled connection (and the LISTEN one).
     let sep = if base_url.contains('?') { '&' } else { '?' };
     let url = format!("{base_url}{sep}options=-csearch_path%3D{schema}");
-    let store = store::connect(&url, test_keyring(), &OPTIONS)
+    let keyring = test_keyring();
+    let store = store::connect(&url, keyring.clone(), &OPTIONS)
         .await
         .unwrap_or_else(|e| panic!("opening {url}: {e}"));
     assert_eq!(store.backend(), "postgres");
@@ -106,6 +124,8 @@ pub async fn postgres() -> Harness {
 
     Harness {
         store: Some(store),
+        url,
+        keyring,
         cleanup: Cleanup::Postgres { base_url, schema },
     }
 }

@@ -2,6 +2,7 @@
 
 mod access;
 mod destinations;
+mod fanout;
 mod health;
 mod ingest;
 mod lists;
@@ -17,6 +18,7 @@ mod webhooks;
 
 pub use access::*;
 pub use destinations::*;
+pub use fanout::*;
 pub use health::*;
 pub use ingest::*;
 pub use lists::*;
