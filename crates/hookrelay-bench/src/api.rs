@@ -190,55 +190,76 @@ pub async fn setup(
     per_tenant: u32,
     webhook_body: impl Fn(u32, u32) -> serde_json::Value,
 ) -> Result<Topology> {
+    use futures::{StreamExt, TryStreamExt};
     let mut list = Vec::with_capacity(tenants as usize);
     list.push(Tenant {
         name: "default".to_string(),
         header: None,
     });
-    for i in 1..tenants {
-        let name = format!("bench-{i}");
-        let body = serde_json::json!({ "name": name }).to_string();
-        let resp = api
-            .post_json("/api/v1/tenants", None, body)
-            .send()
-            .await
-            .with_context(|| format!("creating tenant {name}"))?;
-        let created: Created = expect_json(
-            resp,
-            StatusCode::CREATED,
-            &format!("creating tenant {name}"),
-        )
-        .await?;
-        list.push(Tenant {
-            name,
-            header: Some(created.id),
-        });
-    }
-    let mut webhooks = Vec::with_capacity((tenants * per_tenant) as usize);
-    for (i, tenant) in list.iter().enumerate() {
-        for j in 0..per_tenant {
-            let body = webhook_body(i as u32, j);
-            let what = format!("creating webhook {body} in tenant {}", tenant.name);
-            let body = body.to_string();
+    let created: Vec<Tenant> = futures::stream::iter(1..tenants)
+        .map(|i| async move {
+            let name = format!("bench-{i}");
+            let body = serde_json::json!({ "name": name }).to_string();
             let resp = api
-                .post_json("/api/v1/webhooks", tenant.header.as_deref(), body)
+                .post_json("/api/v1/tenants", None, body)
+                .send()
+                .await
+                .with_context(|| format!("creating tenant {name}"))?;
+            let created: Created = expect_json(
+                resp,
+                StatusCode::CREATED,
+                &format!("creating tenant {name}"),
+            )
+            .await?;
+            Ok::<_, anyhow::Error>(Tenant {
+                name,
+                header: Some(created.id),
+            })
+        })
+        .buffered(SETUP_CONCURRENCY)
+        .try_collect()
+        .await?;
+    list.extend(created);
+    let jobs: Vec<(u32, u32)> = (0..list.len() as u32)
+        .flat_map(|i| (0..per_tenant).map(move |j| (i, j)))
+        .collect();
+    let list_ref = &list;
+    let webhook_body = &webhook_body;
+    let webhooks: Vec<Webhook> = futures::stream::iter(jobs)
+        .map(|(i, j)| async move {
+            let tenant = &list_ref[i as usize];
+            let body = webhook_body(i, j);
+            let what = format!("creating webhook {body} in tenant {}", tenant.name);
+            let resp = api
+                .post_json(
+                    "/api/v1/webhooks",
+                    tenant.header.as_deref(),
+                    body.to_string(),
+                )
                 .send()
                 .await
                 .with_context(|| what.clone())?;
             let created: CreatedWebhook = expect_json(resp, StatusCode::CREATED, &what).await?;
             let key = decode_secret(&created.secret).with_context(|| what.clone())?;
-            webhooks.push(Webhook {
+            Ok::<_, anyhow::Error>(Webhook {
                 id: created.id,
                 key,
-            });
-        }
-    }
+            })
+        })
+        // In order: webhook k of the topology is tenant k / per_tenant's (k % per_tenant)th.
+        .buffered(SETUP_CONCURRENCY)
+        .try_collect()
+        .await?;
     Ok(Topology {
         tenants: list,
         per_tenant,
         webhooks,
     })
 }
+
+/// Setup requests in flight at once: a 100,000-webhook topology is created in about a minute
+/// instead of ten (each creation is its own transaction on the server either way).
+const SETUP_CONCURRENCY: usize = 16;
 
 /// A delivery as listed in `GET /api/v1/events/{id}`.
 #[derive(Debug, Clone, Deserialize)]

@@ -163,6 +163,9 @@ pub struct CpuFigures {
     pub server_s: Option<f64>,
     /// Server CPU per accepted event, in microseconds.
     pub server_us_per_event: Option<f64>,
+    /// Server CPU per delivery that arrived, in microseconds (the figure to compare across
+    /// fan-outs: an event to 100 webhooks is 100 deliveries).
+    pub server_us_per_delivery: Option<f64>,
     /// The bench's own (emitter and receiver).
     pub bench_s: Option<f64>,
 }
@@ -170,8 +173,13 @@ pub struct CpuFigures {
 type CpuReading = (Option<Duration>, Option<Duration>);
 
 impl CpuFigures {
-    /// From `(server, bench)` readings before and after the measured run.
-    pub fn between(before: CpuReading, after: CpuReading, accepted: u64) -> CpuFigures {
+    /// From `(server, bench)` readings before and after the measured run (setup excluded).
+    pub fn between(
+        before: CpuReading,
+        after: CpuReading,
+        accepted: u64,
+        delivered: u64,
+    ) -> CpuFigures {
         let spent =
             |a: Option<Duration>, b: Option<Duration>| Some(b?.saturating_sub(a?).as_secs_f64());
         let server_s = spent(before.0, after.0);
@@ -180,6 +188,9 @@ impl CpuFigures {
             server_us_per_event: server_s
                 .filter(|_| accepted > 0)
                 .map(|s| s * 1e6 / accepted as f64),
+            server_us_per_delivery: server_s
+                .filter(|_| delivered > 0)
+                .map(|s| s * 1e6 / delivered as f64),
             bench_s: spent(before.1, after.1),
         }
     }
@@ -349,10 +360,13 @@ pub fn render_text(r: &Report) -> String {
     let secs = |v: Option<f64>| v.map_or("?".to_string(), |v| format!("{v:.2} s"));
     let _ = writeln!(
         s,
-        "cpu:        server {} ({} per accepted event); bench (emitter + receiver) {}",
+        "cpu:        server {} after setup ({} per accepted event, {} per delivery); bench (emitter + receiver) {}",
         secs(r.cpu.server_s),
         r.cpu
             .server_us_per_event
+            .map_or("?".to_string(), |v| format!("{v:.0} µs")),
+        r.cpu
+            .server_us_per_delivery
             .map_or("?".to_string(), |v| format!("{v:.0} µs")),
         secs(r.cpu.bench_s)
     );

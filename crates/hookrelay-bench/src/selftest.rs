@@ -257,7 +257,7 @@ async fn run_against_fake(args: &[&str], withhold: Option<Withhold>) -> Report {
         .expect("receiver");
     let api = Api::new(&base, ADMIN_KEY, cli.concurrency as usize).expect("api");
     let phase = Arc::new(PhaseCell::default());
-    let measured = drive(&cli, &api, &receiver, &phase, None)
+    let measured = drive(&cli, &api, &receiver, &phase, None, &[])
         .await
         .expect("run completes");
     let report = assemble(&cli, &measured);
