@@ -2308,16 +2308,18 @@ macro_rules! impl_store {
                 return Ok(ResolvedHooks { cached: std::sync::Arc::new(empty), live: Vec::new() });
             };
             let generation: i64 = first.try_get(0)?;
-            let cached = match cache.get(tenant.as_str(), generation) {
-                Some(hit) => hit,
+            let (cached, just_loaded) = match cache.get(tenant.as_str(), generation) {
+                Some(hit) => (hit, false),
                 None => {
                     let loaded = std::sync::Arc::new(load_tenant_hooks(tx, tenant, generation, ring).await?);
                     cache.put(tenant.as_str(), loaded.clone());
-                    loaded
+                    (loaded, true)
                 }
             };
             let (live, same) = live_state(&cached, &rows)?;
-            if same {
+            // A load that differs from the narrow read raced a change (PostgreSQL reads each
+            // statement afresh); the next commit's generation reloads it, so no second load now.
+            if same || just_loaded {
                 return Ok(ResolvedHooks { cached, live });
             }
             // Not the rows the entry was loaded from: a change no trigger announced (a hand

@@ -20,6 +20,10 @@ async fn targets(store: &dyn Store, e: &NewEvent) -> BTreeSet<WebhookId> {
     out
 }
 
+async fn circuit(store: &dyn Store, tenant: &TenantId, hook: &WebhookId) -> CircuitState {
+    store.get_webhook(tenant, hook).await.unwrap().health.state
+}
+
 fn set(hooks: &[&Webhook]) -> BTreeSet<WebhookId> {
     hooks.iter().map(|w| w.id.clone()).collect()
 }
@@ -150,15 +154,7 @@ pub async fn scenario_fan_out_reads_health_live(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(opened.len(), 1, "the failure opened the circuit");
-    assert_eq!(
-        store
-            .get_webhook(&t.id, &hook.id)
-            .await
-            .unwrap()
-            .health
-            .state,
-        CircuitState::Open
-    );
+    assert_eq!(circuit(store, &t.id, &hook.id).await, CircuitState::Open);
     let held = leased(vec![event(&t.id, "a.two")]).await;
     assert_eq!(held.created.len(), 1, "the delivery is still made");
     assert!(held.leased.is_empty(), "but not sent past the open circuit");
@@ -169,15 +165,7 @@ pub async fn scenario_fan_out_reads_health_live(store: &dyn Store) {
     store.update_webhook(&reset, false).await.unwrap();
     reset.active = true;
     store.update_webhook(&reset, false).await.unwrap();
-    assert_eq!(
-        store
-            .get_webhook(&t.id, &hook.id)
-            .await
-            .unwrap()
-            .health
-            .state,
-        CircuitState::Closed
-    );
+    assert_eq!(circuit(store, &t.id, &hook.id).await, CircuitState::Closed);
     let again = leased(vec![event(&t.id, "a.three")]).await;
     assert_eq!(again.leased.len(), 1);
 }
