@@ -49,6 +49,7 @@ store_tests! {
     scenario_idempotency => sqlite_idempotency, postgres_idempotency;
     scenario_claims => sqlite_claims, postgres_claims;
     scenario_ordered_claims => sqlite_ordered_claims, postgres_ordered_claims;
+    scenario_claims_past_a_held_backlog => sqlite_claims_past_a_held_backlog, postgres_claims_past_a_held_backlog;
     scenario_release_waiting => sqlite_release_waiting, postgres_release_waiting;
     scenario_ingest_leasing => sqlite_ingest_leasing, postgres_ingest_leasing;
     scenario_large_batches => sqlite_large_batches, postgres_large_batches;

@@ -5,9 +5,11 @@
 //! A backend type using this must provide: `fn reader(&self) -> &Pool<DB>`,
 //! `fn writer(&self) -> &Pool<DB>`, `fn keyring(&self) -> &Keyring`,
 //! `fn hook_cache(&self) -> &fanout::HookCache`, `async fn run_migrations(&self)`,
-//! `async fn lease_due_ids(tx, owner, now, lease_until, limit) -> Vec<String>`,
+//! `fn claim_cursor(&self) -> &ClaimCursor`,
+//! `async fn lease_due_ids(tx, owner, now, lease_until, limit, exclude) -> Vec<(id, webhook_id)>`,
 //! `async fn notify_due(tx)`, `async fn forward_notifications_impl(&self, wake, notices,
-//! shutdown)` and `async fn notify_impl(&self, notice)`.
+//! shutdown)`, `async fn notify_impl(&self, notice)`, and the consts `ROWS_OF_WEBHOOK`,
+//! `ROWS_END_LOCKED` and `ROWS_END`: how a query joins one webhook `w` to its rows `y`.
 
 use std::collections::BTreeMap;
 
@@ -279,6 +281,54 @@ pub(super) const ORDERED_HEAD_ONLY: &str =
     " AND (w.ordered = FALSE OR NOT EXISTS (SELECT 1 FROM deliveries e \
     WHERE e.webhook_id = d.webhook_id AND e.status = 'pending' \
     AND (e.created_at < d.created_at OR (e.created_at = d.created_at AND e.id < d.id))))";
+
+/// How many pending deliveries, in due order, one claim walks before it stops. Past them the
+/// claim goes webhook by webhook (`lease_due_per_webhook`): a backlog that cannot be sent (an
+/// open circuit's, a paused or rate-gated webhook's) is the oldest due work, and walking all of
+/// it on every claim would cost each claim, and each idle wakeup, a scan of the whole backlog.
+pub(super) const DUE_WINDOW: i64 = 1024;
+
+/// How many webhooks with pending deliveries one claim past the window visits; successive
+/// claims take turns from where the last stopped (`ClaimCursor`).
+pub(super) const PER_WEBHOOK_VISITS: usize = 256;
+
+/// The webhooks with pending deliveries after `$1`, in id order: a skip-scan of the partial
+/// index `deliveries_webhook_pending_order`, one seek per webhook however many rows each holds.
+/// The `ORDER BY` names that index's columns so no planner prefers another one.
+pub(super) const WEBHOOKS_WITH_PENDING: &str = "WITH RECURSIVE hooks(id, n) AS (\
+    SELECT (SELECT webhook_id FROM deliveries WHERE status = 'pending' AND webhook_id > $1 ORDER BY webhook_id, created_at, id LIMIT 1), CAST(1 AS BIGINT) \
+    UNION ALL SELECT (SELECT webhook_id FROM deliveries WHERE status = 'pending' AND webhook_id > hooks.id ORDER BY webhook_id, created_at, id LIMIT 1), hooks.n + 1 \
+    FROM hooks WHERE hooks.id IS NOT NULL AND hooks.n < $2) \
+    SELECT id FROM hooks WHERE id IS NOT NULL";
+
+/// One webhook's pending deliveries `z` (the text after `ROWS_OF_WEBHOOK` in each backend), due
+/// and free, in due order: one range of the index `deliveries_webhook`. `status` is compared to a
+/// subquery, not a literal, so that neither planner can match the partial index `deliveries_due`
+/// (whose predicate is that literal): with one webhook holding nearly every row, statistics make
+/// PostgreSQL prefer walking `deliveries_due` and filtering, which is the scan this avoids.
+pub(super) const WEBHOOK_ROWS_DUE: &str = "z.status = (SELECT 'pending') AND z.next_attempt_at <= ";
+
+/// Where the last claim past the due window stopped visiting webhooks; the next one goes on from
+/// there, and starts over once a visit reaches the last webhook. In memory: after a restart the
+/// turn starts at the beginning, and nodes keep turns of their own.
+#[derive(Default)]
+pub(super) struct ClaimCursor(std::sync::Mutex<String>);
+
+impl ClaimCursor {
+    pub(super) fn get(&self) -> String {
+        self.0.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// After a visit of `visited` (in id order): a full visit may have more after it.
+    pub(super) fn advance(&self, visited: &[String]) {
+        if let Ok(mut cursor) = self.0.lock() {
+            *cursor = match visited.last() {
+                Some(last) if visited.len() >= PER_WEBHOOK_VISITS => last.clone(),
+                _ => String::new(),
+            };
+        }
+    }
+}
 
 /// One lease of shared rate-limit slots (`Store::lease_rate_slots`) as one upsert, so leases
 /// taken at once on several nodes never overlap: $1 key, $2 interval, $3 horizon, $4 wanted,
@@ -1585,7 +1635,19 @@ macro_rules! impl_store {
 
             async fn claim_due_excluding(&self, owner: &str, now: i64, lease_until: i64, limit: u32, exclude: &super::ClaimExclusions) -> super::StoreResult<Vec<super::DeliveryClaim>> {
                 let mut tx = self.writer().begin().await?;
-                let ids = Self::lease_due_ids(&mut tx, owner, now, lease_until, limit, exclude).await?;
+                let mut leased = Self::lease_due_ids(&mut tx, owner, now, lease_until, limit, exclude).await?;
+                // The first pass walks only the due window; when it took too few and more is due
+                // than the window holds, the rest may be behind a held backlog: webhook by webhook.
+                if (leased.len() as u32) < limit && due_window_full(&mut tx, Some(now)).await? {
+                    let hooks = webhooks_with_pending(&mut tx, &self.claim_cursor().get()).await?;
+                    self.claim_cursor().advance(&hooks);
+                    let mut taken: Vec<String> = leased.iter().map(|(_, webhook)| webhook.clone()).collect();
+                    taken.sort_unstable();
+                    taken.dedup();
+                    let more = lease_due_per_webhook(&mut tx, &hooks, owner, now, lease_until, limit - leased.len() as u32, exclude, &taken).await?;
+                    leased.extend(more);
+                }
+                let ids: Vec<String> = leased.into_iter().map(|(id, _)| id).collect();
                 let claims = fetch_claims(&mut tx, &ids, self.keyring()).await?;
                 // A claim of a webhook whose circuit is not closed is its probe: the circuit is
                 // half-open until the probe's lease ends, and no other delivery of it goes.
@@ -1732,12 +1794,21 @@ macro_rules! impl_store {
 
             async fn next_due_at(&self) -> super::StoreResult<Option<i64>> {
                 // A delivery its webhook's open circuit holds is not next; the circuit's end is.
-                let at: Option<i64> = sqlx::query_scalar("SELECT d.next_attempt_at FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id WHERE d.status = 'pending' AND d.lease_owner IS NULL AND w.active = TRUE AND (w.circuit_open_until IS NULL OR w.circuit_open_until <= d.next_attempt_at) ORDER BY d.next_attempt_at LIMIT 1")
-                    .fetch_optional(self.reader())
-                    .await?;
+                // The walk in due order stops at the due window's end; past it, webhook by webhook.
+                let now = hookrelay_domain::time::now_millis();
+                let mut conn = self.reader().acquire().await?;
+                let mut q = sqlx::QueryBuilder::<$db>::new("SELECT d.next_attempt_at FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id WHERE d.status = 'pending' AND d.lease_owner IS NULL AND w.active = TRUE AND (w.circuit_open_until IS NULL OR w.circuit_open_until <= d.next_attempt_at) AND d.next_attempt_at <= ");
+                push_due_window_end(&mut q, None);
+                q.push(super::common::ORDERED_HEAD_ONLY);
+                q.push(" ORDER BY d.next_attempt_at LIMIT 1");
+                let at: Option<i64> = match q.build_query_scalar().fetch_optional(&mut *conn).await? {
+                    Some(at) => Some(at),
+                    None if due_window_full(&mut conn, None).await? => next_due_per_webhook(&mut conn, now).await?,
+                    None => None,
+                };
                 let reopens: Option<i64> = sqlx::query_scalar("SELECT MIN(circuit_open_until) FROM webhooks WHERE active = TRUE AND circuit_open_until > $1")
-                    .bind(hookrelay_domain::time::now_millis())
-                    .fetch_one(self.reader())
+                    .bind(now)
+                    .fetch_one(&mut *conn)
                     .await?;
                 Ok(match (at, reopens) {
                     (Some(a), Some(b)) => Some(a.min(b)),
@@ -2172,6 +2243,151 @@ macro_rules! impl_store {
             } else {
                 Ok(())
             }
+        }
+
+        /// Appends where the due window ends (see `common::DUE_WINDOW`): the due time of the
+        /// `DUE_WINDOW`-th pending delivery (due by `due_by`, when given) or, with fewer, `due_by`
+        /// (all of them). A walk of `deliveries_due` bounded by it reads at most that many rows,
+        /// plus ties.
+        fn push_due_window_end(q: &mut sqlx::QueryBuilder<'_, $db>, due_by: Option<i64>) {
+            q.push("COALESCE((SELECT next_attempt_at FROM deliveries WHERE status = 'pending'");
+            if let Some(now) = due_by {
+                q.push(" AND next_attempt_at <= ").push_bind(now);
+            }
+            q.push(format!(" ORDER BY next_attempt_at LIMIT 1 OFFSET {}), ", super::common::DUE_WINDOW - 1));
+            match due_by {
+                Some(now) => q.push_bind(now),
+                None => q.push(i64::MAX.to_string()),
+            };
+            q.push(")");
+        }
+
+        /// Whether more deliveries are pending (and due by `due_by`, when given) than the due
+        /// window holds: only then can a walk bounded by it have missed one.
+        async fn due_window_full(conn: &mut <$db as sqlx::Database>::Connection, due_by: Option<i64>) -> super::StoreResult<bool> {
+            let mut q = sqlx::QueryBuilder::<$db>::new("SELECT next_attempt_at FROM deliveries WHERE status = 'pending'");
+            if let Some(now) = due_by {
+                q.push(" AND next_attempt_at <= ").push_bind(now);
+            }
+            q.push(format!(" ORDER BY next_attempt_at LIMIT 1 OFFSET {}", super::common::DUE_WINDOW - 1));
+            let last: Option<Option<i64>> = q.build_query_scalar().fetch_optional(&mut *conn).await?;
+            Ok(last.is_some())
+        }
+
+        /// Up to `PER_WEBHOOK_VISITS` webhooks with pending deliveries, in id order after `after`.
+        async fn webhooks_with_pending(conn: &mut <$db as sqlx::Database>::Connection, after: &str) -> super::StoreResult<Vec<String>> {
+            Ok(sqlx::query_scalar(super::common::WEBHOOKS_WITH_PENDING)
+                .bind(after)
+                .bind(super::common::PER_WEBHOOK_VISITS as i64)
+                .fetch_all(&mut *conn)
+                .await?)
+        }
+
+        /// `w.id IN hooks`, and the webhook may send now: active, no open circuit, not excluded by
+        /// the worker (`exclude`) nor taken from by this claim's first pass (`taken`, so that
+        /// `max_per_webhook` holds across both passes).
+        fn push_may_send(q: &mut sqlx::QueryBuilder<'_, $db>, hooks: &[String], now: i64, exclude: &super::ClaimExclusions, taken: &[String]) {
+            q.push(" WHERE w.id IN (");
+            let mut sep = q.separated(", ");
+            for id in super::common::padded_in_list(hooks) {
+                sep.push_bind(id.clone());
+            }
+            q.push(") AND w.active = TRUE AND (w.circuit_open_until IS NULL OR w.circuit_open_until <= ")
+                .push_bind(now)
+                .push(")");
+            push_not_in(q, "w.id", &exclude.webhooks);
+            push_not_in(q, "w.id", taken);
+            push_not_in(q, "w.tenant_id", &exclude.tenants);
+        }
+
+        /// The claim past the due window: each visited webhook that may send gets an index range
+        /// of its own — up to `max_per_webhook` of its due deliveries, in due order, while its
+        /// circuit is closed; one (the probe) when it is not; its head (the oldest pending one,
+        /// if due and free) when it is ordered. The same rules as the first pass, which takes
+        /// them from one walk in due order. The outer `WHERE` checks again, on the row as it is
+        /// when updated, that it is still pending and free.
+        #[allow(clippy::too_many_arguments)]
+        async fn lease_due_per_webhook(tx: &mut sqlx::Transaction<'_, $db>, hooks: &[String], owner: &str, now: i64, lease_until: i64, limit: u32, exclude: &super::ClaimExclusions, taken: &[String]) -> super::StoreResult<Vec<(String, String)>> {
+            if hooks.is_empty() || limit == 0 {
+                return Ok(Vec::new());
+            }
+            let per_webhook = i64::from(exclude.max_per_webhook.unwrap_or(limit).min(limit));
+            let mut q = sqlx::QueryBuilder::<$db>::new("UPDATE deliveries SET lease_owner = ");
+            q.push_bind(owner).push(", lease_until = ").push_bind(lease_until);
+            q.push(" WHERE status = 'pending' AND (lease_until IS NULL OR lease_until <= ")
+                .push_bind(now)
+                .push(") AND id IN (SELECT id FROM (");
+            for (i, (circuit, take)) in [("= 'closed'", per_webhook), ("<> 'closed'", 1)].into_iter().enumerate() {
+                if i > 0 {
+                    q.push(" UNION ALL ");
+                }
+                q.push("SELECT y.id, y.next_attempt_at FROM webhooks w")
+                    .push(<$store>::ROWS_OF_WEBHOOK)
+                    .push(super::common::WEBHOOK_ROWS_DUE)
+                    .push_bind(now)
+                    .push(" AND (z.lease_until IS NULL OR z.lease_until <= ")
+                    .push_bind(now)
+                    .push(") ORDER BY z.next_attempt_at LIMIT ")
+                    .push_bind(take)
+                    .push(<$store>::ROWS_END_LOCKED);
+                push_may_send(&mut q, hooks, now, exclude, taken);
+                q.push(format!(" AND w.ordered = FALSE AND w.circuit_state {circuit}"));
+            }
+            // The head is chosen unlocked: skipping a locked head would hand out the one after it.
+            q.push(" UNION ALL SELECT y.id, y.next_attempt_at FROM webhooks w")
+                .push(<$store>::ROWS_OF_WEBHOOK)
+                .push("z.status = 'pending' ORDER BY z.created_at, z.id LIMIT 1")
+                .push(<$store>::ROWS_END);
+            push_may_send(&mut q, hooks, now, exclude, taken);
+            q.push(" AND w.ordered = TRUE AND y.next_attempt_at <= ")
+                .push_bind(now)
+                .push(" AND (y.lease_until IS NULL OR y.lease_until <= ")
+                .push_bind(now)
+                .push(")) c ORDER BY next_attempt_at LIMIT ")
+                .push_bind(i64::from(limit))
+                .push(") RETURNING id, webhook_id");
+            Ok(q.build_query_as().fetch_all(&mut **tx).await?)
+        }
+
+        /// `next_due_at` past the due window: the earliest of each visited webhook's first free
+        /// pending delivery (an ordered one's head), unless its open circuit holds it (the
+        /// circuit's end counts then).
+        /// A visit that did not reach the last webhook answers "within a second" at the latest.
+        async fn next_due_per_webhook(conn: &mut <$db as sqlx::Database>::Connection, now: i64) -> super::StoreResult<Option<i64>> {
+            let hooks = webhooks_with_pending(&mut *conn, "").await?;
+            if hooks.is_empty() {
+                return Ok(None);
+            }
+            // An ordered webhook's first is its head, and only while the head is not out.
+            let mut q = sqlx::QueryBuilder::<$db>::new("SELECT MIN(first) FROM (");
+            for (i, (rows, ordered)) in [
+                ("z.status = (SELECT 'pending') AND z.lease_owner IS NULL ORDER BY z.next_attempt_at LIMIT 1", "FALSE"),
+                ("z.status = 'pending' ORDER BY z.created_at, z.id LIMIT 1", "TRUE AND y.lease_owner IS NULL"),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                if i > 0 {
+                    q.push(" UNION ALL ");
+                }
+                q.push("SELECT CASE WHEN w.circuit_open_until IS NULL OR w.circuit_open_until <= y.next_attempt_at THEN y.next_attempt_at END AS first FROM webhooks w")
+                    .push(<$store>::ROWS_OF_WEBHOOK)
+                    .push(rows)
+                    .push(<$store>::ROWS_END)
+                    .push(" WHERE w.active = TRUE AND w.id IN (");
+                let mut sep = q.separated(", ");
+                for id in super::common::padded_in_list(&hooks) {
+                    sep.push_bind(id.clone());
+                }
+                q.push(format!(") AND w.ordered = {ordered}"));
+            }
+            q.push(") firsts");
+            let first: Option<i64> = q.build_query_scalar().fetch_one(&mut *conn).await?;
+            Ok(if hooks.len() >= super::common::PER_WEBHOOK_VISITS {
+                Some(first.map_or(now + 1000, |f| f.min(now + 1000)))
+            } else {
+                first
+            })
         }
 
         /// Appends `AND col NOT IN (…)` when the list is non-empty.
@@ -2679,6 +2895,25 @@ mod tests {
             |n: usize| -> Vec<usize> { pow2_chunks(&rows[..n], 256).map(<[u32]>::len).collect() };
         assert_eq!(sizes(37), [32, 4, 1]);
         assert_eq!(sizes(600), [256, 256, 64, 16, 8]);
+    }
+
+    #[test]
+    fn claim_turns_go_on_after_a_full_visit_and_start_over_after_a_short_one() {
+        let cursor = ClaimCursor::default();
+        assert_eq!(cursor.get(), "");
+        let full: Vec<String> = (0..PER_WEBHOOK_VISITS)
+            .map(|i| format!("w{i:04}"))
+            .collect();
+        cursor.advance(&full);
+        assert_eq!(cursor.get(), full[PER_WEBHOOK_VISITS - 1]);
+        cursor.advance(&full[..3]);
+        assert_eq!(
+            cursor.get(),
+            "",
+            "a visit that reached the last webhook starts over"
+        );
+        cursor.advance(&[]);
+        assert_eq!(cursor.get(), "");
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub struct PgStore {
     keyring: Arc<Keyring>,
     /// Each tenant's decoded webhooks between ingest commits (see `store::fanout`).
     hook_cache: super::fanout::HookCache,
+    /// Where claims past the due window take their turn among webhooks.
+    claim_cursor: super::common::ClaimCursor,
 }
 
 impl PgStore {
@@ -48,6 +50,7 @@ impl PgStore {
             pool,
             keyring,
             hook_cache: Default::default(),
+            claim_cursor: Default::default(),
         })
     }
 
@@ -67,6 +70,16 @@ impl PgStore {
         &self.hook_cache
     }
 
+    fn claim_cursor(&self) -> &super::common::ClaimCursor {
+        &self.claim_cursor
+    }
+
+    /// `LATERAL` gives each webhook its own index range; claimers on other nodes skip the rows
+    /// one holds (`SKIP LOCKED`), as in the first pass.
+    const ROWS_OF_WEBHOOK: &'static str = " CROSS JOIN LATERAL (SELECT z.id, z.next_attempt_at, z.lease_until, z.lease_owner FROM deliveries z WHERE z.webhook_id = w.id AND ";
+    const ROWS_END_LOCKED: &'static str = " FOR UPDATE OF z SKIP LOCKED) y";
+    const ROWS_END: &'static str = ") y";
+
     async fn run_migrations(&self) -> StoreResult<()> {
         sqlx::migrate!("./migrations/postgres")
             .run(&self.pool)
@@ -82,7 +95,7 @@ impl PgStore {
         lease_until: i64,
         limit: u32,
         exclude: &super::ClaimExclusions,
-    ) -> StoreResult<Vec<String>> {
+    ) -> StoreResult<Vec<(String, String)>> {
         // A lease lost in a database crash only makes the delivery claimable again, so claims
         // need not wait for the WAL flush; ingest and attempt records still do.
         sqlx::query("SET LOCAL synchronous_commit = off")
@@ -102,11 +115,11 @@ impl PgStore {
                WHERE d.status = 'pending' AND w.active = TRUE AND (w.circuit_open_until IS NULL OR w.circuit_open_until <= ",
         )
         .push_bind(now)
-        .push(") AND d.next_attempt_at <= ")
-        .push_bind(now)
-        .push(" AND (d.lease_until IS NULL OR d.lease_until <= ")
-        .push_bind(now)
-        .push(")");
+        .push(") AND d.next_attempt_at <= ");
+        push_due_window_end(&mut q, Some(now));
+        q.push(" AND (d.lease_until IS NULL OR d.lease_until <= ")
+            .push_bind(now)
+            .push(")");
         q.push(super::common::ORDERED_HEAD_ONLY);
         push_not_in(&mut q, "d.webhook_id", &exclude.webhooks);
         push_not_in(&mut q, "d.tenant_id", &exclude.tenants);
@@ -125,8 +138,8 @@ impl PgStore {
         .push(" ELSE 1 END")
         .push(" ORDER BY next_attempt_at LIMIT ")
         .push_bind(i64::from(limit));
-        q.push(") RETURNING id");
-        Ok(q.build_query_scalar().fetch_all(&mut **tx).await?)
+        q.push(") RETURNING id, webhook_id");
+        Ok(q.build_query_as().fetch_all(&mut **tx).await?)
     }
 
     /// Sent at commit, so listeners on every node see work only once it is visible.

@@ -21,6 +21,8 @@ pub struct SqliteStore {
     keyring: Arc<Keyring>,
     /// Each tenant's decoded webhooks between ingest commits (see `store::fanout`).
     hook_cache: super::fanout::HookCache,
+    /// Where claims past the due window take their turn among webhooks.
+    claim_cursor: super::common::ClaimCursor,
 }
 
 impl SqliteStore {
@@ -70,6 +72,7 @@ impl SqliteStore {
             reader,
             keyring,
             hook_cache: Default::default(),
+            claim_cursor: Default::default(),
         })
     }
 
@@ -89,6 +92,16 @@ impl SqliteStore {
         &self.hook_cache
     }
 
+    fn claim_cursor(&self) -> &super::common::ClaimCursor {
+        &self.claim_cursor
+    }
+
+    /// One writer: the per-webhook subquery needs no row locks.
+    const ROWS_OF_WEBHOOK: &'static str =
+        " JOIN deliveries y ON y.id IN (SELECT z.id FROM deliveries z WHERE z.webhook_id = w.id AND ";
+    const ROWS_END_LOCKED: &'static str = ")";
+    const ROWS_END: &'static str = ")";
+
     async fn run_migrations(&self) -> StoreResult<()> {
         sqlx::migrate!("./migrations/sqlite")
             .run(&self.writer)
@@ -104,7 +117,7 @@ impl SqliteStore {
         lease_until: i64,
         limit: u32,
         exclude: &super::ClaimExclusions,
-    ) -> StoreResult<Vec<String>> {
+    ) -> StoreResult<Vec<(String, String)>> {
         let mut q = sqlx::QueryBuilder::<Sqlite>::new("UPDATE deliveries SET lease_owner = ");
         q.push_bind(owner)
             .push(", lease_until = ")
@@ -119,11 +132,11 @@ impl SqliteStore {
                WHERE d.status = 'pending' AND w.active = TRUE AND (w.circuit_open_until IS NULL OR w.circuit_open_until <= ",
         )
         .push_bind(now)
-        .push(") AND d.next_attempt_at <= ")
-        .push_bind(now)
-        .push(" AND (d.lease_until IS NULL OR d.lease_until <= ")
-        .push_bind(now)
-        .push(")");
+        .push(") AND d.next_attempt_at <= ");
+        push_due_window_end(&mut q, Some(now));
+        q.push(" AND (d.lease_until IS NULL OR d.lease_until <= ")
+            .push_bind(now)
+            .push(")");
         q.push(super::common::ORDERED_HEAD_ONLY);
         push_not_in(&mut q, "d.webhook_id", &exclude.webhooks);
         push_not_in(&mut q, "d.tenant_id", &exclude.tenants);
@@ -140,8 +153,8 @@ impl SqliteStore {
             .push(" ELSE 1 END")
             .push(" ORDER BY next_attempt_at LIMIT ")
             .push_bind(i64::from(limit));
-        q.push(") RETURNING id");
-        Ok(q.build_query_scalar().fetch_all(&mut **tx).await?)
+        q.push(") RETURNING id, webhook_id");
+        Ok(q.build_query_as().fetch_all(&mut **tx).await?)
     }
 
     /// In-process wakeups are enough for a single node; the caller signals them.

@@ -791,3 +791,105 @@ pub async fn scenario_ordered_claims(store: &dyn Store) {
     let last = claim_all(store, "w1", retry_at + 3).await;
     assert_eq!(claimed_ids(&last), ids([&d2]));
 }
+
+/// Scenario: a backlog the claim cannot send (an open circuit's), due before everyone else's and
+/// longer than one claim's walk in due order, holds back neither the other webhooks' deliveries,
+/// nor an ordered webhook's head, nor the idle worker's next wakeup; the cap per webhook holds
+/// across the claim's two passes, and the held webhook gets its one probe once the circuit ends.
+pub async fn scenario_claims_past_a_held_backlog(store: &dyn Store) {
+    use hookrelay_domain::health::HealthPolicy;
+    let t = tenant(store, "t").await;
+    let dead = create_webhook(store, &t.id, &["dead.*"]).await;
+    let live = create_webhook(store, &t.id, &["live.*"]).await;
+    let seq = Webhook {
+        ordered: true,
+        ..webhook(&t.id, &["seq.*"])
+    };
+    store.create_webhook(&seq).await.unwrap();
+    let now = now_millis();
+
+    // Two failures open `dead`'s circuit; their retries are due just before `now`.
+    let failing = [
+        ingest_single(store, &event_at(&t.id, "dead.x", now - 400_000)).await,
+        ingest_single(store, &event_at(&t.id, "dead.x", now - 399_000)).await,
+    ];
+    assert_eq!(claim_all(store, "w0", now).await.len(), 2);
+    let policy = HealthPolicy {
+        circuit_failures: 2,
+        ..HealthPolicy::default()
+    };
+    let fails: Vec<AttemptRecord> = failing
+        .iter()
+        .map(|d| {
+            record(
+                "w0",
+                attempt(d, 1, Some(500), now),
+                NextState::RetryAt(now - 10),
+            )
+        })
+        .collect();
+    store.record_attempts_with(&fails, &policy).await.unwrap();
+    let open_until = store
+        .get_webhook(&t.id, &dead.id)
+        .await
+        .unwrap()
+        .health
+        .open_until
+        .expect("the circuit is open");
+    assert!(open_until > now + 10_000);
+
+    // Due first: one of `live`'s, then a backlog of `dead` longer than the due window, then the
+    // rest of `live` and the ordered webhook's two.
+    let live_first = ingest_single(store, &event_at(&t.id, "live.x", now - 300_000)).await;
+    let backlog: Vec<NewEvent> = (0..1_124)
+        .map(|i| event_at(&t.id, "dead.x", now - 200_000 + i))
+        .collect();
+    for chunk in backlog.chunks(200) {
+        store.ingest(chunk).await.unwrap();
+    }
+    let live_later = [
+        ingest_single(store, &event_at(&t.id, "live.x", now - 100_000)).await,
+        ingest_single(store, &event_at(&t.id, "live.x", now - 99_000)).await,
+    ];
+    let seq_head = ingest_single(store, &event_at(&t.id, "seq.x", now - 98_000)).await;
+    let seq_next = ingest_single(store, &event_at(&t.id, "seq.x", now - 97_000)).await;
+
+    // At most two per webhook: `live` had its share in the walk's window, so the pass beyond it
+    // adds only the ordered head.
+    let capped = ClaimExclusions {
+        max_per_webhook: Some(2),
+        ..ClaimExclusions::default()
+    };
+    let first = store
+        .claim_due_excluding("w1", now, now + LEASE_MS, 10, &capped)
+        .await
+        .unwrap();
+    assert_eq!(claimed_ids(&first), ids([&live_first, &seq_head]));
+    let second = store
+        .claim_due_excluding("w2", now, now + LEASE_MS, 10, &capped)
+        .await
+        .unwrap();
+    assert_eq!(
+        claimed_ids(&second),
+        ids(&live_later),
+        "the deliveries behind the held backlog"
+    );
+    assert!(second.iter().all(|c| c.webhook.id == live.id));
+    assert!(
+        claim_all(store, "w3", now).await.is_empty(),
+        "nothing of the open circuit, nothing behind the ordered head"
+    );
+
+    // Idle: the next wakeup is `live`'s next delivery, not a held one nor the one behind the
+    // ordered head; with none, the circuit's end.
+    assert_eq!(store.next_due_at().await.unwrap(), Some(open_until));
+    let soon = ingest_single(store, &event_at(&t.id, "live.x", now + 5_000)).await;
+    assert_eq!(store.next_due_at().await.unwrap(), Some(now + 5_000));
+    let _ = (seq_next, soon);
+
+    // The circuit's end: one probe, the oldest of the backlog.
+    let after = claim_all(store, "w4", open_until + 1).await;
+    let probes: Vec<&DeliveryClaim> = after.iter().filter(|c| c.webhook.id == dead.id).collect();
+    assert_eq!(probes.len(), 1, "one probe");
+    assert_eq!(probes[0].event_id, backlog[0].event.id);
+}
