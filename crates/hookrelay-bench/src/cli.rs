@@ -46,6 +46,9 @@ pub enum Scenario {
     Inbound,
     /// The raw-receiver ceiling (`--ceiling`): no hookrelay, a bare client and the receiver.
     Ceiling,
+    /// A backlog (`--backlog`): one tenant's receiver down while its deliveries accumulate,
+    /// then up, with another tenant's events delivered throughout.
+    Backlog,
 }
 
 impl Scenario {
@@ -54,6 +57,7 @@ impl Scenario {
             Scenario::Outbound => "outbound",
             Scenario::Inbound => "inbound-ingest",
             Scenario::Ceiling => "ceiling",
+            Scenario::Backlog => "backlog",
         }
     }
 }
@@ -149,12 +153,25 @@ pub struct Cli {
     /// delivery figure can be read as a fraction of what this machine does at best.
     #[arg(long, conflicts_with_all = ["ingest_only", "batch", "rate", "database_url", "worker_nodes"])]
     pub ceiling: bool,
+
+    /// A backlog instead: tenant A's receiver answers 503 while `--events` events for it are
+    /// emitted (its circuit opens and holds them), then comes back; meanwhile tenant B emits
+    /// single events at `--live-rate`. Reports the drain rate, B's latency during each part, and
+    /// the server's peak RSS. `--tenants` and `--webhooks` are 2 and 1.
+    #[arg(long, conflicts_with_all = ["ingest_only", "ceiling", "rate", "worker_nodes", "kind", "tenants", "webhooks"])]
+    pub backlog: bool,
+
+    /// Tenant B's events per second during `--backlog`.
+    #[arg(long, default_value_t = 100.0)]
+    pub live_rate: f64,
 }
 
 impl Cli {
     pub fn scenario(&self) -> Scenario {
         if self.ceiling {
             Scenario::Ceiling
+        } else if self.backlog {
+            Scenario::Backlog
         } else if self.ingest_only {
             Scenario::Inbound
         } else {
@@ -164,6 +181,12 @@ impl Cli {
 
     /// Checks what clap's parsers cannot express.
     pub fn validate(&self) -> Result<()> {
+        if !self.live_rate.is_finite() || self.live_rate <= 0.0 {
+            bail!(
+                "--live-rate must be a finite number > 0, got {}",
+                self.live_rate
+            );
+        }
         if !self.rate.is_finite() || self.rate < 0.0 {
             bail!("--rate must be a finite number >= 0, got {}", self.rate);
         }

@@ -31,6 +31,10 @@ pub struct EmitConfig {
     /// 0 = one event per request; B > 0 = batches of B.
     pub batch: u32,
     pub warmup: Duration,
+    /// Every event to this tenant (an index of the topology) instead of round-robin.
+    pub tenant: Option<u32>,
+    /// Once set, no further request starts (`--backlog`'s open-ended live emitter).
+    pub stop: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// An event the server accepted (202 with an id).
@@ -119,7 +123,15 @@ impl Ctx {
         let size = (self.cfg.batch as u64).max(1);
         let first = job * size;
         let count = size.min(self.cfg.events - first);
-        ((job % tenants) as u32, first, count)
+        let tenant = self.cfg.tenant.unwrap_or((job % tenants) as u32);
+        (tenant, first, count)
+    }
+
+    fn stopped(&self) -> bool {
+        self.cfg
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::Relaxed))
     }
 }
 
@@ -230,6 +242,9 @@ async fn worker(ctx: Arc<Ctx>, capacity: usize) -> WorkerOut {
                 Ok(permit) => permit.forget(),
                 Err(_) => break,
             }
+        }
+        if ctx.stopped() {
+            break;
         }
         let (path, body) = if ctx.cfg.batch == 0 {
             ("/api/v1/events", Bytes::from(event_json(first)))

@@ -6,6 +6,7 @@
 #![recursion_limit = "256"]
 
 mod api;
+mod backlog;
 mod ceiling;
 mod cli;
 mod consumer;
@@ -75,6 +76,7 @@ async fn run_scenario(cli: &Cli) -> Result<bool> {
         Scenario::Outbound => run(cli).await.map(|r| r.void),
         Scenario::Inbound => inbound::run(cli).await.map(|r| r.void),
         Scenario::Ceiling => ceiling::run(cli).await.map(|()| false),
+        Scenario::Backlog => backlog::run(cli).await,
     }
 }
 
@@ -260,6 +262,8 @@ async fn drive(
             concurrency: cli.concurrency,
             batch: cli.batch,
             warmup: Duration::from_secs_f64(cli.warmup_secs),
+            tenant: None,
+            stop: None,
         },
         phase.clone(),
     )

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -62,6 +62,8 @@ pub struct ReceiverCounts {
     pub signatures_failed: u64,
     /// Requests that were not a well-formed delivery (method, path, body, eventId).
     pub malformed: u64,
+    /// Deliveries answered 503 because their tenant was refused (`Receiver::refuse`).
+    pub refused: u64,
 }
 
 struct State {
@@ -79,8 +81,15 @@ struct State {
     sig_checked: AtomicU64,
     sig_failed: AtomicU64,
     malformed: AtomicU64,
+    /// The tenant whose deliveries are answered 503 unrecorded (`NO_TENANT`: none).
+    refusing: AtomicU32,
+    refused: AtomicU64,
+    /// Distinct pairs per tenant (`--backlog` follows each tenant's drain).
+    distinct_by_tenant: Vec<AtomicU64>,
     first_failure: Mutex<Option<String>>,
 }
+
+const NO_TENANT: u32 = u32::MAX;
 
 /// The running receiver; the accept loop stops when this is dropped.
 pub struct Receiver {
@@ -115,10 +124,21 @@ impl Receiver {
             sig_checked: AtomicU64::new(0),
             sig_failed: AtomicU64::new(0),
             malformed: AtomicU64::new(0),
+            refusing: AtomicU32::new(NO_TENANT),
+            refused: AtomicU64::new(0),
+            distinct_by_tenant: (0..cfg.tenants).map(|_| AtomicU64::new(0)).collect(),
             first_failure: Mutex::new(None),
         });
         let task = tokio::spawn(accept_loop(listener, state.clone()));
         Ok(Receiver { state, addr, task })
+    }
+
+    /// Answers every delivery to `tenant` with 503 and records none of them, as a receiver that
+    /// is down would; `None` brings it back.
+    pub fn refuse(&self, tenant: Option<u32>) {
+        self.state
+            .refusing
+            .store(tenant.unwrap_or(NO_TENANT), Ordering::Relaxed);
     }
 
     /// Registers the signing key of every webhook (index = tenant * W + webhook).
@@ -139,6 +159,7 @@ impl Receiver {
             signatures_checked: s.sig_checked.load(Ordering::Relaxed),
             signatures_failed: s.sig_failed.load(Ordering::Relaxed),
             malformed: s.malformed.load(Ordering::Relaxed),
+            refused: s.refused.load(Ordering::Relaxed),
         }
     }
 
@@ -149,6 +170,14 @@ impl Receiver {
 
     pub fn distinct(&self) -> u64 {
         self.state.distinct.load(Ordering::Relaxed)
+    }
+
+    /// Distinct pairs that arrived for one tenant's webhooks.
+    pub fn distinct_of(&self, tenant: u32) -> u64 {
+        self.state
+            .distinct_by_tenant
+            .get(tenant as usize)
+            .map_or(0, |n| n.load(Ordering::Relaxed))
     }
 
     /// The first anomaly seen (bad signature, malformed request), for the report.
@@ -216,6 +245,10 @@ async fn handle(
         state.malformed(what);
         return Ok(empty(StatusCode::NOT_FOUND));
     };
+    if widx / state.per_tenant.max(1) == state.refusing.load(Ordering::Relaxed) {
+        state.refused.fetch_add(1, Ordering::Relaxed);
+        return Ok(empty(StatusCode::SERVICE_UNAVAILABLE));
+    }
     let header = |name: &str| {
         req.headers()
             .get(name)
@@ -346,6 +379,12 @@ impl State {
                 });
                 drop(map);
                 self.distinct.fetch_add(1, Ordering::Relaxed);
+                if let Some(n) = self
+                    .distinct_by_tenant
+                    .get((widx / self.per_tenant.max(1)) as usize)
+                {
+                    n.fetch_add(1, Ordering::Relaxed);
+                }
             }
         }
     }
@@ -525,5 +564,37 @@ mod tests {
         let arrivals = rx.arrivals();
         assert_eq!(arrivals[&("evt_1".into(), 0)].count, 2);
         assert_eq!(arrivals[&("evt_1".into(), 1)].count, 2);
+    }
+
+    #[tokio::test]
+    async fn a_refused_tenant_gets_503_and_nothing_is_recorded_until_it_is_back() {
+        let rx = Receiver::start(ReceiverConfig {
+            tenants: 2,
+            webhooks_per_tenant: 1,
+            expected_pairs: 8,
+            delay: Duration::ZERO,
+            verify_all: false,
+        })
+        .await
+        .expect("receiver starts");
+        let key = decode_secret(SECRET).expect("valid secret");
+        rx.set_keys(vec![key.clone(), key]).expect("keys set");
+        let client = reqwest::Client::new();
+        let post = |path: &str, event: &str| {
+            let body = format!(r#"{{"event":"bench.tick","eventId":"{event}","data":{{}}}}"#);
+            client
+                .post(format!("http://{}{path}", rx.addr))
+                .body(body)
+                .send()
+        };
+        rx.refuse(Some(0));
+        assert_eq!(post("/t0/w0", "evt_a").await.expect("sent").status(), 503);
+        assert_eq!(post("/t1/w0", "evt_b").await.expect("sent").status(), 200);
+        assert_eq!((rx.distinct_of(0), rx.distinct_of(1)), (0, 1));
+        rx.refuse(None);
+        assert_eq!(post("/t0/w0", "evt_a").await.expect("sent").status(), 200);
+        assert_eq!((rx.distinct_of(0), rx.distinct_of(1)), (1, 1));
+        let counts = rx.counts();
+        assert_eq!((counts.refused, counts.distinct), (1, 2));
     }
 }
