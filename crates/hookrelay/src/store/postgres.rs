@@ -97,10 +97,13 @@ impl PgStore {
         exclude: &super::ClaimExclusions,
     ) -> StoreResult<Vec<(String, String)>> {
         // A lease lost in a database crash only makes the delivery claimable again, so claims
-        // need not wait for the WAL flush; ingest and attempt records still do.
-        sqlx::query("SET LOCAL synchronous_commit = off")
-            .execute(&mut **tx)
-            .await?;
+        // need not wait for the WAL flush; ingest and attempt records still do. The plan setting
+        // is `plan_queue_walks`'s, in the same round trip.
+        sqlx::query(
+            "SELECT set_config('synchronous_commit', 'off', true), set_config('enable_bitmapscan', 'off', true)",
+        )
+        .execute(&mut **tx)
+        .await?;
         let mut q = sqlx::QueryBuilder::<Postgres>::new("UPDATE deliveries SET lease_owner = ");
         q.push_bind(owner)
             .push(", lease_until = ")
@@ -140,6 +143,17 @@ impl PgStore {
         .push_bind(i64::from(limit));
         q.push(") RETURNING id, webhook_id");
         Ok(q.build_query_as().fetch_all(&mut **tx).await?)
+    }
+
+    /// The queue's walks (the due window, the claim's candidates) follow `deliveries_due` in due
+    /// order whatever the statistics say. With stale ones (autovacuum off, or a backlog grown
+    /// since the last `ANALYZE`) the planner expects a few hundred due rows where a million wait,
+    /// and picks a bitmap scan and a sort of all of them: 0.5 s per claim instead of 1 ms.
+    async fn plan_queue_walks(tx: &mut Transaction<'_, Postgres>) -> StoreResult<()> {
+        sqlx::query("SET LOCAL enable_bitmapscan = off")
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
     }
 
     /// Sent at commit, so listeners on every node see work only once it is visible.
