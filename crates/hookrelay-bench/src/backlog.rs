@@ -18,9 +18,7 @@ use crate::ledger::{self, Sample};
 use crate::load::{self, Accepted, EmitConfig, EmitOutcome};
 use crate::receiver::{Receiver, ReceiverConfig};
 use crate::report::{kib_to_mib, summarize_us, Percentiles};
-use crate::server::{
-    self, Database, MemSampler, NodeKeys, Phase, PhaseCell, ServerProcess, ServerSpec,
-};
+use crate::server::{self, MemSampler, Node, Phase, PhaseCell, ServerProcess, Stage};
 
 /// Tenant A (the built-in `default` tenant), whose receiver goes down.
 const HELD: u32 = 0;
@@ -70,12 +68,7 @@ struct Measured {
 
 /// Runs the scenario; `true` when the run is void.
 pub async fn run(cli: &Cli) -> Result<bool> {
-    let workdir = tempfile::Builder::new()
-        .prefix("hookrelay-bench-")
-        .tempdir()
-        .context("creating a temporary working directory")?;
-    let mut db = Database::prepare(cli.database_url.as_deref(), workdir.path())?;
-    let bin = cli.server_bin();
+    let stage = Stage::prepare(cli)?;
     let receiver = Receiver::start(ReceiverConfig {
         tenants: 2,
         webhooks_per_tenant: 1,
@@ -84,23 +77,11 @@ pub async fn run(cli: &Cli) -> Result<bool> {
         verify_all: cli.verify_all,
     })
     .await?;
-    let keys = NodeKeys::generate();
-    let mut server = ServerProcess::spawn(&ServerSpec {
-        bin: &bin,
-        database_url: &db.server_url,
-        workdir: workdir.path(),
-        role: "all",
-        name: "server",
-        keys: &keys,
-    })?;
-    let api = Api::new(
-        &server.base_url,
-        &server.admin_key,
-        cli.concurrency as usize + 4,
-    )?;
-    server
-        .wait_healthy(&api.client, crate::STARTUP_TIMEOUT)
-        .await?;
+    let Node {
+        process: mut server,
+        api,
+        ..
+    } = stage.start("all", cli.concurrency as usize + 4).await?;
     let phase = Arc::new(PhaseCell::default());
     let sampler = MemSampler::spawn(server.pid, phase.clone());
     let measured = drive(cli, &api, &receiver, &phase, &mut server).await;
@@ -108,9 +89,6 @@ pub async fn run(cli: &Cli) -> Result<bool> {
     let exited = server.exited();
     let hwm = server.stop();
     let peak = sampler.finish();
-    if let Err(err) = db.cleanup() {
-        eprintln!("warning: {err:#}");
-    }
     let m = measured.map_err(|err| {
         err.context(format!(
             "the run failed; server log tail ({}):\n{}",
@@ -122,10 +100,8 @@ pub async fn run(cli: &Cli) -> Result<bool> {
         (Some(a), Some(b)) => Some(b.saturating_sub(a)),
         _ => None,
     };
-    let void = render(cli, &m, &db.description, &peak, hwm, cpu, exited);
-    if cli.keep_workdir {
-        eprintln!("working directory kept: {}", workdir.keep().display());
-    }
+    let void = render(cli, &m, &stage.db.description, &peak, hwm, cpu, exited);
+    stage.finish(cli.keep_workdir);
     Ok(void)
 }
 

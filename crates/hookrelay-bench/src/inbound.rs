@@ -18,7 +18,7 @@ use crate::api::{describe_error, error_code, expect_json, Api};
 use crate::cli::Cli;
 use crate::load::parse_retry_after;
 use crate::report::{kib_to_mib, summarize_us, Percentiles};
-use crate::server::{Database, MemSampler, NodeKeys, Phase, PhaseCell, ServerProcess, ServerSpec};
+use crate::server::{MemSampler, Node, Phase, PhaseCell, Stage};
 
 /// The source the bench creates.
 pub const SOURCE_NAME: &str = "bench-github";
@@ -68,28 +68,12 @@ pub struct InboundReport {
 
 /// Starts a server on a fresh store, runs the scenario, prints the report.
 pub async fn run(cli: &Cli) -> Result<InboundReport> {
-    let workdir = tempfile::Builder::new()
-        .prefix("hookrelay-bench-")
-        .tempdir()
-        .context("creating a temporary working directory")?;
-    let mut db = Database::prepare(cli.database_url.as_deref(), workdir.path())?;
-    let bin = cli.server_bin();
-    let mut server = ServerProcess::spawn(&ServerSpec {
-        bin: &bin,
-        database_url: &db.server_url,
-        workdir: workdir.path(),
-        role: "all",
-        name: "server",
-        keys: &NodeKeys::generate(),
-    })?;
-    let api = Api::new(
-        &server.base_url,
-        &server.admin_key,
-        cli.concurrency as usize,
-    )?;
-    let startup = server
-        .wait_healthy(&api.client, crate::STARTUP_TIMEOUT)
-        .await?;
+    let stage = Stage::prepare(cli)?;
+    let Node {
+        process: mut server,
+        api,
+        startup,
+    } = stage.start("all", cli.concurrency as usize).await?;
     let phase = Arc::new(PhaseCell::default());
     let sampler = MemSampler::spawn(server.pid, phase.clone());
 
@@ -98,9 +82,6 @@ pub async fn run(cli: &Cli) -> Result<InboundReport> {
     let server_exit = server.exited();
     let server_hwm = server.stop();
     let peak_rss = sampler.finish();
-    if let Err(err) = db.cleanup() {
-        eprintln!("warning: {err:#}");
-    }
     let mut report = match measured {
         Ok(r) => r,
         Err(err) => {
@@ -111,9 +92,9 @@ pub async fn run(cli: &Cli) -> Result<InboundReport> {
             )))
         }
     };
-    report.server_bin = bin.display().to_string();
-    report.database_kind = db.kind.name();
-    report.database = db.description.clone();
+    report.server_bin = stage.bin.display().to_string();
+    report.database_kind = stage.db.kind.name();
+    report.database = stage.db.description.clone();
     report.server_startup_ms = startup.as_secs_f64() * 1000.0;
     report.server_hwm_mib = server_hwm.map(kib_to_mib);
     report.server_peak_rss_mib = peak_rss
@@ -135,10 +116,7 @@ pub async fn run(cli: &Cli) -> Result<InboundReport> {
             serde_json::to_string_pretty(&report).context("serializing the report")?
         );
     }
-    if cli.keep_workdir {
-        let path = workdir.keep();
-        eprintln!("working directory kept: {}", path.display());
-    }
+    stage.finish(cli.keep_workdir);
     Ok(report)
 }
 

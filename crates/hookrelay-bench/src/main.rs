@@ -36,7 +36,7 @@ use crate::report::{
     kib_to_mib, phase_stats, summarize_us, Boundaries, CpuFigures, DeliveryFigures, DrainFigures,
     EmitFigures, MemoryFigures, PhaseMemory, Report, RunConfig,
 };
-use crate::server::{Database, MemSampler, NodeKeys, Phase, PhaseCell, ServerProcess, ServerSpec};
+use crate::server::{MemSampler, Node, Phase, PhaseCell, ServerProcess, Stage};
 
 /// How long the server may take to answer 200 on /health.
 pub(crate) const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -81,39 +81,19 @@ async fn run_scenario(cli: &Cli) -> Result<bool> {
 }
 
 async fn run(cli: &Cli) -> Result<Report> {
-    // Declaration order is teardown order in reverse: server, then schema, then the directory.
-    let workdir = tempfile::Builder::new()
-        .prefix("hookrelay-bench-")
-        .tempdir()
-        .context("creating a temporary working directory")?;
-    let mut db = Database::prepare(cli.database_url.as_deref(), workdir.path())?;
-    let bin = cli.server_bin();
+    // Declaration order is teardown order in reverse: the nodes, then the stage.
+    let stage = Stage::prepare(cli)?;
     let receiver = Receiver::start(receiver_config(cli)).await?;
-    let keys = NodeKeys::generate();
-    let spec = |role, name| ServerSpec {
-        bin: &bin,
-        database_url: &db.server_url,
-        workdir: workdir.path(),
-        role,
-        name,
-        keys: &keys,
-    };
     // With --worker-nodes the server takes the API only and separate processes deliver.
     let primary_role = if cli.worker_nodes > 0 { "api" } else { "all" };
-    let mut server = ServerProcess::spawn(&spec(primary_role, "server"))?;
-    let worker_names: Vec<String> = (1..=cli.worker_nodes)
-        .map(|i| format!("worker-{i}"))
-        .collect();
-    let mut workers = worker_names
-        .iter()
-        .map(|name| ServerProcess::spawn(&spec("worker", name)))
+    let Node {
+        process: mut server,
+        api,
+        startup,
+    } = stage.start(primary_role, cli.concurrency as usize).await?;
+    let mut workers = (1..=cli.worker_nodes)
+        .map(|i| stage.spawn("worker", &format!("worker-{i}")))
         .collect::<Result<Vec<_>>>()?;
-    let api = Api::new(
-        &server.base_url,
-        &server.admin_key,
-        cli.concurrency as usize,
-    )?;
-    let startup = server.wait_healthy(&api.client, STARTUP_TIMEOUT).await?;
     for worker in &mut workers {
         worker.wait_healthy(&api.client, STARTUP_TIMEOUT).await?;
     }
@@ -135,9 +115,6 @@ async fn run(cli: &Cli) -> Result<Report> {
     }
     let server_hwm = server.stop();
     let peak_rss = sampler.finish();
-    if let Err(err) = db.cleanup() {
-        eprintln!("warning: {err:#}");
-    }
     let measured = match measured {
         Ok(m) => m,
         Err(err) => {
@@ -149,9 +126,9 @@ async fn run(cli: &Cli) -> Result<Report> {
         }
     };
     let mut report = assemble(cli, &measured);
-    report.server_bin = bin.display().to_string();
-    report.database_kind = db.kind.name();
-    report.database = db.description.clone();
+    report.server_bin = stage.bin.display().to_string();
+    report.database_kind = stage.db.kind.name();
+    report.database = stage.db.description.clone();
     if cli.worker_nodes > 0 {
         report.database += &format!(
             "; one API node and {} worker node(s) (CPU is their sum)",
@@ -187,10 +164,7 @@ async fn run(cli: &Cli) -> Result<Report> {
             serde_json::to_string_pretty(&report).context("serializing the report")?
         );
     }
-    if cli.keep_workdir {
-        let path = workdir.keep();
-        eprintln!("working directory kept: {}", path.display());
-    }
+    stage.finish(cli.keep_workdir);
     Ok(report)
 }
 

@@ -93,6 +93,82 @@ impl Database {
     }
 }
 
+/// What every scenario starts from: a temporary working directory, a fresh store in it (or a
+/// fresh PostgreSQL schema), the server binary and the node keys its nodes share.
+///
+/// Stop the nodes before `finish`: it drops the schema, then removes the directory (or keeps it
+/// with `--keep-workdir`). On an early return the guards do the same.
+pub struct Stage {
+    pub db: Database,
+    pub bin: PathBuf,
+    keys: NodeKeys,
+    // Last, so that it is removed after the schema is dropped.
+    workdir: tempfile::TempDir,
+}
+
+/// A started node, healthy, and a client for its API.
+pub struct Node {
+    pub process: ServerProcess,
+    pub api: crate::api::Api,
+    /// From spawn to the first healthy answer.
+    pub startup: Duration,
+}
+
+impl Stage {
+    pub fn prepare(cli: &crate::cli::Cli) -> Result<Stage> {
+        let workdir = tempfile::Builder::new()
+            .prefix("hookrelay-bench-")
+            .tempdir()
+            .context("creating a temporary working directory")?;
+        Ok(Stage {
+            db: Database::prepare(cli.database_url.as_deref(), workdir.path())?,
+            bin: cli.server_bin(),
+            keys: NodeKeys::generate(),
+            workdir,
+        })
+    }
+
+    /// Spawns `hookrelay serve --role <role>` on the stage's store, logging to `<name>.log`.
+    pub fn spawn(&self, role: &str, name: &str) -> Result<ServerProcess> {
+        ServerProcess::spawn(&ServerSpec {
+            bin: &self.bin,
+            database_url: &self.db.server_url,
+            workdir: self.workdir.path(),
+            role,
+            name,
+            keys: &self.keys,
+        })
+    }
+
+    /// Spawns the node that serves the API (`role` `all` or `api`) and waits until it is healthy;
+    /// its client keeps up to `connections` idle connections.
+    pub async fn start(&self, role: &str, connections: usize) -> Result<Node> {
+        let mut process = self.spawn(role, "server")?;
+        let api = crate::api::Api::new(&process.base_url, &process.admin_key, connections)?;
+        let startup = process
+            .wait_healthy(&api.client, crate::STARTUP_TIMEOUT)
+            .await?;
+        Ok(Node {
+            process,
+            api,
+            startup,
+        })
+    }
+
+    /// Drops the schema (errors are warnings: the figures stand) and removes the directory.
+    pub fn finish(self, keep_workdir: bool) {
+        let Stage {
+            mut db, workdir, ..
+        } = self;
+        if let Err(err) = db.cleanup() {
+            eprintln!("warning: {err:#}");
+        }
+        if keep_workdir {
+            eprintln!("working directory kept: {}", workdir.keep().display());
+        }
+    }
+}
+
 fn strip_query(url: &str) -> &str {
     url.split_once('?').map_or(url, |(base, _)| base)
 }
