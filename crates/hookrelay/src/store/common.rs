@@ -7,8 +7,9 @@
 //! `fn hook_cache(&self) -> &fanout::HookCache`, `async fn run_migrations(&self)`,
 //! `fn claim_cursor(&self) -> &ClaimCursor`,
 //! `async fn lease_due_ids(tx, owner, now, lease_until, limit, exclude) -> Vec<(id, webhook_id)>`,
-//! `async fn plan_queue_walks(tx)`, `async fn notify_due(tx)`, `async fn forward_notifications_impl(&self, wake, notices,
-//! shutdown)`, `async fn notify_impl(&self, notice)`, and the consts `ROWS_OF_WEBHOOK`,
+//! `async fn plan_queue_walks(tx)`, `async fn notify_due(tx)`,
+//! `async fn forward_notifications_impl(&self, wake, notices, shutdown)`,
+//! `async fn notify_impl(&self, notice)`, and the consts `ROWS_OF_WEBHOOK`,
 //! `ROWS_END_LOCKED` and `ROWS_END`: how a query joins one webhook `w` to its rows `y`.
 
 use std::collections::BTreeMap;
