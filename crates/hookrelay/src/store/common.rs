@@ -8,6 +8,8 @@
 //! `fn claim_cursor(&self) -> &ClaimCursor`,
 //! `async fn lease_due_ids(tx, owner, now, lease_until, limit, exclude) -> Vec<(id, webhook_id)>`,
 //! `async fn plan_queue_walks(tx)`, `async fn notify_due(tx)`,
+//! `fn push_result_rows(q, records)`, `fn push_attempt_rows(q, records)` (the rows of the
+//! record statements),
 //! `async fn forward_notifications_impl(&self, wake, notices, shutdown)`,
 //! `async fn notify_impl(&self, notice)`, and the consts `ROWS_OF_WEBHOOK`,
 //! `ROWS_END_LOCKED` and `ROWS_END`: how a query joins one webhook `w` to its rows `y`.
@@ -234,6 +236,45 @@ pub(super) const STATS_UPSERT_TAIL: &str = " ON CONFLICT (tenant_id, width_ms, b
     l9 = delivery_stats.l9 + excluded.l9, l10 = delivery_stats.l10 + excluded.l10, l11 = delivery_stats.l11 + excluded.l11, \
     l12 = delivery_stats.l12 + excluded.l12, l13 = delivery_stats.l13 + excluded.l13, l14 = delivery_stats.l14 + excluded.l14, \
     l15 = delivery_stats.l15 + excluded.l15";
+
+/// A delivery's state after an attempt: one row of `v` in the record statement
+/// (`record_attempts_with`), in the order of its columns.
+pub(super) struct ResultRow<'a> {
+    pub id: &'a str,
+    pub owner: &'a str,
+    pub status: &'static str,
+    pub attempts: i64,
+    pub next_at: Option<i64>,
+    pub last_status: Option<i64>,
+    pub last_error: Option<&'a str>,
+    pub delivered_at: Option<i64>,
+    pub failed_at: Option<i64>,
+    pub updated_at: i64,
+}
+
+impl<'a> ResultRow<'a> {
+    pub fn of(r: &'a super::AttemptRecord) -> Self {
+        use super::NextState;
+        let a = &r.attempt;
+        let (status, next_at, delivered_at, failed_at) = match r.next {
+            NextState::Succeeded => ("succeeded", None, Some(r.finished_at), None),
+            NextState::RetryAt(at) => ("pending", Some(at), None, None),
+            NextState::Failed => ("failed", None, None, Some(r.finished_at)),
+        };
+        ResultRow {
+            id: a.delivery_id.as_str(),
+            owner: r.lease_owner.as_str(),
+            status,
+            attempts: i64::from(a.n),
+            next_at,
+            last_status: a.response_status.map(i64::from),
+            last_error: a.error.as_deref(),
+            delivered_at,
+            failed_at,
+            updated_at: r.finished_at,
+        }
+    }
+}
 
 /// Splits `rows` into chunks whose lengths are powers of two, largest first, none over `max`.
 ///
@@ -1708,18 +1749,7 @@ macro_rules! impl_store {
                     let mut q = sqlx::QueryBuilder::<$db>::new(
                         "WITH v(id, owner, status, attempts, next_at, last_status, last_error, delivered_at, failed_at, updated_at) AS (",
                     );
-                    q.push_values(chunk, |mut b, r| {
-                        let a = &r.attempt;
-                        let (status, next_at, delivered_at, failed_at) = match r.next {
-                            NextState::Succeeded => ("succeeded", None, Some(r.finished_at), None),
-                            NextState::RetryAt(at) => ("pending", Some(at), None, None),
-                            NextState::Failed => ("failed", None, None, Some(r.finished_at)),
-                        };
-                        b.push_bind(a.delivery_id.as_str()).push_bind(r.lease_owner.as_str()).push_bind(status)
-                            .push_bind(a.n as i64).push_bind(next_at).push_bind(a.response_status.map(i64::from))
-                            .push_bind(a.error.as_deref()).push_bind(delivered_at).push_bind(failed_at)
-                            .push_bind(r.finished_at);
-                    });
+                    Self::push_result_rows(&mut q, chunk);
                     q.push(") UPDATE deliveries SET status = v.status, attempts = v.attempts, next_attempt_at = v.next_at, \
                             last_response_status = v.last_status, last_error = v.last_error, \
                             delivered_at = COALESCE(v.delivered_at, deliveries.delivered_at), failed_at = v.failed_at, \
@@ -1748,13 +1778,7 @@ macro_rules! impl_store {
                 }
                 for chunk in super::common::pow2_chunks(&owned, super::common::INSERT_CHUNK) {
                     let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO attempts (delivery_id, n, started_at, duration_ms, request_headers, response_status, response_body, error, error_kind) ");
-                    q.push_values(chunk, |mut b, r| {
-                        let a = &r.attempt;
-                        b.push_bind(a.delivery_id.as_str()).push_bind(a.n as i64).push_bind(a.started_at)
-                            .push_bind(a.duration_ms as i64).push_bind(&a.request_headers)
-                            .push_bind(a.response_status.map(i64::from)).push_bind(&a.response_body)
-                            .push_bind(&a.error).push_bind(&a.error_kind);
-                    });
+                    Self::push_attempt_rows(&mut q, chunk);
                     q.push(" ON CONFLICT (delivery_id, n) DO NOTHING");
                     q.build().execute(&mut *tx).await?;
                 }

@@ -156,6 +156,68 @@ impl PgStore {
         Ok(())
     }
 
+    /// The rows of `v` in the record statement, as one array per column: `UNNEST` keeps the
+    /// statement text the same for every batch and binds 10 parameters instead of 10 per row
+    /// (formatting each `$N` into the text cost 29.5k instructions per delivery with `VALUES`).
+    fn push_result_rows<'a>(
+        q: &mut sqlx::QueryBuilder<'a, Postgres>,
+        records: &'a [super::AttemptRecord],
+    ) {
+        let rows: Vec<super::common::ResultRow> =
+            records.iter().map(super::common::ResultRow::of).collect();
+        q.push("SELECT * FROM UNNEST(")
+            .push_bind(rows.iter().map(|v| v.id).collect::<Vec<_>>())
+            .push("::text[], ")
+            .push_bind(rows.iter().map(|v| v.owner).collect::<Vec<_>>())
+            .push("::text[], ")
+            .push_bind(rows.iter().map(|v| v.status).collect::<Vec<_>>())
+            .push("::text[], ")
+            .push_bind(rows.iter().map(|v| v.attempts).collect::<Vec<_>>())
+            .push("::int8[], ")
+            .push_bind(rows.iter().map(|v| v.next_at).collect::<Vec<_>>())
+            .push("::int8[], ")
+            .push_bind(rows.iter().map(|v| v.last_status).collect::<Vec<_>>())
+            .push("::int8[], ")
+            .push_bind(rows.iter().map(|v| v.last_error).collect::<Vec<_>>())
+            .push("::text[], ")
+            .push_bind(rows.iter().map(|v| v.delivered_at).collect::<Vec<_>>())
+            .push("::int8[], ")
+            .push_bind(rows.iter().map(|v| v.failed_at).collect::<Vec<_>>())
+            .push("::int8[], ")
+            .push_bind(rows.iter().map(|v| v.updated_at).collect::<Vec<_>>())
+            .push("::int8[])");
+    }
+
+    /// The rows of `INSERT INTO attempts`, as one array per column (see `push_result_rows`).
+    fn push_attempt_rows<'a>(
+        q: &mut sqlx::QueryBuilder<'a, Postgres>,
+        records: &'a [&'a super::AttemptRecord],
+    ) {
+        let a = || records.iter().map(|r| &r.attempt);
+        q.push("SELECT * FROM UNNEST(")
+            .push_bind(a().map(|a| a.delivery_id.as_str()).collect::<Vec<_>>())
+            .push("::text[], ")
+            .push_bind(a().map(|a| i64::from(a.n)).collect::<Vec<_>>())
+            .push("::int8[], ")
+            .push_bind(a().map(|a| a.started_at).collect::<Vec<_>>())
+            .push("::int8[], ")
+            .push_bind(a().map(|a| i64::from(a.duration_ms)).collect::<Vec<_>>())
+            .push("::int8[], ")
+            .push_bind(a().map(|a| a.request_headers.as_str()).collect::<Vec<_>>())
+            .push("::text[], ")
+            .push_bind(
+                a().map(|a| a.response_status.map(i64::from))
+                    .collect::<Vec<_>>(),
+            )
+            .push("::int8[], ")
+            .push_bind(a().map(|a| a.response_body.as_deref()).collect::<Vec<_>>())
+            .push("::text[], ")
+            .push_bind(a().map(|a| a.error.as_deref()).collect::<Vec<_>>())
+            .push("::text[], ")
+            .push_bind(a().map(|a| a.error_kind.as_deref()).collect::<Vec<_>>())
+            .push("::text[])");
+    }
+
     /// Sent at commit, so listeners on every node see work only once it is visible.
     async fn notify_due(tx: &mut Transaction<'_, Postgres>) -> StoreResult<()> {
         sqlx::query("SELECT pg_notify($1, '')")

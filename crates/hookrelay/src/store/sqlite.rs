@@ -162,6 +162,45 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// The rows of `v` in the record statement, as `VALUES`.
+    fn push_result_rows<'a>(
+        q: &mut sqlx::QueryBuilder<'a, Sqlite>,
+        records: &'a [super::AttemptRecord],
+    ) {
+        q.push_values(records, |mut b, r| {
+            let v = super::common::ResultRow::of(r);
+            b.push_bind(v.id)
+                .push_bind(v.owner)
+                .push_bind(v.status)
+                .push_bind(v.attempts)
+                .push_bind(v.next_at)
+                .push_bind(v.last_status)
+                .push_bind(v.last_error)
+                .push_bind(v.delivered_at)
+                .push_bind(v.failed_at)
+                .push_bind(v.updated_at);
+        });
+    }
+
+    /// The rows of `INSERT INTO attempts`, as `VALUES`.
+    fn push_attempt_rows<'a>(
+        q: &mut sqlx::QueryBuilder<'a, Sqlite>,
+        records: &'a [&'a super::AttemptRecord],
+    ) {
+        q.push_values(records, |mut b, r| {
+            let a = &r.attempt;
+            b.push_bind(a.delivery_id.as_str())
+                .push_bind(i64::from(a.n))
+                .push_bind(a.started_at)
+                .push_bind(i64::from(a.duration_ms))
+                .push_bind(a.request_headers.as_str())
+                .push_bind(a.response_status.map(i64::from))
+                .push_bind(a.response_body.as_deref())
+                .push_bind(a.error.as_deref())
+                .push_bind(a.error_kind.as_deref());
+        });
+    }
+
     /// In-process wakeups are enough for a single node; the caller signals them.
     async fn notify_due(_tx: &mut Transaction<'_, Sqlite>) -> StoreResult<()> {
         Ok(())
