@@ -8,8 +8,8 @@
 //! `fn claim_cursor(&self) -> &ClaimCursor`,
 //! `async fn lease_due_ids(tx, owner, now, lease_until, limit, exclude) -> Vec<(id, webhook_id)>`,
 //! `async fn plan_queue_walks(tx)`, `async fn notify_due(tx)`,
-//! `fn push_result_rows(q, records)`, `fn push_attempt_rows(q, records)` (the rows of the
-//! record statements),
+//! `fn push_result_rows(q, records)`, `fn push_attempt_rows(q, records)`,
+//! `fn push_delivery_rows(q, rows)` (the rows of the record and ingest statements),
 //! `async fn forward_notifications_impl(&self, wake, notices, shutdown)`,
 //! `async fn notify_impl(&self, notice)`, and the consts `ROWS_OF_WEBHOOK`,
 //! `ROWS_END_LOCKED` and `ROWS_END`: how a query joins one webhook `w` to its rows `y`.
@@ -236,6 +236,23 @@ pub(super) const STATS_UPSERT_TAIL: &str = " ON CONFLICT (tenant_id, width_ms, b
     l9 = delivery_stats.l9 + excluded.l9, l10 = delivery_stats.l10 + excluded.l10, l11 = delivery_stats.l11 + excluded.l11, \
     l12 = delivery_stats.l12 + excluded.l12, l13 = delivery_stats.l13 + excluded.l13, l14 = delivery_stats.l14 + excluded.l14, \
     l15 = delivery_stats.l15 + excluded.l15";
+
+/// A new pending delivery: one row of `INSERT INTO deliveries`. It is due, created and updated
+/// at `at`, with no attempt yet; leased when it is handed off.
+pub(super) struct DeliveryRow<'a> {
+    pub id: &'a str,
+    pub tenant_id: &'a str,
+    pub event_id: &'a str,
+    pub webhook_id: &'a str,
+    pub event_type: &'a str,
+    pub source: Option<&'a str>,
+    pub at: i64,
+    pub lease_owner: Option<&'a str>,
+    pub lease_until: Option<i64>,
+}
+
+/// The insert that `push_delivery_rows` completes with the rows.
+pub(super) const INSERT_DELIVERIES: &str = "INSERT INTO deliveries (id, tenant_id, event_id, webhook_id, event_type, source, status, attempts, next_attempt_at, lease_owner, lease_until, created_at, updated_at) ";
 
 /// A delivery's state after an attempt: one row of `v` in the record statement
 /// (`record_attempts_with`), in the order of its columns.
@@ -1388,21 +1405,31 @@ macro_rules! impl_store {
                     q.build().execute(&mut *tx).await?;
                 }
 
-                for chunk in super::common::pow2_chunks(&deliveries, super::common::INSERT_CHUNK) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO deliveries (id, tenant_id, event_id, webhook_id, event_type, source, status, attempts, next_attempt_at, lease_owner, lease_until, created_at, updated_at) ");
-                    q.push_values(chunk, |mut b, (id, ne, _, hook, by_offer)| {
+                let rows: Vec<super::common::DeliveryRow> = deliveries
+                    .iter()
+                    .map(|(id, ne, _, hook, by_offer)| {
                         let e = &ne.event;
-                        let (owner, until) = match (&ne.lease, offer) {
+                        let (lease_owner, lease_until) = match (&ne.lease, offer) {
                             (Some((owner, until)), _) => (Some(owner.as_str()), Some(*until)),
                             (None, Some(o)) if *by_offer => (Some(o.owner), Some(o.lease_until)),
                             _ => (None, None),
                         };
-                        b.push_bind(id.as_str()).push_bind(e.tenant_id.as_str()).push_bind(e.id.as_str())
-                            .push_bind(hook.as_str()).push_bind(&e.event_type).push_bind(&e.source)
-                            .push_bind("pending").push_bind(0i64).push_bind(e.created_at)
-                            .push_bind(owner).push_bind(until)
-                            .push_bind(e.created_at).push_bind(e.created_at);
-                    });
+                        super::common::DeliveryRow {
+                            id: id.as_str(),
+                            tenant_id: e.tenant_id.as_str(),
+                            event_id: e.id.as_str(),
+                            webhook_id: hook.as_str(),
+                            event_type: &e.event_type,
+                            source: e.source.as_deref(),
+                            at: e.created_at,
+                            lease_owner,
+                            lease_until,
+                        }
+                    })
+                    .collect();
+                for chunk in super::common::pow2_chunks(&rows, super::common::INSERT_CHUNK) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(super::common::INSERT_DELIVERIES);
+                    Self::push_delivery_rows(&mut q, chunk);
                     q.build().execute(&mut *tx).await?;
                 }
                 insert_inbound_requests(&mut tx, requests, &outcomes).await?;
@@ -2663,15 +2690,23 @@ macro_rules! impl_store {
             rows: &[(&hookrelay_domain::DeliveryId, &super::Event, &hookrelay_domain::WebhookId)],
             now: i64,
         ) -> super::StoreResult<()> {
-            for chunk in super::common::pow2_chunks(rows, super::common::INSERT_CHUNK) {
-                let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO deliveries (id, tenant_id, event_id, webhook_id, event_type, source, status, attempts, next_attempt_at, lease_owner, lease_until, created_at, updated_at) ");
-                q.push_values(chunk, |mut b, (id, e, hook)| {
-                    b.push_bind(id.as_str()).push_bind(e.tenant_id.as_str()).push_bind(e.id.as_str())
-                        .push_bind(hook.as_str()).push_bind(&e.event_type).push_bind(&e.source)
-                        .push_bind("pending").push_bind(0i64).push_bind(now)
-                        .push_bind(Option::<String>::None).push_bind(Option::<i64>::None)
-                        .push_bind(now).push_bind(now);
-                });
+            let rows: Vec<super::common::DeliveryRow> = rows
+                .iter()
+                .map(|(id, e, hook)| super::common::DeliveryRow {
+                    id: id.as_str(),
+                    tenant_id: e.tenant_id.as_str(),
+                    event_id: e.id.as_str(),
+                    webhook_id: hook.as_str(),
+                    event_type: &e.event_type,
+                    source: e.source.as_deref(),
+                    at: now,
+                    lease_owner: None,
+                    lease_until: None,
+                })
+                .collect();
+            for chunk in super::common::pow2_chunks(&rows, super::common::INSERT_CHUNK) {
+                let mut q = sqlx::QueryBuilder::<$db>::new(super::common::INSERT_DELIVERIES);
+                <$store>::push_delivery_rows(&mut q, chunk);
                 q.build().execute(&mut **tx).await?;
             }
             Ok(())

@@ -188,6 +188,32 @@ impl PgStore {
             .push("::int8[])");
     }
 
+    /// The rows of `INSERT INTO deliveries`, as one array per column (see `push_result_rows`).
+    fn push_delivery_rows<'a>(
+        q: &mut sqlx::QueryBuilder<'a, Postgres>,
+        rows: &'a [super::common::DeliveryRow<'a>],
+    ) {
+        q.push("SELECT r.id, r.tenant_id, r.event_id, r.webhook_id, r.event_type, r.source, 'pending', 0, r.at, r.lease_owner, r.lease_until, r.at, r.at FROM UNNEST(")
+            .push_bind(rows.iter().map(|d| d.id).collect::<Vec<_>>())
+            .push("::text[], ")
+            .push_bind(rows.iter().map(|d| d.tenant_id).collect::<Vec<_>>())
+            .push("::text[], ")
+            .push_bind(rows.iter().map(|d| d.event_id).collect::<Vec<_>>())
+            .push("::text[], ")
+            .push_bind(rows.iter().map(|d| d.webhook_id).collect::<Vec<_>>())
+            .push("::text[], ")
+            .push_bind(rows.iter().map(|d| d.event_type).collect::<Vec<_>>())
+            .push("::text[], ")
+            .push_bind(rows.iter().map(|d| d.source).collect::<Vec<_>>())
+            .push("::text[], ")
+            .push_bind(rows.iter().map(|d| d.at).collect::<Vec<_>>())
+            .push("::int8[], ")
+            .push_bind(rows.iter().map(|d| d.lease_owner).collect::<Vec<_>>())
+            .push("::text[], ")
+            .push_bind(rows.iter().map(|d| d.lease_until).collect::<Vec<_>>())
+            .push("::int8[]) AS r(id, tenant_id, event_id, webhook_id, event_type, source, at, lease_owner, lease_until)");
+    }
+
     /// The rows of `INSERT INTO attempts`, as one array per column (see `push_result_rows`).
     fn push_attempt_rows<'a>(
         q: &mut sqlx::QueryBuilder<'a, Postgres>,

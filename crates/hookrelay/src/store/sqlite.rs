@@ -182,6 +182,28 @@ impl SqliteStore {
         });
     }
 
+    /// The rows of `INSERT INTO deliveries`, as `VALUES`.
+    fn push_delivery_rows<'a>(
+        q: &mut sqlx::QueryBuilder<'a, Sqlite>,
+        rows: &'a [super::common::DeliveryRow<'a>],
+    ) {
+        q.push_values(rows, |mut b, d| {
+            b.push_bind(d.id)
+                .push_bind(d.tenant_id)
+                .push_bind(d.event_id)
+                .push_bind(d.webhook_id)
+                .push_bind(d.event_type)
+                .push_bind(d.source)
+                .push_bind("pending")
+                .push_bind(0i64)
+                .push_bind(d.at)
+                .push_bind(d.lease_owner)
+                .push_bind(d.lease_until)
+                .push_bind(d.at)
+                .push_bind(d.at);
+        });
+    }
+
     /// The rows of `INSERT INTO attempts`, as `VALUES`.
     fn push_attempt_rows<'a>(
         q: &mut sqlx::QueryBuilder<'a, Sqlite>,
