@@ -251,6 +251,28 @@ pub(super) struct DeliveryRow<'a> {
     pub lease_until: Option<i64>,
 }
 
+impl<'a> DeliveryRow<'a> {
+    pub fn new(
+        id: &'a str,
+        event: &'a super::Event,
+        webhook_id: &'a str,
+        at: i64,
+        (lease_owner, lease_until): (Option<&'a str>, Option<i64>),
+    ) -> Self {
+        DeliveryRow {
+            id,
+            tenant_id: event.tenant_id.as_str(),
+            event_id: event.id.as_str(),
+            webhook_id,
+            event_type: &event.event_type,
+            source: event.source.as_deref(),
+            at,
+            lease_owner,
+            lease_until,
+        }
+    }
+}
+
 /// The insert that `push_delivery_rows` completes with the rows.
 pub(super) const INSERT_DELIVERIES: &str = "INSERT INTO deliveries (id, tenant_id, event_id, webhook_id, event_type, source, status, attempts, next_attempt_at, lease_owner, lease_until, created_at, updated_at) ";
 
@@ -1414,24 +1436,10 @@ macro_rules! impl_store {
                             (None, Some(o)) if *by_offer => (Some(o.owner), Some(o.lease_until)),
                             _ => (None, None),
                         };
-                        super::common::DeliveryRow {
-                            id: id.as_str(),
-                            tenant_id: e.tenant_id.as_str(),
-                            event_id: e.id.as_str(),
-                            webhook_id: hook.as_str(),
-                            event_type: &e.event_type,
-                            source: e.source.as_deref(),
-                            at: e.created_at,
-                            lease_owner,
-                            lease_until,
-                        }
+                        super::common::DeliveryRow::new(id.as_str(), e, hook.as_str(), e.created_at, (lease_owner, lease_until))
                     })
                     .collect();
-                for chunk in super::common::pow2_chunks(&rows, super::common::INSERT_CHUNK) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new(super::common::INSERT_DELIVERIES);
-                    Self::push_delivery_rows(&mut q, chunk);
-                    q.build().execute(&mut *tx).await?;
-                }
+                insert_delivery_rows(&mut tx, &rows).await?;
                 insert_inbound_requests(&mut tx, requests, &outcomes).await?;
                 // Other nodes need waking only for what this node did not lease to itself.
                 if deliveries.len() > leased.len() {
@@ -2692,19 +2700,14 @@ macro_rules! impl_store {
         ) -> super::StoreResult<()> {
             let rows: Vec<super::common::DeliveryRow> = rows
                 .iter()
-                .map(|(id, e, hook)| super::common::DeliveryRow {
-                    id: id.as_str(),
-                    tenant_id: e.tenant_id.as_str(),
-                    event_id: e.id.as_str(),
-                    webhook_id: hook.as_str(),
-                    event_type: &e.event_type,
-                    source: e.source.as_deref(),
-                    at: now,
-                    lease_owner: None,
-                    lease_until: None,
-                })
+                .map(|(id, e, hook)| super::common::DeliveryRow::new(id.as_str(), e, hook.as_str(), now, (None, None)))
                 .collect();
-            for chunk in super::common::pow2_chunks(&rows, super::common::INSERT_CHUNK) {
+            insert_delivery_rows(tx, &rows).await
+        }
+
+        /// Inserts new deliveries, one statement per chunk.
+        async fn insert_delivery_rows(tx: &mut sqlx::Transaction<'_, $db>, rows: &[super::common::DeliveryRow<'_>]) -> super::StoreResult<()> {
+            for chunk in super::common::pow2_chunks(rows, super::common::INSERT_CHUNK) {
                 let mut q = sqlx::QueryBuilder::<$db>::new(super::common::INSERT_DELIVERIES);
                 <$store>::push_delivery_rows(&mut q, chunk);
                 q.build().execute(&mut **tx).await?;
