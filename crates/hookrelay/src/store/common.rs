@@ -274,6 +274,11 @@ impl<'a> DeliveryRow<'a> {
 }
 
 /// The insert that `push_delivery_rows` completes with the rows.
+/// Events without an idempotency key (those with one are inserted one by one, to learn which
+/// are duplicates); the rows follow from each store's `push_event_rows`.
+pub(super) const INSERT_PLAIN_EVENTS: &str =
+    "INSERT INTO events (id, tenant_id, type, source, data, timestamp, created_at) ";
+
 pub(super) const INSERT_DELIVERIES: &str = "INSERT INTO deliveries (id, tenant_id, event_id, webhook_id, event_type, source, status, attempts, next_attempt_at, lease_owner, lease_until, created_at, updated_at) ";
 
 /// A delivery's state after an attempt: one row of `v` in the record statement
@@ -1418,12 +1423,8 @@ macro_rules! impl_store {
                 }
 
                 for chunk in super::common::pow2_chunks(&plain, super::common::INSERT_CHUNK) {
-                    let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO events (id, tenant_id, type, source, idempotency_key, data, timestamp, created_at) ");
-                    q.push_values(chunk, |mut b, e| {
-                        b.push_bind(e.id.as_str()).push_bind(e.tenant_id.as_str()).push_bind(&e.event_type)
-                            .push_bind(&e.source).push_bind(Option::<String>::None).push_bind(&e.data)
-                            .push_bind(e.timestamp).push_bind(e.created_at);
-                    });
+                    let mut q = sqlx::QueryBuilder::<$db>::new(super::common::INSERT_PLAIN_EVENTS);
+                    <$store>::push_event_rows(&mut q, chunk);
                     q.build().execute(&mut *tx).await?;
                 }
 

@@ -188,6 +188,44 @@ impl PgStore {
             .push("::int8[])");
     }
 
+    /// The rows of `INSERT INTO events` (`common::INSERT_PLAIN_EVENTS`), as one array per
+    /// column (see `push_result_rows`).
+    fn push_event_rows<'a>(
+        q: &mut sqlx::QueryBuilder<'a, Postgres>,
+        events: &'a [&'a super::Event],
+    ) {
+        q.push("SELECT * FROM UNNEST(")
+            .push_bind(events.iter().map(|e| e.id.as_str()).collect::<Vec<_>>())
+            .push("::text[], ")
+            .push_bind(
+                events
+                    .iter()
+                    .map(|e| e.tenant_id.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .push("::text[], ")
+            .push_bind(
+                events
+                    .iter()
+                    .map(|e| e.event_type.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .push("::text[], ")
+            .push_bind(
+                events
+                    .iter()
+                    .map(|e| e.source.as_deref())
+                    .collect::<Vec<_>>(),
+            )
+            .push("::text[], ")
+            .push_bind(events.iter().map(|e| e.data.as_str()).collect::<Vec<_>>())
+            .push("::text[], ")
+            .push_bind(events.iter().map(|e| e.timestamp).collect::<Vec<_>>())
+            .push("::int8[], ")
+            .push_bind(events.iter().map(|e| e.created_at).collect::<Vec<_>>())
+            .push("::int8[])");
+    }
+
     /// The rows of `INSERT INTO deliveries`, as one array per column (see `push_result_rows`).
     fn push_delivery_rows<'a>(
         q: &mut sqlx::QueryBuilder<'a, Postgres>,

@@ -182,6 +182,19 @@ impl SqliteStore {
         });
     }
 
+    /// The rows of `INSERT INTO events` (`common::INSERT_PLAIN_EVENTS`), as `VALUES`.
+    fn push_event_rows<'a>(q: &mut sqlx::QueryBuilder<'a, Sqlite>, events: &'a [&'a super::Event]) {
+        q.push_values(events, |mut b, e| {
+            b.push_bind(e.id.as_str())
+                .push_bind(e.tenant_id.as_str())
+                .push_bind(e.event_type.as_str())
+                .push_bind(e.source.as_deref())
+                .push_bind(e.data.as_str())
+                .push_bind(e.timestamp)
+                .push_bind(e.created_at);
+        });
+    }
+
     /// The rows of `INSERT INTO deliveries`, as `VALUES`.
     fn push_delivery_rows<'a>(
         q: &mut sqlx::QueryBuilder<'a, Sqlite>,
