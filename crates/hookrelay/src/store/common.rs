@@ -14,7 +14,7 @@
 //! `async fn notify_impl(&self, notice)`, and the consts `ROWS_OF_WEBHOOK`,
 //! `ROWS_END_LOCKED` and `ROWS_END`: how a query joins one webhook `w` to its rows `y`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use hookrelay_domain::quota::Quotas;
 use hookrelay_domain::*;
@@ -349,6 +349,52 @@ pub(super) fn padded_in_list<T>(values: &[T]) -> impl Iterator<Item = &T> {
     values
         .iter()
         .chain(std::iter::repeat_n(last, padded - values.len()).flatten())
+}
+
+/// Chooses which of the claim's candidates, offered in due order, to lease: at most `limit` in
+/// all, at most `cap` of any one webhook whose deliveries are batchable (circuit closed, not
+/// ordered), and one of any other (the probe of a half-open circuit, the head of an ordered
+/// webhook). The same choice as ranking each webhook's candidates in due order and keeping the
+/// first `cap` (or one), as PostgreSQL's claim does with `ROW_NUMBER()`; offered one at a time,
+/// so the caller can stop reading candidates once the batch is full.
+pub(super) struct WebhookCaps {
+    cap: u32,
+    limit: usize,
+    taken: HashMap<String, u32>,
+    /// `(id, webhook_id)`, in due order.
+    pub(super) chosen: Vec<(String, String)>,
+}
+
+impl WebhookCaps {
+    pub(super) fn new(cap: u32, limit: u32) -> Self {
+        Self {
+            cap,
+            limit: limit as usize,
+            taken: HashMap::new(),
+            chosen: Vec::new(),
+        }
+    }
+
+    /// Takes the next candidate if its webhook has room; false once `limit` are chosen.
+    pub(super) fn offer(&mut self, id: String, webhook: String, batchable: bool) -> bool {
+        if self.is_full() {
+            return false;
+        }
+        let room = if batchable { self.cap } else { 1 };
+        let n = match self.taken.get_mut(&webhook) {
+            Some(n) => n,
+            None => self.taken.entry(webhook.clone()).or_default(),
+        };
+        if *n < room {
+            *n += 1;
+            self.chosen.push((id, webhook));
+        }
+        !self.is_full()
+    }
+
+    fn is_full(&self) -> bool {
+        self.chosen.len() >= self.limit
+    }
 }
 
 pub(super) const MINUTE_MS: i64 = 60_000;
@@ -2947,6 +2993,53 @@ pub(super) use impl_store;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn claims_keep_due_order_within_each_webhooks_cap() {
+        let c =
+            |id: &str, hook: &str, batchable: bool| (id.to_string(), hook.to_string(), batchable);
+        let candidates = [
+            c("a1", "a", true),
+            c("b1", "b", false),
+            c("a2", "a", true),
+            c("b2", "b", false),
+            c("a3", "a", true),
+            c("c1", "c", true),
+            c("a4", "a", true),
+        ];
+        let ids = |cap, limit| -> Vec<String> {
+            let mut caps = WebhookCaps::new(cap, limit);
+            let mut offered = 0;
+            for (id, hook, batchable) in candidates.iter().cloned() {
+                offered += 1;
+                if !caps.offer(id, hook, batchable) {
+                    break;
+                }
+            }
+            if limit > 0 && caps.chosen.len() == limit as usize {
+                assert_eq!(
+                    caps.chosen.last().map(|(id, _)| id),
+                    candidates.get(offered - 1).map(|c| &c.0),
+                    "no candidate is read past a full batch"
+                );
+            }
+            for (id, hook) in &caps.chosen {
+                assert!(
+                    id.starts_with(hook.as_str()),
+                    "{id} is paired with its own webhook"
+                );
+            }
+            caps.chosen.into_iter().map(|(id, _)| id).collect()
+        };
+        // Two of the batchable webhook, one of the other (its probe or head), in due order.
+        assert_eq!(ids(2, 10), ["a1", "b1", "a2", "c1"]);
+        // The limit cuts in due order, after the caps.
+        assert_eq!(ids(2, 3), ["a1", "b1", "a2"]);
+        // No cap of its own: the limit alone.
+        assert_eq!(ids(10, 10), ["a1", "b1", "a2", "a3", "c1", "a4"]);
+        assert_eq!(ids(0, 10), ["b1"]);
+        assert!(ids(2, 0).is_empty());
+    }
 
     #[test]
     fn pow2_chunks_cover_the_rows_in_order_with_few_sizes() {

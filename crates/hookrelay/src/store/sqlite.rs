@@ -6,6 +6,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::TryStreamExt;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 use tokio::sync::Notify;
@@ -109,7 +110,10 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// One writer means the subquery and the update cannot race: no row locks needed.
+    /// One writer means the candidates cannot change between the read and the update: no row
+    /// locks needed. The per-webhook cap is applied in Rust (`common::WebhookCaps`)
+    /// rather than with `ROW_NUMBER() OVER (PARTITION BY webhook_id …)`: SQLite's window sorts
+    /// and buffers every candidate and was half of the claim's instructions (docs/perf.md).
     async fn lease_due_ids(
         tx: &mut Transaction<'_, Sqlite>,
         owner: &str,
@@ -118,21 +122,16 @@ impl SqliteStore {
         limit: u32,
         exclude: &super::ClaimExclusions,
     ) -> StoreResult<Vec<(String, String)>> {
-        let mut q = sqlx::QueryBuilder::<Sqlite>::new("UPDATE deliveries SET lease_owner = ");
-        q.push_bind(owner)
-            .push(", lease_until = ")
-            .push_bind(lease_until);
-        // Candidates in due order, then at most `max_per_webhook` of any one webhook, and one
-        // (the probe) of a webhook whose circuit is not closed. A webhook whose circuit is open
-        // is skipped here, in the query: its deliveries are neither leased nor handed back.
-        q.push(
-            " WHERE id IN (SELECT id FROM (SELECT c.id, c.next_attempt_at, c.cstate, \
-               ROW_NUMBER() OVER (PARTITION BY c.webhook_id ORDER BY c.next_attempt_at) AS rn FROM (\
-               SELECT d.id, d.webhook_id, d.next_attempt_at, CASE WHEN w.ordered THEN 'ordered' ELSE w.circuit_state END AS cstate FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
-               WHERE d.status = 'pending' AND w.active = TRUE AND (w.circuit_open_until IS NULL OR w.circuit_open_until <= ",
-        )
-        .push_bind(now)
-        .push(") AND d.next_attempt_at <= ");
+        // Candidates in due order. A webhook whose circuit is open is skipped here, in the
+        // query: its deliveries are neither leased nor handed back. `batchable` is false for
+        // an ordered webhook and for one whose circuit is not closed: those get one (the head,
+        // or the probe).
+        let mut q = sqlx::QueryBuilder::<Sqlite>::new(
+            "SELECT d.id, d.webhook_id, (w.ordered = FALSE AND w.circuit_state = 'closed') AS batchable \
+             FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+             WHERE d.status = 'pending' AND w.active = TRUE AND (w.circuit_open_until IS NULL OR w.circuit_open_until <= ",
+        );
+        q.push_bind(now).push(") AND d.next_attempt_at <= ");
         push_due_window_end(&mut q, Some(now));
         q.push(" AND (d.lease_until IS NULL OR d.lease_until <= ")
             .push_bind(now)
@@ -148,13 +147,36 @@ impl SqliteStore {
             };
         q.push(" ORDER BY d.next_attempt_at LIMIT ")
             .push_bind(candidates);
-        q.push(") c) ranked WHERE rn <= CASE WHEN cstate = 'closed' THEN ")
-            .push_bind(i64::from(exclude.max_per_webhook.unwrap_or(limit)))
-            .push(" ELSE 1 END")
-            .push(" ORDER BY next_attempt_at LIMIT ")
-            .push_bind(i64::from(limit));
-        q.push(") RETURNING id, webhook_id");
-        Ok(q.build_query_as().fetch_all(&mut **tx).await?)
+        // Read only as far as needed: the candidates beyond `limit × 4` cover webhooks over
+        // their cap, and with one busy webhook the batch is full after `limit`.
+        let mut caps =
+            super::common::WebhookCaps::new(exclude.max_per_webhook.unwrap_or(limit), limit);
+        {
+            let mut found = q
+                .build_query_as::<(String, String, bool)>()
+                .fetch(&mut **tx);
+            while let Some((id, webhook, batchable)) = found.try_next().await? {
+                if !caps.offer(id, webhook, batchable) {
+                    break;
+                }
+            }
+        }
+        if caps.chosen.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Every chosen row is updated: nothing else writes between the read and here.
+        let mut u = sqlx::QueryBuilder::<Sqlite>::new("UPDATE deliveries SET lease_owner = ");
+        u.push_bind(owner)
+            .push(", lease_until = ")
+            .push_bind(lease_until)
+            .push(" WHERE id IN (");
+        let mut ids = u.separated(", ");
+        for (id, _) in super::common::padded_in_list(&caps.chosen) {
+            ids.push_bind(id.as_str());
+        }
+        u.push(")");
+        u.build().execute(&mut **tx).await?;
+        Ok(caps.chosen)
     }
 
     /// SQLite's planner walks `deliveries_due` in due order without statistics to mislead it.
