@@ -56,7 +56,12 @@ pub async fn run(
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let records: Vec<AttemptRecord> = batch.iter().map(|f| f.record.clone()).collect();
+        // The records move out of the batch (the store reads them by reference); the slots
+        // stay in `held` until the records are written, which is the backpressure.
+        let (records, held): (Vec<AttemptRecord>, Vec<Held>) = batch
+            .drain(..)
+            .map(|f| (f.record, (f.slot, f.claim)))
+            .unzip();
         let span = tracing::info_span!(
             parent: None,
             "delivery.record",
@@ -64,36 +69,43 @@ pub async fn run(
             hookrelay.records = records.len(),
         );
         crate::telemetry::in_span(&span, write_with_retry(store.as_ref(), &records, &policy)).await;
-        for f in &batch {
-            count(f);
+        let sent = || {
+            records
+                .iter()
+                .zip(&held)
+                .filter_map(|(r, (_, claim))| Some((r, claim.as_ref()?)))
+        };
+        for (r, (_, claim)) in records.iter().zip(&held) {
+            count(r, claim.as_ref());
         }
         // In memory, per batch: what the failure-rate alert is evaluated on.
-        alerts.record(batch.iter().filter_map(|f| {
-            let c = f.claim.as_ref()?;
-            Some((
+        alerts.record(sent().map(|(r, c)| {
+            (
                 &c.webhook.id,
                 &c.tenant_id,
-                f.record.finished_at,
-                f.record.next != NextState::Succeeded,
-            ))
+                r.finished_at,
+                r.next != NextState::Succeeded,
+            )
         }));
         if feed.is_watched() {
-            feed.publish(batch.iter().filter_map(change_of).collect());
+            feed.publish(sent().map(|(r, c)| change_of(r, c)).collect());
         }
-        batch.clear();
+        drop(held);
     }
 }
 
+/// What a record keeps until it is written: its slot, and the claim it was sent for.
+type Held = (Option<Slot>, Option<DeliveryClaim>);
+
 /// The delivery as the recorded attempt left it.
-fn change_of(f: &Finished) -> Option<Change> {
-    let claim = f.claim.as_ref()?;
-    Some(Change::Delivery(DeliveryChange::after(
-        &f.record,
+fn change_of(record: &AttemptRecord, claim: &DeliveryClaim) -> Change {
+    Change::Delivery(DeliveryChange::after(
+        record,
         &claim.tenant_id,
         &claim.event_id,
         &claim.event_type,
         &claim.webhook.id,
-    )))
+    ))
 }
 
 /// A store outage must not drop results: keep trying. If the process dies meanwhile, the leases
@@ -118,8 +130,7 @@ async fn write_with_retry(store: &dyn Store, records: &[AttemptRecord], policy: 
     }
 }
 
-fn count(f: &Finished) {
-    let r = &f.record;
+fn count(r: &AttemptRecord, claim: Option<&DeliveryClaim>) {
     let outcome = match (r.attempt.response_status, r.next) {
         (_, NextState::Succeeded) => "success",
         (_, NextState::RetryAt(_)) => "retry",
@@ -131,7 +142,7 @@ fn count(f: &Finished) {
     match r.next {
         NextState::Succeeded => {
             metrics::counter!("hookrelay_deliveries_total", "status" => "succeeded").increment(1);
-            if let Some(claim) = &f.claim {
+            if let Some(claim) = claim {
                 // From the delivery's creation (its event's commit) to the receiver's 2xx,
                 // retries included: the latency a subscriber sees.
                 let latency_ms = (r.finished_at - claim.created_at).max(0);
