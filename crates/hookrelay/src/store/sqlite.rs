@@ -147,8 +147,8 @@ impl SqliteStore {
             };
         q.push(" ORDER BY d.next_attempt_at LIMIT ")
             .push_bind(candidates);
-        // Read only as far as needed: the candidates beyond `limit × 4` cover webhooks over
-        // their cap, and with one busy webhook the batch is full after `limit`.
+        // The statement allows `limit × 4` candidates, room to skip webhooks at their cap;
+        // reading stops once the batch is full (with one busy webhook, after `limit` rows).
         let mut caps =
             super::common::WebhookCaps::new(exclude.max_per_webhook.unwrap_or(limit), limit);
         {
