@@ -165,27 +165,19 @@ impl PgStore {
     ) {
         let rows: Vec<super::common::ResultRow> =
             records.iter().map(super::common::ResultRow::of).collect();
-        q.push("SELECT * FROM UNNEST(")
-            .push_bind(rows.iter().map(|v| v.id).collect::<Vec<_>>())
-            .push("::text[], ")
-            .push_bind(rows.iter().map(|v| v.owner).collect::<Vec<_>>())
-            .push("::text[], ")
-            .push_bind(rows.iter().map(|v| v.status).collect::<Vec<_>>())
-            .push("::text[], ")
-            .push_bind(rows.iter().map(|v| v.attempts).collect::<Vec<_>>())
-            .push("::int8[], ")
-            .push_bind(rows.iter().map(|v| v.next_at).collect::<Vec<_>>())
-            .push("::int8[], ")
-            .push_bind(rows.iter().map(|v| v.last_status).collect::<Vec<_>>())
-            .push("::int8[], ")
-            .push_bind(rows.iter().map(|v| v.last_error).collect::<Vec<_>>())
-            .push("::text[], ")
-            .push_bind(rows.iter().map(|v| v.delivered_at).collect::<Vec<_>>())
-            .push("::int8[], ")
-            .push_bind(rows.iter().map(|v| v.failed_at).collect::<Vec<_>>())
-            .push("::int8[], ")
-            .push_bind(rows.iter().map(|v| v.updated_at).collect::<Vec<_>>())
-            .push("::int8[])");
+        let r = || rows.iter();
+        Unnest::open(q, "SELECT * FROM UNNEST(")
+            .column(r().map(|v| v.id), "text")
+            .column(r().map(|v| v.owner), "text")
+            .column(r().map(|v| v.status), "text")
+            .column(r().map(|v| v.attempts), "int8")
+            .column(r().map(|v| v.next_at), "int8")
+            .column(r().map(|v| v.last_status), "int8")
+            .column(r().map(|v| v.last_error), "text")
+            .column(r().map(|v| v.delivered_at), "int8")
+            .column(r().map(|v| v.failed_at), "int8")
+            .column(r().map(|v| v.updated_at), "int8")
+            .close(")");
     }
 
     /// The rows of `INSERT INTO events` (`common::INSERT_PLAIN_EVENTS`), as one array per
@@ -194,36 +186,16 @@ impl PgStore {
         q: &mut sqlx::QueryBuilder<'a, Postgres>,
         events: &'a [&'a super::Event],
     ) {
-        q.push("SELECT * FROM UNNEST(")
-            .push_bind(events.iter().map(|e| e.id.as_str()).collect::<Vec<_>>())
-            .push("::text[], ")
-            .push_bind(
-                events
-                    .iter()
-                    .map(|e| e.tenant_id.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .push("::text[], ")
-            .push_bind(
-                events
-                    .iter()
-                    .map(|e| e.event_type.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .push("::text[], ")
-            .push_bind(
-                events
-                    .iter()
-                    .map(|e| e.source.as_deref())
-                    .collect::<Vec<_>>(),
-            )
-            .push("::text[], ")
-            .push_bind(events.iter().map(|e| e.data.as_str()).collect::<Vec<_>>())
-            .push("::text[], ")
-            .push_bind(events.iter().map(|e| e.timestamp).collect::<Vec<_>>())
-            .push("::int8[], ")
-            .push_bind(events.iter().map(|e| e.created_at).collect::<Vec<_>>())
-            .push("::int8[])");
+        let e = || events.iter();
+        Unnest::open(q, "SELECT * FROM UNNEST(")
+            .column(e().map(|e| e.id.as_str()), "text")
+            .column(e().map(|e| e.tenant_id.as_str()), "text")
+            .column(e().map(|e| e.event_type.as_str()), "text")
+            .column(e().map(|e| e.source.as_deref()), "text")
+            .column(e().map(|e| e.data.as_str()), "text")
+            .column(e().map(|e| e.timestamp), "int8")
+            .column(e().map(|e| e.created_at), "int8")
+            .close(")");
     }
 
     /// The rows of `INSERT INTO deliveries`, as one array per column (see `push_result_rows`).
@@ -231,25 +203,18 @@ impl PgStore {
         q: &mut sqlx::QueryBuilder<'a, Postgres>,
         rows: &'a [super::common::DeliveryRow<'a>],
     ) {
-        q.push("SELECT r.id, r.tenant_id, r.event_id, r.webhook_id, r.event_type, r.source, 'pending', 0, r.at, r.lease_owner, r.lease_until, r.at, r.at FROM UNNEST(")
-            .push_bind(rows.iter().map(|d| d.id).collect::<Vec<_>>())
-            .push("::text[], ")
-            .push_bind(rows.iter().map(|d| d.tenant_id).collect::<Vec<_>>())
-            .push("::text[], ")
-            .push_bind(rows.iter().map(|d| d.event_id).collect::<Vec<_>>())
-            .push("::text[], ")
-            .push_bind(rows.iter().map(|d| d.webhook_id).collect::<Vec<_>>())
-            .push("::text[], ")
-            .push_bind(rows.iter().map(|d| d.event_type).collect::<Vec<_>>())
-            .push("::text[], ")
-            .push_bind(rows.iter().map(|d| d.source).collect::<Vec<_>>())
-            .push("::text[], ")
-            .push_bind(rows.iter().map(|d| d.at).collect::<Vec<_>>())
-            .push("::int8[], ")
-            .push_bind(rows.iter().map(|d| d.lease_owner).collect::<Vec<_>>())
-            .push("::text[], ")
-            .push_bind(rows.iter().map(|d| d.lease_until).collect::<Vec<_>>())
-            .push("::int8[]) AS r(id, tenant_id, event_id, webhook_id, event_type, source, at, lease_owner, lease_until)");
+        let d = || rows.iter();
+        Unnest::open(q, "SELECT r.id, r.tenant_id, r.event_id, r.webhook_id, r.event_type, r.source, 'pending', 0, r.at, r.lease_owner, r.lease_until, r.at, r.at FROM UNNEST(")
+            .column(d().map(|d| d.id), "text")
+            .column(d().map(|d| d.tenant_id), "text")
+            .column(d().map(|d| d.event_id), "text")
+            .column(d().map(|d| d.webhook_id), "text")
+            .column(d().map(|d| d.event_type), "text")
+            .column(d().map(|d| d.source), "text")
+            .column(d().map(|d| d.at), "int8")
+            .column(d().map(|d| d.lease_owner), "text")
+            .column(d().map(|d| d.lease_until), "int8")
+            .close(") AS r(id, tenant_id, event_id, webhook_id, event_type, source, at, lease_owner, lease_until)");
     }
 
     /// The rows of `INSERT INTO attempts`, as one array per column (see `push_result_rows`).
@@ -258,28 +223,17 @@ impl PgStore {
         records: &'a [&'a super::AttemptRecord],
     ) {
         let a = || records.iter().map(|r| &r.attempt);
-        q.push("SELECT * FROM UNNEST(")
-            .push_bind(a().map(|a| a.delivery_id.as_str()).collect::<Vec<_>>())
-            .push("::text[], ")
-            .push_bind(a().map(|a| i64::from(a.n)).collect::<Vec<_>>())
-            .push("::int8[], ")
-            .push_bind(a().map(|a| a.started_at).collect::<Vec<_>>())
-            .push("::int8[], ")
-            .push_bind(a().map(|a| i64::from(a.duration_ms)).collect::<Vec<_>>())
-            .push("::int8[], ")
-            .push_bind(a().map(|a| a.request_headers.as_str()).collect::<Vec<_>>())
-            .push("::text[], ")
-            .push_bind(
-                a().map(|a| a.response_status.map(i64::from))
-                    .collect::<Vec<_>>(),
-            )
-            .push("::int8[], ")
-            .push_bind(a().map(|a| a.response_body.as_deref()).collect::<Vec<_>>())
-            .push("::text[], ")
-            .push_bind(a().map(|a| a.error.as_deref()).collect::<Vec<_>>())
-            .push("::text[], ")
-            .push_bind(a().map(|a| a.error_kind.as_deref()).collect::<Vec<_>>())
-            .push("::text[])");
+        Unnest::open(q, "SELECT * FROM UNNEST(")
+            .column(a().map(|a| a.delivery_id.as_str()), "text")
+            .column(a().map(|a| i64::from(a.n)), "int8")
+            .column(a().map(|a| a.started_at), "int8")
+            .column(a().map(|a| i64::from(a.duration_ms)), "int8")
+            .column(a().map(|a| a.request_headers.as_str()), "text")
+            .column(a().map(|a| a.response_status.map(i64::from)), "int8")
+            .column(a().map(|a| a.response_body.as_deref()), "text")
+            .column(a().map(|a| a.error.as_deref()), "text")
+            .column(a().map(|a| a.error_kind.as_deref()), "text")
+            .close(")");
     }
 
     /// Sent at commit, so listeners on every node see work only once it is visible.
@@ -351,6 +305,42 @@ impl PgStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+}
+
+/// The arrays of an `UNNEST(…)` row source, one bound parameter per column, each cast to
+/// its SQL array type (`$1::text[], $2::int8[], …`), in the order the statement names them.
+struct Unnest<'q, 'a> {
+    q: &'q mut sqlx::QueryBuilder<'a, Postgres>,
+    columns: usize,
+}
+
+impl<'q, 'a> Unnest<'q, 'a> {
+    /// Starts with `head`, the text up to and including `UNNEST(`.
+    fn open(q: &'q mut sqlx::QueryBuilder<'a, Postgres>, head: &str) -> Self {
+        q.push(head);
+        Self { q, columns: 0 }
+    }
+
+    /// Binds one column's values as an array of `sql_type`.
+    fn column<T>(self, values: impl Iterator<Item = T>, sql_type: &str) -> Self
+    where
+        Vec<T>: 'a + sqlx::Encode<'a, Postgres> + sqlx::Type<Postgres>,
+    {
+        if self.columns > 0 {
+            self.q.push(", ");
+        }
+        self.q.push_bind(values.collect::<Vec<T>>());
+        self.q.push(format_args!("::{sql_type}[]"));
+        Self {
+            q: self.q,
+            columns: self.columns + 1,
+        }
+    }
+
+    /// Ends with `tail`, the text from the closing parenthesis on.
+    fn close(self, tail: &str) {
+        self.q.push(tail);
     }
 }
 
